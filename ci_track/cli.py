@@ -1,0 +1,97 @@
+"""The `ci-track` command line: parses arguments, dispatches to one verb, maps errors to exit codes.
+
+Each verb lives in `ci_track/commands/<verb>.py` and exposes
+`register(subparsers)` (adds its parser and sets `handler`) and a handler
+`main(args) -> int`. Command modules import only the standard library at module
+level, so `ci-track --help` and `ci-track --version` start fast; heavy imports
+(requests, PyGithub, Jinja2 ...) happen inside the handlers.
+
+This is the only place that turns a `CiTrackError` into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+
+from ci_track import __version__
+from ci_track.errors import CiTrackError, ExitCode
+
+# Order here is the order of `ci-track --help`.
+COMMANDS = ("run", "compare", "promote", "rollback", "comment", "sync", "jenkins")
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success (compare: pass, or no champion with `no_champion: pass`)
+  1  the gate found a regression
+  2  usage, configuration, MLproject or CI-environment error
+  3  the tracking server, GitHub or Jenkins failed, refused or timed out
+  4  internal error (a bug; the traceback is written to a log file)
+  run: a failing training command's own exit code
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ci-track",
+        description="Track every commit as an MLflow run, compare it with the champion, gate the merge.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ci-track {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"ci_track.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"ci_track.commands.{name}":
+                continue  # a verb not built yet in this checkout
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse exits 2 with a one-line usage error
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(handler(args))
+    except CiTrackError as error:
+        _print_error(str(error))
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as error:  # noqa: BLE001 - last resort: one line for the user, the traceback to a log
+        log_path = _write_traceback()
+        _print_error(f"internal error: {type(error).__name__}: {error} (traceback in {log_path})")
+        return int(ExitCode.INTERNAL)
+
+
+def _print_error(message: str) -> None:
+    from ci_track.secrets import redact
+
+    one_line = " ".join(redact(message).split())
+    print(f"ci-track: error: {one_line}", file=sys.stderr)
+
+
+def _write_traceback() -> str:
+    from ci_track.secrets import redact
+
+    fd, path = tempfile.mkstemp(prefix="ci-track-", suffix=".log")
+    with os.fdopen(fd, "w") as log:
+        log.write(redact(traceback.format_exc()))
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

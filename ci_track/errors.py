@@ -1,0 +1,89 @@
+"""The project's exceptions and the one exit-code table of the CLI.
+
+Library code raises these; only `ci_track.cli` turns them into a message and an exit code.
+Adapters translate third-party exceptions (requests, PyGithub, python-jenkins, GitPython)
+into these at their boundary, so nothing above an adapter ever sees a foreign exception.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code the `ci-track` command returns (documented in README.md)."""
+
+    OK = 0  # success; for `compare`: pass, or no champion with `no_champion: pass`
+    REGRESSION = 1  # the gate found a regression (or a Jenkins build did not succeed)
+    USAGE = 2  # bad command line, configuration, MLproject or CI environment
+    SERVICE = 3  # the tracking server, GitHub or Jenkins failed, refused or timed out
+    INTERNAL = 4  # a bug in ci-track: the traceback is written to a log file
+    INTERRUPTED = 130  # SIGINT/SIGTERM stopped ci-track itself
+
+
+class CiTrackError(Exception):
+    """A failure the user can act on. `str(error)` is the one-line message shown."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(CiTrackError):
+    """Bad command-line arguments or values."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """`.ci-track.yml`, an MLproject file or a metrics file is invalid."""
+
+
+class ContextError(UsageError):
+    """The CI environment is missing or inconsistent (e.g. a PR event without its payload)."""
+
+
+class ServiceError(CiTrackError):
+    """A remote service failed or refused; the gate fails closed on this."""
+
+    exit_code = ExitCode.SERVICE
+
+
+class TrackingError(ServiceError):
+    """The MLflow tracking server answered with an error, or could not be reached.
+
+    `error_code` is MLflow's own (e.g. RESOURCE_DOES_NOT_EXIST) when the server sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        status: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.error_code = error_code
+
+
+class NotFoundError(TrackingError):
+    """MLflow said RESOURCE_DOES_NOT_EXIST (or 404 with a JSON error body)."""
+
+
+class GitHubError(ServiceError):
+    """The GitHub API failed or refused."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JenkinsError(ServiceError):
+    """The Jenkins server failed, refused, or a build did not finish in time."""
+
+
+class Interrupted(CiTrackError):
+    """ci-track itself was stopped by SIGINT or SIGTERM."""
+
+    exit_code = ExitCode.INTERRUPTED
