@@ -1,0 +1,321 @@
+"""`ci-track run`: one MLflow run for this commit, with its CI metadata, around the user's training command.
+
+The run is created first; the command then runs with MLFLOW_TRACKING_URI, MLFLOW_RUN_ID and
+MLFLOW_EXPERIMENT_ID set (what `mlflow run` does), so an unmodified script's
+`mlflow.start_run()` resumes it. Afterwards the metrics files are logged and the final status
+is set from the command's exit code. Results the server cannot take are spooled (see spool.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ci_track.errors import ConfigError, UsageError
+
+KILL_GRACE_SECONDS = 10.0  # after forwarding SIGINT/SIGTERM, how long the command may take to stop
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="create an MLflow run for this commit and run the training command inside it",
+        description=(
+            "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
+            "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
+            "final status. Exit code: the command's own."
+        ),
+        usage=(
+            "ci-track run [options] -- COMMAND [ARG...]\n"
+            "       ci-track run [options] --entry-point NAME [-P KEY=VALUE]... [--project-dir DIR]"
+        ),
+    )
+    parser.add_argument(
+        "--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml, MLFLOW_EXPERIMENT_NAME)"
+    )
+    parser.add_argument("--run-name", help="run name (default: pr-N@sha or branch@sha)")
+    parser.add_argument(
+        "--metrics-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="JSON/YAML metrics file written by the command, logged afterwards (repeatable)",
+    )
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run tag (repeatable)")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: .ci-track.yml)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument("--entry-point", help="run this MLproject entry point instead of COMMAND")
+    parser.add_argument(
+        "-P", "--param", action="append", default=[], metavar="KEY=VALUE", help="MLproject parameter (repeatable)"
+    )
+    parser.add_argument("--project-dir", default=".", help="directory holding the MLproject file (default: .)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ci_track.config import load_config
+    from ci_track.context import detect_context
+    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+
+    environ = dict(os.environ)
+    cwd = Path.cwd()
+    config = load_config(Path(args.config) if args.config else None, cwd=cwd)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    plan = plan_training(args, command, cwd=cwd)
+    experiment_name = (
+        args.experiment
+        or environ.get("CI_TRACK_EXPERIMENT")
+        or config.experiment
+        or environ.get("MLFLOW_EXPERIMENT_NAME")
+    )
+    if not experiment_name:
+        raise UsageError(
+            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
+    extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
+    context = detect_context(environ, cwd)
+    settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
+
+    with MlflowClient(settings) as client:
+        runner = TrainingRun(client=client, environ=environ, cwd=cwd)
+        return runner.execute(
+            plan=plan,
+            experiment_name=experiment_name,
+            context=context,
+            run_name=args.run_name,
+            extra_tags=extra_tags,
+            metrics_files=metrics_files,
+        )
+
+
+class TrainingPlan:
+    """What to execute: an argv, or a shell command built from an MLproject entry point."""
+
+    def __init__(
+        self,
+        *,
+        argv: Sequence[str],
+        source_name: str,
+        params: Mapping[str, str] | None = None,
+        entry_point: str | None = None,
+        workdir: Path,
+    ) -> None:
+        self.argv = list(argv)
+        self.source_name = source_name
+        self.params = dict(params or {})
+        self.entry_point = entry_point
+        self.workdir = workdir
+
+
+def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) -> TrainingPlan:
+    """Validate what to run before anything is created on the server (bad input fails with exit 2)."""
+    if args.entry_point:
+        if command:
+            raise UsageError("give either --entry-point or a command after --, not both")
+        from ci_track.mlproject import load_project
+
+        project_dir = (cwd / args.project_dir).resolve()
+        project = load_project(project_dir)
+        entry = project.entry_point(args.entry_point)
+        shell_command, params = entry.build_command(parse_key_values(args.param, what="-P"))
+        return TrainingPlan(
+            argv=["bash", "-c", shell_command],
+            source_name=f"MLproject:{args.entry_point}",
+            params=params,
+            entry_point=args.entry_point,
+            workdir=project_dir,
+        )
+    if args.param:
+        raise UsageError("-P/--param needs --entry-point (pass a command's own arguments after --)")
+    if not command:
+        raise UsageError("nothing to run: give a command after -- or --entry-point NAME")
+    return TrainingPlan(argv=command, source_name=shlex.join(command)[:500], workdir=cwd)
+
+
+def parse_key_values(items: Sequence[str], *, what: str) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} expects KEY=VALUE, got {item!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
+class TrainingRun:
+    """Creates the run, runs the command inside it, and finishes the run (or spools what it could not send)."""
+
+    def __init__(self, *, client: Any, environ: Mapping[str, str], cwd: Path) -> None:
+        self.client = client
+        self.environ = environ
+        self.cwd = cwd
+
+    def execute(
+        self,
+        *,
+        plan: TrainingPlan,
+        experiment_name: str,
+        context: Any,
+        run_name: str | None,
+        extra_tags: Mapping[str, str],
+        metrics_files: Sequence[Path],
+    ) -> int:
+        from ci_track.tags import build_run_tags, default_run_name
+
+        experiment = self.client.get_or_create_experiment(experiment_name)
+        name = run_name or default_run_name(context)
+        tags = build_run_tags(
+            context,
+            run_name=name,
+            source_name=plan.source_name,
+            user=context.actor or _local_user(),
+            entry_point=plan.entry_point,
+            extra=extra_tags,
+        )
+        run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
+        if plan.params:
+            self.client.log_batch(run.run_id, params=plan.params)
+        run_url = self.client.run_url(experiment.experiment_id, run.run_id)
+        _say(f"MLflow run {run.run_id} in experiment {experiment_name!r}: {run_url}")
+        write_outputs(
+            self.environ,
+            self.cwd,
+            provider=context.provider,
+            values={"run-id": run.run_id, "run-url": run_url, "experiment-id": experiment.experiment_id},
+        )
+
+        child_env = {
+            **self.environ,
+            "MLFLOW_TRACKING_URI": self.client.uri,
+            "MLFLOW_RUN_ID": run.run_id,
+            "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
+            "MLFLOW_EXPERIMENT_NAME": experiment_name,
+        }
+        exit_code, stopped_by = run_command(plan.argv, env=child_env, cwd=plan.workdir)
+        if stopped_by is not None:
+            status = "KILLED"
+        else:
+            status = "FINISHED" if exit_code == 0 else "FAILED"
+
+        metrics: list[dict[str, Any]] = []
+        metrics_error: ConfigError | None = None
+        for path in metrics_files:
+            try:
+                metrics.extend(_read_metrics(self.cwd / path))
+            except ConfigError as error:
+                metrics_error = error
+        if metrics_error is not None and status == "FINISHED":
+            status = "FAILED"
+        final_tags = {"ci.exit_code": str(exit_code)}
+        if stopped_by is not None:
+            final_tags["ci.stopped_by"] = signal.Signals(stopped_by).name
+
+        from ci_track.results_upload import finish_run
+
+        finish_run(
+            self.client,
+            self.environ,
+            self.cwd,
+            run_id=run.run_id,
+            metrics=metrics,
+            tags=final_tags,
+            status=status,
+        )
+        _say(f"MLflow run {run.run_id} {status.lower()} (exit code {exit_code}): {run_url}")
+        if metrics_error is not None:
+            raise metrics_error
+        return exit_code
+
+
+def run_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> tuple[int, int | None]:
+    """Run argv in its own process group; forward SIGINT/SIGTERM to the whole group.
+
+    Returns (exit code, the signal that stopped ci-track or None). A command killed by a signal
+    gets the shell convention 128 + signal number. After a forwarded signal, whatever is left in
+    the group gets SIGKILL once the grace period is over, so no orphan process survives.
+    """
+    try:
+        process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, start_new_session=True)
+    except FileNotFoundError:
+        raise UsageError(f"command not found: {argv[0]!r}") from None
+    except PermissionError:
+        raise UsageError(f"command is not executable: {argv[0]!r}") from None
+    received: list[int] = []
+    first_signal_at: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if not first_signal_at:
+            first_signal_at.append(time.monotonic())
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        grace = float(os.environ.get("CI_TRACK_KILL_GRACE", KILL_GRACE_SECONDS))
+        while True:
+            try:
+                process.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if first_signal_at and time.monotonic() - first_signal_at[0] > grace:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # stragglers the command left in its group
+    code = process.returncode
+    if code < 0:
+        code = 128 - code
+    return code, (received[0] if received else None)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    from ci_track.metrics_file import read_metrics_file
+
+    if not path.exists():
+        raise ConfigError(f"metrics file {path} was not written by the command")
+    return [{"key": p.key, "value": p.value, "step": p.step, "timestamp": p.timestamp} for p in read_metrics_file(path)]
+
+
+def write_outputs(environ: Mapping[str, str], cwd: Path, *, provider: str, values: Mapping[str, str]) -> None:
+    """Hand the run id to the next CI step: GITHUB_OUTPUT on Actions, a properties file on Jenkins."""
+    github_output = environ.get("GITHUB_OUTPUT")
+    if github_output:
+        with open(github_output, "a", encoding="utf-8") as out:
+            for key, value in values.items():
+                out.write(f"{key}={value}\n")
+    if provider == "jenkins" or environ.get("CI_TRACK_PROPERTIES_FILE"):
+        path = Path(
+            environ.get("CI_TRACK_PROPERTIES_FILE") or Path(environ.get("WORKSPACE") or cwd) / "ci-track.properties"
+        )
+        lines = [f"{key.upper().replace('-', '_')}={value}" for key, value in values.items()]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _local_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _say(message: str) -> None:
+    print(f"ci-track: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,532 @@
+"""MLflow's REST API over `requests`: the only module that talks to the tracking server.
+
+It reads the same environment as the MLflow client (MLFLOW_TRACKING_URI, _USERNAME/_PASSWORD,
+_TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH, _CLIENT_CERT_PATH; DATABRICKS_HOST/_TOKEN for
+`databricks`), pools connections, retries connection errors, 429 and 5xx with backoff within
+a bounded time budget (honouring Retry-After) and never retries other 4xx. Server errors become
+`TrackingError` carrying MLflow's `error_code`. It handles the API's traps (see
+shared/notes/mlflow.md): NaN/Infinity sent as strings, empty lists missing from responses,
+`start_time` always sent, log-batch chunked to the server's limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ci_track.errors import NotFoundError, TrackingError, UsageError
+from ci_track.runs import Experiment, ModelVersion, Run
+
+API_PREFIX = "/api/2.0/mlflow/"
+
+# log-batch limits of the server (mlflow/utils/validation.py)
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+MAX_ITEMS_PER_BATCH = 1000
+MAX_BATCH_BYTES = 1_000_000
+MAX_TAG_VALUE = 8000
+MAX_PARAM_VALUE = 6000
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrackingSettings:
+    """How to reach the tracking server; built from the environment by `from_env`."""
+
+    uri: str
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    token: str | None = dataclasses.field(default=None, repr=False)
+    verify: bool | str = True
+    client_cert: str | None = None
+    timeout: float = 30.0  # seconds per request
+    max_attempts: int = 6  # attempts per call, the first included
+    retry_budget: float = 60.0  # seconds a call may spend retrying before it gives up
+    ui_base: str | None = None  # where run links point (Databricks differs from the API host)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, uri: str | None = None) -> TrackingSettings:
+        raw_uri = (uri or environ.get("MLFLOW_TRACKING_URI") or "").strip()
+        if not raw_uri:
+            raise UsageError(
+                "no tracking server: set MLFLOW_TRACKING_URI (or --tracking-uri) to your MLflow server's http(s) URL"
+            )
+        token = environ.get("MLFLOW_TRACKING_TOKEN") or None
+        ui_base = None
+        if raw_uri == "databricks" or raw_uri.startswith("databricks://"):
+            host = environ.get("DATABRICKS_HOST", "").strip()
+            if not host:
+                raise UsageError("MLFLOW_TRACKING_URI is 'databricks' but DATABRICKS_HOST is not set")
+            raw_uri = host if "://" in host else f"https://{host}"
+            token = environ.get("DATABRICKS_TOKEN") or token
+            ui_base = raw_uri.rstrip("/") + "/ml"
+        parts = urlsplit(raw_uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                f"tracking URI {raw_uri!r} is not an http(s) URL: ci-track talks to an MLflow tracking server "
+                "over REST (file:, sqlite: and other local stores are not supported)"
+            )
+        cert_path = environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None
+        insecure = environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true", "yes")
+        return cls(
+            uri=raw_uri.rstrip("/"),
+            username=environ.get("MLFLOW_TRACKING_USERNAME") or None,
+            password=environ.get("MLFLOW_TRACKING_PASSWORD") or None,
+            token=token,
+            verify=False if insecure else (cert_path or True),
+            client_cert=environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None,
+            timeout=_positive_float(environ, "CI_TRACK_HTTP_TIMEOUT", 30.0),
+            max_attempts=max(1, int(_positive_float(environ, "CI_TRACK_HTTP_ATTEMPTS", 6))),
+            retry_budget=_positive_float(environ, "CI_TRACK_RETRY_BUDGET", 60.0),
+            ui_base=ui_base,
+        )
+
+
+def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0 or math.isnan(value):
+        raise UsageError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def encode_metric_value(value: float) -> float | str:
+    """JSON has no NaN: a bare NaN is stored as 0 by the server, the string "NaN" as NaN."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MlflowClient:
+    """A small, typed client for the MLflow endpoints ci-track uses."""
+
+    def __init__(
+        self,
+        settings: TrackingSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
+        self._sleep = sleep
+        self._clock = clock
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        if settings.username and settings.password is not None:
+            self._session.auth = (settings.username, settings.password)  # Basic wins over a token, as in MLflow
+        elif settings.token:
+            self._session.headers["Authorization"] = f"Bearer {settings.token}"
+        self._session.headers["User-Agent"] = "ci-track"
+        self._session.verify = settings.verify
+        if settings.client_cert:
+            self._session.cert = settings.client_cert
+
+    @property
+    def uri(self) -> str:
+        return self.settings.uri
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> MlflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- links -------------------------------------------------------------------------
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        if self.settings.ui_base:
+            return f"{self.settings.ui_base}/experiments/{experiment_id}/runs/{run_id}"
+        return f"{self.settings.uri}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, name: str, version: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.settings.uri}/#/models/{quote(name, safe='')}/versions/{version}"
+
+    # ---- experiments -------------------------------------------------------------------
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        try:
+            body = self._call("GET", "experiments/get-by-name", params={"experiment_name": name})
+        except NotFoundError:
+            return None
+        return _experiment(body["experiment"])
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        body = self._call("GET", "experiments/get", params={"experiment_id": experiment_id})
+        return _experiment(body["experiment"])
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        found = self.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise UsageError(f"experiment {name!r} is deleted: restore it in MLflow or choose another name")
+            return found
+        try:
+            body = self._call("POST", "experiments/create", json={"name": name})
+            return Experiment(experiment_id=str(body["experiment_id"]), name=name)
+        except TrackingError as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another CI job created it meanwhile
+                raise
+        found = self.get_experiment_by_name(name)
+        if found is None:
+            raise TrackingError(f"experiment {name!r} exists but cannot be read", url=self.uri)
+        return found
+
+    # ---- runs --------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        payload: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "start_time": start_time if start_time is not None else now_ms(),  # omitted -> 0 is stored
+            "tags": [{"key": k, "value": _cut(v, MAX_TAG_VALUE)} for k, v in (tags or {}).items()],
+        }
+        if run_name:
+            payload["run_name"] = run_name
+        body = self._call("POST", "runs/create", json=payload)
+        return Run.from_json(body["run"])
+
+    def update_run(self, run_id: str, status: str, *, end_time: int | None = None) -> None:
+        if status not in ("RUNNING", "SCHEDULED", *FINISHED_STATUSES):
+            raise ValueError(f"unknown run status {status!r}")  # the server would silently ignore it
+        payload: dict[str, Any] = {"run_id": run_id, "status": status}
+        if status in FINISHED_STATUSES:
+            payload["end_time"] = end_time if end_time is not None else now_ms()
+        self._call("POST", "runs/update", json=payload)
+
+    def get_run(self, run_id: str) -> Run:
+        body = self._call("GET", "runs/get", params={"run_id": run_id})
+        return Run.from_json(body["run"])
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        filter_string: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """One page of runs; the server filters and orders, so callers ask for few results."""
+        payload: dict[str, Any] = {
+            "experiment_ids": list(experiment_ids),
+            "filter": filter_string,
+            "run_view_type": "ACTIVE_ONLY",
+            "max_results": max_results,
+            "order_by": list(order_by),
+        }
+        if page_token:
+            payload["page_token"] = page_token
+        body = self._call("POST", "runs/search", json=payload)
+        return [Run.from_json(r) for r in body.get("runs", [])], body.get("next_page_token") or None
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self._call("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": _cut(value, MAX_TAG_VALUE)})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._call("POST", "runs/delete-tag", json={"run_id": run_id, "key": key})
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[Mapping[str, Any]] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> int:
+        """Log everything, split into requests the server accepts. Returns the number of requests.
+
+        `metrics` are mappings with key, value (float), step and timestamp (ms); a missing
+        timestamp becomes now.
+        """
+        batches = plan_log_batches(run_id, metrics=metrics, params=params or {}, tags=tags or {})
+        for batch in batches:
+            self.send_log_batch(batch)
+        return len(batches)
+
+    def send_log_batch(self, batch: Mapping[str, Any]) -> None:
+        """Send one request body made by `plan_log_batches` (used to resend spooled results as they were)."""
+        self._call("POST", "runs/log-batch", json=batch)
+
+    # ---- model registry ----------------------------------------------------------------
+
+    def get_model_version_by_alias(self, model: str, alias: str) -> ModelVersion | None:
+        """The version the alias points at; None when the model or alias does not exist."""
+        try:
+            body = self._call("GET", "registered-models/alias", params={"name": model, "alias": alias})
+        except TrackingError as error:
+            # A missing alias is a 400 INVALID_PARAMETER_VALUE, a missing model a 404.
+            if error.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                return None
+            raise
+        return ModelVersion.from_json(body["model_version"])
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self._call("POST", "registered-models/alias", json={"name": model, "alias": alias, "version": version})
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._call("DELETE", "registered-models/alias", json={"name": model, "alias": alias})
+
+    def ensure_registered_model(self, model: str) -> None:
+        try:
+            self._call("POST", "registered-models/create", json={"name": model})
+        except TrackingError as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def create_model_version(self, model: str, *, source: str, run_id: str) -> ModelVersion:
+        body = self._call("POST", "model-versions/create", json={"name": model, "source": source, "run_id": run_id})
+        return ModelVersion.from_json(body["model_version"])
+
+    def search_model_versions(self, filter_string: str, *, max_results: int = 100) -> list[ModelVersion]:
+        body = self._call("GET", "model-versions/search", params={"filter": filter_string, "max_results": max_results})
+        return [ModelVersion.from_json(mv) for mv in body.get("model_versions", [])]
+
+    # ---- transport ---------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        url = self.settings.uri + API_PREFIX + endpoint
+        deadline = self._clock() + self.settings.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: str
+            wait: float | None = None
+            try:
+                self.request_count += 1
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=None if json is None else _dumps(json),
+                    headers={"Content-Type": "application/json"} if json is not None else None,
+                    timeout=self.settings.timeout,
+                )
+            except requests.exceptions.SSLError as error:
+                raise TrackingError(
+                    f"TLS error talking to the MLflow tracking server at {self.uri}: {_reason(error)} "
+                    "(set MLFLOW_TRACKING_SERVER_CERT_PATH to your CA bundle)",
+                    url=self.uri,
+                ) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                failure = _reason(error)
+            else:
+                if response.status_code < 400:
+                    return _json_body(response, self.uri, endpoint)
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise _http_error(response, self.uri, endpoint)
+                failure = f"HTTP {response.status_code}"
+                wait = _retry_after(response)
+            if attempt >= self.settings.max_attempts:
+                break
+            if wait is None:
+                wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+            if self._clock() + wait > deadline:
+                break
+            self._sleep(wait)
+        raise TrackingError(
+            f"cannot reach the MLflow tracking server at {self.uri}: {failure} "
+            f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''} on {endpoint})",
+            url=self.uri,
+        )
+
+
+def plan_log_batches(
+    run_id: str,
+    *,
+    metrics: Iterable[Mapping[str, Any]],
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Split a log-batch into requests within the server's per-request limits (pure)."""
+    timestamp = now_ms()
+    items: list[tuple[str, dict[str, Any]]] = [
+        (
+            "metrics",
+            {
+                "key": m["key"],
+                "value": encode_metric_value(float(m["value"])),
+                "timestamp": int(m.get("timestamp") or timestamp),
+                "step": int(m.get("step") or 0),
+            },
+        )
+        for m in metrics
+    ]
+    for key, value in params.items():
+        if len(str(value)) > MAX_PARAM_VALUE:
+            raise UsageError(f"param {key!r} is longer than MLflow's limit of {MAX_PARAM_VALUE} characters")
+        items.append(("params", {"key": key, "value": str(value)}))
+    items += [("tags", {"key": k, "value": _cut(str(v), MAX_TAG_VALUE)}) for k, v in tags.items()]
+    limits = {"metrics": MAX_METRICS_PER_BATCH, "params": MAX_PARAMS_PER_BATCH, "tags": MAX_TAGS_PER_BATCH}
+    batches: list[dict[str, Any]] = []
+    current: dict[str, Any] = {"run_id": run_id}
+    counts = {"metrics": 0, "params": 0, "tags": 0}
+    size = len(_dumps(current))
+    for kind, item in items:
+        item_size = len(_dumps(item)) + 2
+        full = (
+            counts[kind] >= limits[kind]
+            or sum(counts.values()) >= MAX_ITEMS_PER_BATCH
+            or size + item_size > MAX_BATCH_BYTES - 100
+        )
+        if full and sum(counts.values()):
+            batches.append(current)
+            current = {"run_id": run_id}
+            counts = {"metrics": 0, "params": 0, "tags": 0}
+            size = len(_dumps(current))
+        current.setdefault(kind, []).append(item)
+        counts[kind] += 1
+        size += item_size
+    if sum(counts.values()):
+        batches.append(current)
+    return batches
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _experiment(raw: Mapping[str, Any]) -> Experiment:
+    return Experiment(
+        experiment_id=str(raw["experiment_id"]),
+        name=raw.get("name", ""),
+        lifecycle_stage=raw.get("lifecycle_stage", "active"),
+    )
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "timed out"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "Connection reset" in text:
+        return "connection dropped"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "host name not found"
+    return type(error).__name__
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def _json_body(response: requests.Response, base: str, endpoint: str) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        raise TrackingError(
+            f"{base} answered {endpoint} with something that is not JSON: is it an MLflow tracking server?",
+            url=base,
+            status=response.status_code,
+        ) from None
+    if not isinstance(body, dict):
+        raise TrackingError(f"{base} answered {endpoint} with unexpected JSON", url=base)
+    return body
+
+
+def _http_error(response: requests.Response, base: str, endpoint: str) -> TrackingError:
+    status = response.status_code
+    error_code: str | None = None
+    message = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            error_code = body.get("error_code")
+            message = str(body.get("message", ""))
+    except ValueError:
+        message = response.text.strip()[:200]
+    if status == 401:
+        return TrackingError(
+            f"the MLflow tracking server at {base} refused the credentials (HTTP 401): check "
+            "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN",
+            url=base,
+            status=status,
+            error_code=error_code,
+        )
+    if status == 403 and "Invalid Host header" in message:
+        return TrackingError(
+            f"the MLflow tracking server at {base} rejected the Host header (HTTP 403): start it with "
+            "--allowed-hosts including this host name",
+            url=base,
+            status=status,
+        )
+    if status == 403:
+        return TrackingError(
+            f"the MLflow tracking server at {base} denied {endpoint} (HTTP 403): {message or 'permission denied'}",
+            url=base,
+            status=status,
+            error_code=error_code,
+        )
+    if error_code is None and status in (404, 405):
+        return TrackingError(
+            f"{base} has no MLflow API at {API_PREFIX}{endpoint} (HTTP {status}): is it an MLflow tracking server?",
+            url=base,
+            status=status,
+        )
+    cls = NotFoundError if error_code == "RESOURCE_DOES_NOT_EXIST" else TrackingError
+    first_line = message.splitlines()[0] if message else f"HTTP {status}"
+    return cls(
+        f"MLflow {error_code or status}: {first_line}",
+        url=base,
+        status=status,
+        error_code=error_code,
+    )
