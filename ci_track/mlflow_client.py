@@ -17,6 +17,7 @@ import json
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -402,28 +403,28 @@ def plan_log_batches(
             raise UsageError(f"param {key!r} is longer than MLflow's limit of {MAX_PARAM_VALUE} characters")
         items.append(("params", {"key": key, "value": str(value)}))
     items += [("tags", {"key": k, "value": _cut(str(v), MAX_TAG_VALUE)}) for k, v in tags.items()]
-    limits = {"metrics": MAX_METRICS_PER_BATCH, "params": MAX_PARAMS_PER_BATCH, "tags": MAX_TAGS_PER_BATCH}
-    batches: list[dict[str, Any]] = []
-    current: dict[str, Any] = {"run_id": run_id}
-    counts = {"metrics": 0, "params": 0, "tags": 0}
-    size = len(_dumps(current))
+    queues: dict[str, deque[dict[str, Any]]] = {"params": deque(), "tags": deque(), "metrics": deque()}
     for kind, item in items:
-        item_size = len(_dumps(item)) + 2
-        full = (
-            counts[kind] >= limits[kind]
-            or sum(counts.values()) >= MAX_ITEMS_PER_BATCH
-            or size + item_size > MAX_BATCH_BYTES - 100
-        )
-        if full and sum(counts.values()):
-            batches.append(current)
-            current = {"run_id": run_id}
-            counts = {"metrics": 0, "params": 0, "tags": 0}
-            size = len(_dumps(current))
-        current.setdefault(kind, []).append(item)
-        counts[kind] += 1
-        size += item_size
-    if sum(counts.values()):
-        batches.append(current)
+        queues[kind].append(item)
+    limits = {"params": MAX_PARAMS_PER_BATCH, "tags": MAX_TAGS_PER_BATCH, "metrics": MAX_METRICS_PER_BATCH}
+    batches: list[dict[str, Any]] = []
+    # Each request takes as many params and tags as allowed, then fills up with metrics: the fewest requests.
+    while any(queues.values()):
+        batch: dict[str, Any] = {"run_id": run_id}
+        size = len(_dumps(batch)) + 30
+        total = 0
+        for kind in ("params", "tags", "metrics"):
+            queue = queues[kind]
+            taken = 0
+            while queue and taken < limits[kind] and total < MAX_ITEMS_PER_BATCH:
+                item_size = len(_dumps(queue[0])) + 1
+                if size + item_size > MAX_BATCH_BYTES - 1000 and total:
+                    break
+                batch.setdefault(kind, []).append(queue.popleft())
+                size += item_size
+                taken += 1
+                total += 1
+        batches.append(batch)
     return batches
 
 

@@ -1,0 +1,71 @@
+"""`ci-track sync`: upload results an earlier `ci-track run` had to spool, exactly once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sync",
+        help="upload results that `ci-track run` spooled while the tracking server was unreachable",
+        description=(
+            "Send every spooled result (default place: .ci-track/spool under the working directory, or "
+            "CI_TRACK_SPOOL_DIR) to the tracking server, each exactly once."
+        ),
+    )
+    parser.add_argument("paths", nargs="*", metavar="SPOOL_FILE_OR_DIR", help="spool files or directories")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: the one recorded in the spool)")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ci_track.errors import ConfigError, ExitCode, TrackingError
+    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.results_upload import send_pending
+    from ci_track.secrets import redact
+    from ci_track.spool import PendingResults, default_spool_dir, list_spool
+
+    environ = dict(os.environ)
+    targets = [Path(p) for p in args.paths] or [default_spool_dir(environ, Path.cwd())]
+    files: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            files.extend(list_spool(target))
+        elif target.is_file():
+            files.append(target)
+        else:
+            raise ConfigError(f"no spool at {target}")
+    if not files:
+        print("ci-track: nothing to sync", file=sys.stderr)
+        return int(ExitCode.OK)
+
+    failures = 0
+    for path in files:
+        claimed = path.with_suffix(".sending")
+        try:
+            os.replace(path, claimed)  # another sync already took it if this fails
+        except FileNotFoundError:
+            continue
+        try:
+            pending = PendingResults.from_json(claimed.read_text(encoding="utf-8"))
+        except (ValueError, KeyError) as error:
+            os.replace(claimed, path)
+            raise ConfigError(f"spool file {path} is not readable: {error}") from None
+        uri = args.tracking_uri or environ.get("MLFLOW_TRACKING_URI") or pending.tracking_uri
+        settings = TrackingSettings.from_env(environ, uri=uri)
+        with MlflowClient(settings) as client:
+            try:
+                send_pending(client, pending, spool_dir=path.parent)  # re-spools the unsent rest on failure
+            except TrackingError as error:
+                failures += 1
+                print(f"ci-track: error: {redact(str(error))}", file=sys.stderr)
+                claimed.unlink(missing_ok=True)
+                continue
+        claimed.unlink()
+        print(f"ci-track: synced run {pending.run_id} from {path}", file=sys.stderr)
+    return int(ExitCode.SERVICE) if failures else int(ExitCode.OK)
