@@ -19,6 +19,7 @@ class Run:
     metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)  # latest value per key
     params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    logged_model_ids: tuple[str, ...] = ()  # MLflow 3 LoggedModels this run produced (run.outputs)
 
     @property
     def head_sha(self) -> str | None:
@@ -43,6 +44,9 @@ class Run:
             metrics={m["key"]: _metric_value(m.get("value")) for m in data.get("metrics", [])},
             params={p["key"]: p.get("value", "") for p in data.get("params", [])},
             tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
+            logged_model_ids=tuple(
+                o["model_id"] for o in run.get("outputs", {}).get("model_outputs", []) if o.get("model_id")
+            ),
         )
 
 
