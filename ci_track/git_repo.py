@@ -1,0 +1,179 @@
+"""Small, failure-proof questions to the local git repository (GitPython, imported lazily).
+
+Every lookup returns None (or an empty list) when git cannot answer: not a repository, an
+empty or shallow clone, a missing ref, git not installed, "dubious ownership" in a container.
+Callers treat a missing answer as "unknown", never as an error, so nothing here raises.
+
+`normalize_remote_url` and `repository_slug` are pure string functions shared with the CI
+providers that report a clone URL (Jenkins' GIT_URL).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_track.secrets import strip_url_credentials
+
+if TYPE_CHECKING:
+    from git import Repo
+
+# git@github.com:owner/repo.git (scp-like syntax: no scheme, a colon before the first slash)
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.+)$")
+_SCHEME_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/@]*@)?(?P<host>[^/:]+)(?::\d+)?(?P<path>/.*)?$")
+_HEX_SHA = re.compile(r"^[0-9a-f]{4,64}$")
+
+
+def open_repo(path: Path) -> Repo | None:
+    """The repository containing `path` (searching parent directories), or None."""
+    try:
+        import git
+    except ImportError:  # GitPython refuses to import when no git executable is found
+        return None
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except Exception:  # noqa: BLE001 - not a repository (or unreadable): the caller works without git
+        return None
+
+
+def head_sha(repo: Repo) -> str | None:
+    """The full SHA of HEAD; None in an empty repository."""
+    try:
+        return repo.head.commit.hexsha
+    except Exception:  # noqa: BLE001 - an unborn HEAD raises ValueError, a broken one anything
+        return None
+
+
+def branch(repo: Repo) -> str | None:
+    """The checked-out branch name; None on a detached HEAD."""
+    try:
+        if repo.head.is_detached:
+            return None
+        return repo.active_branch.name
+    except Exception:  # noqa: BLE001 - never fail a run over a branch name
+        return None
+
+
+def is_dirty(repo: Repo) -> bool | None:
+    """Uncommitted changes to tracked files.
+
+    Untracked files do not count: training writes outputs (metrics files, mlruns/) into the
+    work tree, and those should not mark every local run as dirty.
+    """
+    try:
+        return bool(repo.is_dirty(untracked_files=False))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def origin_url(repo: Repo) -> str | None:
+    """The `origin` remote as a browsable https URL, credentials stripped."""
+    try:
+        urls = list(repo.remote("origin").urls)
+    except Exception:  # noqa: BLE001 - no origin remote
+        return None
+    return normalize_remote_url(urls[0]) if urls else None
+
+
+def default_branch(repo: Repo) -> str | None:
+    """origin/HEAD's branch if the clone recorded it, else `main`, else `master`, else None."""
+    try:
+        target = repo.git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD").strip()
+    except Exception:  # noqa: BLE001 - clones made by CI checkouts rarely have origin/HEAD
+        target = ""
+    prefix = "refs/remotes/origin/"
+    if target.startswith(prefix) and len(target) > len(prefix):
+        return target[len(prefix) :]
+    for name in ("main", "master"):
+        if resolve_commit(repo, f"refs/remotes/origin/{name}") or resolve_commit(repo, f"refs/heads/{name}"):
+            return name
+    return None
+
+
+def resolve_commit(repo: Repo, ref: str) -> str | None:
+    """The commit SHA `ref` points to, or None when it does not exist here."""
+    if not ref or ref.startswith("-"):  # never let a ref be read as an option
+        return None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip() or None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def base_ref_commit(repo: Repo, base_branch: str) -> str | None:
+    """The tip of `base_branch`: origin/<base> (fresher on CI) or else the local branch."""
+    return resolve_commit(repo, f"refs/remotes/origin/{base_branch}") or resolve_commit(
+        repo, f"refs/heads/{base_branch}"
+    )
+
+
+def merge_base(repo: Repo, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits; None if unrelated or history is too shallow."""
+    if a.startswith("-") or b.startswith("-"):
+        return None
+    try:
+        output = repo.git.merge_base(a, b).strip()
+    except Exception:  # noqa: BLE001 - shallow clones and unknown commits end up here
+        return None
+    first = output.splitlines()[0] if output else ""
+    return first if _HEX_SHA.match(first) else None
+
+
+def parents(repo: Repo, sha: str) -> list[str]:
+    """Parent SHAs of a commit (two for a merge commit); empty when the commit is unknown."""
+    if not _HEX_SHA.match(sha.lower()):
+        return []
+    try:
+        return [parent.hexsha for parent in repo.commit(sha).parents]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def normalize_remote_url(url: str) -> str:
+    """A clone URL as a browsable https URL, credentials stripped.
+
+    `git@host:owner/repo.git` and `ssh://git@host:22/owner/repo.git` become
+    `https://host/owner/repo`; local paths and file:// URLs are kept as they are.
+    """
+    url = strip_url_credentials(url.strip())
+    if "://" not in url:
+        scp = _SCP_LIKE.match(url)
+        if scp and not url.startswith(("/", ".")):
+            url = f"https://{scp.group('host')}/{scp.group('path').lstrip('/')}"
+        else:
+            return url
+    match = _SCHEME_URL.match(url)
+    if not match or match.group("scheme").lower() == "file":
+        return url
+    scheme = match.group("scheme").lower()
+    if scheme in ("http", "https"):
+        prefix = url[: match.start("path")] if match.group("path") else url
+    else:  # ssh://, git://, git+ssh://: the web UI is on https at the same host, default port
+        prefix = f"https://{match.group('host')}"
+    path = (match.group("path") or "").rstrip("/")
+    path = path.removesuffix(".git")
+    return f"{prefix}{path}"
+
+
+def repository_slug(url: str | None) -> str | None:
+    """`owner/name` when `url` looks like a GitHub repository URL (exactly two path segments)."""
+    if not url:
+        return None
+    match = _SCHEME_URL.match(normalize_remote_url(url))
+    if not match or match.group("scheme").lower() not in ("http", "https"):
+        return None
+    segments = [s for s in (match.group("path") or "").split("/") if s]
+    if len(segments) != 2:
+        return None
+    return "/".join(segments)
+
+
+def server_of(url: str | None) -> str | None:
+    """`https://host[:port]` of an http(s) URL."""
+    if not url:
+        return None
+    match = _SCHEME_URL.match(url)
+    if not match or match.group("scheme").lower() not in ("http", "https"):
+        return None
+    return url[: match.start("path")] if match.group("path") else url.rstrip("/")
