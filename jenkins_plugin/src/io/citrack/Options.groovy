@@ -1,0 +1,242 @@
+package io.citrack
+
+/**
+ * The options each ciTrack step accepts, and their validation.
+ *
+ * A pipeline author passes a map (`ciTrack.compare(onRegression: 'unstable')`); `validate` checks it
+ * against the step's spec and returns a new map with every option present (defaults filled in).
+ * A misspelled key fails the build with the list of valid keys instead of being silently ignored,
+ * and a value of the wrong type fails with the key, the expected type and the value's type.
+ *
+ * Pure code (no pipeline steps), so it is unit-tested with plain maps.
+ */
+class Options implements Serializable {
+
+    private static final long serialVersionUID = 1L
+
+    /** The ci-track release this library installs when `ci-track` is not on the agent's PATH. */
+    static final String DEFAULT_VERSION = '0.1.0'
+
+    static final String STRING = 'string'
+    static final String BOOLEAN = 'boolean'
+    static final String INTEGER = 'integer'
+    static final String LIST = 'list of strings'
+    static final String MAP = 'map of strings'
+    static final String STRING_OR_LIST = 'string or list of strings'
+
+    /** Options every step accepts: where ci-track comes from and which credentials it gets. */
+    static final Map COMMON = [
+        mlflowTrackingUri    : [type: STRING],
+        mlflowCredentialsId  : [type: STRING],
+        mlflowCredentialsType: [type: STRING, defaultValue: 'token', allowed: ['token', 'usernamePassword']],
+        githubCredentialsId  : [type: STRING],
+        githubCredentialsType: [type: STRING, defaultValue: 'token', allowed: ['token', 'usernamePassword']],
+        githubApiUrl         : [type: STRING],
+        install              : [type: STRING, defaultValue: 'auto', allowed: ['auto', 'never']],
+        version              : [type: STRING, defaultValue: DEFAULT_VERSION],
+        installFrom          : [type: STRING],
+        python               : [type: STRING, defaultValue: 'python3'],
+        venvDir              : [type: STRING, defaultValue: '.ci-track/venv'],
+    ]
+
+    static final Map RUN = [
+        command     : [type: STRING_OR_LIST],
+        entryPoint  : [type: STRING],
+        params      : [type: MAP, defaultValue: [:]],
+        projectDir  : [type: STRING],
+        experiment  : [type: STRING],
+        runName     : [type: STRING],
+        metricsFiles: [type: STRING_OR_LIST, defaultValue: []],
+        tags        : [type: MAP, defaultValue: [:]],
+        archive     : [type: BOOLEAN, defaultValue: true],
+    ]
+
+    static final Map COMPARE = [
+        runId        : [type: STRING],
+        championRunId: [type: STRING],
+        config       : [type: STRING],
+        baseBranch   : [type: STRING],
+        reportDir    : [type: STRING, defaultValue: 'ci-track-report'],
+        onRegression : [type: STRING, defaultValue: 'fail', allowed: ['fail', 'unstable', 'ignore']],
+        comment      : [type: STRING, defaultValue: 'auto',
+                        allowed: ['auto', 'update', 'new', 'delete-on-pass', 'off']],
+        status       : [type: BOOLEAN],  // null: post a commit status on PR builds only
+        archive      : [type: BOOLEAN, defaultValue: true],
+    ]
+
+    static final Map PROMOTE = [
+        runId: [type: STRING],
+        force: [type: BOOLEAN, defaultValue: false],
+    ]
+
+    static final Map ROLLBACK = [:]
+
+    static final Map STEPS = [run: RUN, compare: COMPARE, promote: PROMOTE, rollback: ROLLBACK]
+
+    /** The full spec of a step: its own options plus the common ones. */
+    static Map specFor(String step) {
+        Map own = (Map) STEPS[step]
+        if (own == null) {
+            throw new IllegalArgumentException("ciTrack has no step '${step}'; steps: ${STEPS.keySet().join(', ')}")
+        }
+        Map spec = new LinkedHashMap(own)
+        spec.putAll(COMMON)
+        return spec
+    }
+
+    /**
+     * Check `given` against the step's spec; return a new map holding every option of the step.
+     * Throws IllegalArgumentException with a message that says what to fix.
+     */
+    static Map validate(String step, Map given) {
+        Map spec = specFor(step)
+        Map provided = given == null ? [:] : given
+        List unknown = []
+        for (Object key in provided.keySet()) {
+            if (!spec.containsKey(String.valueOf(key))) {
+                unknown.add(String.valueOf(key))
+            }
+        }
+        if (unknown) {
+            List valid = new ArrayList(spec.keySet())
+            Collections.sort(valid)
+            throw new IllegalArgumentException(
+                "ciTrack.${step}: unknown option${unknown.size() == 1 ? '' : 's'} ${unknown.join(', ')}; " +
+                "valid options: ${valid.join(', ')}")
+        }
+        Map result = [:]
+        for (Object keyObject in spec.keySet()) {
+            String key = (String) keyObject
+            Map rule = (Map) spec[key]
+            Object value = provided.containsKey(key) ? provided[key] : null
+            if (value == null) {
+                result[key] = copyDefault(rule.defaultValue)
+                continue
+            }
+            Object normalized = normalize(step, key, (String) rule.type, value)
+            List allowed = (List) rule.allowed
+            if (allowed != null && !allowed.contains(normalized)) {
+                throw new IllegalArgumentException(
+                    "ciTrack.${step}: option ${key} must be one of ${allowed.join(', ')}, not '${normalized}'")
+            }
+            result[key] = normalized
+        }
+        checkCombinations(step, result)
+        return result
+    }
+
+    /** Rules that involve more than one option. */
+    private static void checkCombinations(String step, Map options) {
+        if (step == 'run') {
+            boolean hasCommand = options.command != null
+            boolean hasEntryPoint = options.entryPoint != null
+            if (hasCommand == hasEntryPoint) {
+                throw new IllegalArgumentException(
+                    'ciTrack.run: give exactly one of command: (a training command) or entryPoint: (an MLproject entry point)')
+            }
+            if (hasCommand && (((Map) options.params) || options.projectDir != null)) {
+                throw new IllegalArgumentException(
+                    'ciTrack.run: params: and projectDir: only apply with entryPoint:, not with command:')
+            }
+            if (options.command instanceof List && ((List) options.command).isEmpty()) {
+                throw new IllegalArgumentException('ciTrack.run: command: is an empty list')
+            }
+            if (options.command instanceof String && ((String) options.command).trim().isEmpty()) {
+                throw new IllegalArgumentException('ciTrack.run: command: is an empty string')
+            }
+        }
+        if (options.version != null && ((String) options.version).trim().isEmpty()) {
+            throw new IllegalArgumentException("ciTrack.${step}: option version must not be empty")
+        }
+    }
+
+    /** Check the type of one value; GStrings become Strings so later code only sees String. */
+    private static Object normalize(String step, String key, String type, Object value) {
+        switch (type) {
+            case STRING:
+                if (value instanceof CharSequence) {
+                    return value.toString()
+                }
+                break
+            case BOOLEAN:
+                if (value instanceof Boolean) {
+                    return value
+                }
+                break
+            case INTEGER:
+                if (value instanceof Integer || value instanceof Long) {
+                    return ((Number) value).intValue()
+                }
+                break
+            case LIST:
+                if (value instanceof List) {
+                    return stringList(step, key, (List) value)
+                }
+                break
+            case STRING_OR_LIST:
+                if (value instanceof CharSequence) {
+                    return key == 'metricsFiles' ? [value.toString()] : value.toString()
+                }
+                if (value instanceof List) {
+                    return stringList(step, key, (List) value)
+                }
+                break
+            case MAP:
+                if (value instanceof Map) {
+                    return stringMap(step, key, (Map) value)
+                }
+                break
+            default:
+                throw new IllegalStateException("unknown option type ${type}")
+        }
+        throw new IllegalArgumentException(
+            "ciTrack.${step}: option ${key} must be a ${type}, not a ${value.getClass().getSimpleName()}")
+    }
+
+    private static List stringList(String step, String key, List value) {
+        List result = []
+        for (Object item in value) {
+            if (!(item instanceof CharSequence || item instanceof Number || item instanceof Boolean)) {
+                String type = item == null ? 'null' : item.getClass().getSimpleName()
+                throw new IllegalArgumentException(
+                    "ciTrack.${step}: option ${key} must be a list of strings; it contains a ${type}")
+            }
+            result.add(item.toString())
+        }
+        return result
+    }
+
+    private static Map stringMap(String step, String key, Map value) {
+        Map result = [:]
+        for (Object entryKey in value.keySet()) {
+            Object item = value[entryKey]
+            if (!(item instanceof CharSequence || item instanceof Number || item instanceof Boolean)) {
+                String type = item == null ? 'null' : item.getClass().getSimpleName()
+                throw new IllegalArgumentException(
+                    "ciTrack.${step}: option ${key} must map strings to strings; ${entryKey} is a ${type}")
+            }
+            String name = String.valueOf(entryKey)
+            if (name.isEmpty() || name.contains('=')) {
+                throw new IllegalArgumentException(
+                    "ciTrack.${step}: option ${key} has the key '${name}'; keys must be non-empty and contain no '='")
+            }
+            result[name] = item.toString()
+        }
+        return result
+    }
+
+    private static Object copyDefault(Object value) {
+        if (value instanceof Map) {
+            return new LinkedHashMap((Map) value)
+        }
+        if (value instanceof List) {
+            return new ArrayList((List) value)
+        }
+        return value
+    }
+
+    /** The pip requirement to install: `installFrom` when given, else the pinned release. */
+    static String requirement(Map options) {
+        return options.installFrom ?: "ci-track==${options.version}".toString()
+    }
+}

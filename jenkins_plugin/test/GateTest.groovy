@@ -1,0 +1,72 @@
+import io.citrack.Gate
+import org.junit.Test
+
+/** The decisions taken from ci-track's exit code and output, and the ci-track.properties parser. */
+class GateTest {
+
+    @Test
+    void verdictLineIsTheFirstLineStartingWithVerdict() {
+        String output = 'metric  champion  run\nrmse    0.50      0.61\nverdict: fail (1 regression: rmse)\nverdict: other\n'
+        assert Gate.verdictLine(output) == 'verdict: fail (1 regression: rmse)'
+        assert Gate.verdictLine('  verdict: indented does not count\n') == null
+        assert Gate.verdictLine('') == null
+        assert Gate.verdictLine(null) == null
+    }
+
+    @Test
+    void passPasses() {
+        assert Gate.decide(0, 'fail', 'verdict: pass') == [action: 'pass', message: 'ci-track compare: verdict: pass']
+    }
+
+    @Test
+    void regressionFollowsOnRegression() {
+        assert Gate.decide(1, 'fail', 'verdict: fail').action == 'fail'
+        assert Gate.decide(1, 'unstable', 'verdict: fail').action == 'unstable'
+        Map ignored = Gate.decide(1, 'ignore', 'verdict: fail')
+        assert ignored.action == 'ignore'
+        assert ignored.message == "ci-track compare found a regression: verdict: fail (ignored: onRegression is 'ignore')"
+    }
+
+    @Test
+    void errorsFailTheBuildWhateverOnRegressionSays() {
+        for (String onRegression in ['fail', 'unstable', 'ignore']) {
+            assert Gate.decide(2, onRegression, null).action == 'fail'
+            assert Gate.decide(3, onRegression, null).action == 'fail'
+            assert Gate.decide(4, onRegression, null).action == 'fail'
+            assert Gate.decide(127, onRegression, null).action == 'fail'
+        }
+        assert Gate.decide(3, 'ignore', null).message.contains('the gate fails closed')
+        assert Gate.decide(2, 'ignore', null).message.contains('usage or configuration error (exit 2)')
+    }
+
+    @Test
+    void missingVerdictIsSaid() {
+        assert Gate.decide(1, 'fail', null).message == 'ci-track compare found a regression: no verdict line in the output'
+    }
+
+    @Test
+    void propertiesAreParsed() {
+        String text = '''# written by ci-track
+RUN_ID=0123456789abcdef0123456789abcdef
+RUN_URL=http\\://mlflow.example.com\\:5000/\\#/experiments/1/runs/0123
+EXPERIMENT_ID = 1
+! another comment
+NAME=caf\\u00e9 \\= ok
+EMPTY=
+'''
+        assert Gate.parseProperties(text) == [
+            RUN_ID       : '0123456789abcdef0123456789abcdef',
+            RUN_URL      : 'http://mlflow.example.com:5000/#/experiments/1/runs/0123',
+            EXPERIMENT_ID: '1',
+            NAME         : 'café = ok',
+            EMPTY        : '',
+        ]
+        assert Gate.parseProperties('RUN_URL=http://plain:5000/x\n').RUN_URL == 'http://plain:5000/x'
+        assert Gate.parseProperties(null) == [:]
+    }
+
+    @Test
+    void runDescriptionIsWhatTheTriggerReads() {
+        assert Gate.runDescription('abc') == 'ci-track run: abc'
+    }
+}

@@ -1,0 +1,6 @@
+/** What the `error` step and a failing `sh` throw (hudson.AbortException in Jenkins). */
+class PipelineError extends RuntimeException {
+    PipelineError(String message) {
+        super(message)
+    }
+}
