@@ -1,0 +1,131 @@
+"""Making a run the champion (`promote`) and undoing it (`rollback`).
+
+With a registered model (`champion.model`), the champion is the model version behind the alias:
+promote registers a version from the run's logged model (MLflow 3 LoggedModel, else
+`runs:/<id>/model`) unless the run already has one, and moves the alias. Without one, the
+champion is the run tagged `ci.champion=true`. Either way the new champion run records
+`ci.promoted_at`, `ci.previous_champion` (run id) and, with a registry, `ci.previous_champion_version`,
+which is what `rollback` restores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from ci_track.champion import CHAMPION_TAG, quote_filter_value
+from ci_track.errors import UsageError
+from ci_track.mlflow_client import MlflowClient
+from ci_track.runs import ModelVersion, Run
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PromotionResult:
+    run_id: str
+    previous_run_id: str | None
+    model: str | None = None
+    version: str | None = None
+    previous_version: str | None = None
+    already_champion: bool = False
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def current_tagged_champion(client: MlflowClient, experiment_id: str) -> Run | None:
+    runs, _ = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{CHAMPION_TAG}` = 'true'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def promote(client: MlflowClient, run: Run, *, experiment_id: str, model: str | None, alias: str) -> PromotionResult:
+    if model:
+        return _promote_in_registry(client, run, model=model, alias=alias)
+    previous = current_tagged_champion(client, experiment_id)
+    if previous is not None and previous.run_id == run.run_id:
+        return PromotionResult(run_id=run.run_id, previous_run_id=None, already_champion=True)
+    client.log_batch(
+        run.run_id,
+        tags={
+            CHAMPION_TAG: "true",
+            "ci.promoted_at": _now_iso(),
+            "ci.previous_champion": previous.run_id if previous else "",
+        },
+    )
+    if previous is not None:
+        client.delete_tag(previous.run_id, CHAMPION_TAG)  # after the new tag: never a moment without a champion
+    return PromotionResult(run_id=run.run_id, previous_run_id=previous.run_id if previous else None)
+
+
+def _promote_in_registry(client: MlflowClient, run: Run, *, model: str, alias: str) -> PromotionResult:
+    previous = client.get_model_version_by_alias(model, alias)
+    if previous is not None and previous.run_id == run.run_id:
+        return PromotionResult(
+            run_id=run.run_id, previous_run_id=None, model=model, version=previous.version, already_champion=True
+        )
+    client.ensure_registered_model(model)
+    version = _version_for_run(client, run, model)
+    client.set_alias(model, alias, version.version)
+    client.log_batch(
+        run.run_id,
+        tags={
+            "ci.promoted_at": _now_iso(),
+            "ci.champion_model": model,
+            "ci.champion_version": version.version,
+            "ci.previous_champion": (previous.run_id or "") if previous else "",
+            "ci.previous_champion_version": previous.version if previous else "",
+        },
+    )
+    return PromotionResult(
+        run_id=run.run_id,
+        previous_run_id=previous.run_id if previous else None,
+        model=model,
+        version=version.version,
+        previous_version=previous.version if previous else None,
+    )
+
+
+def _version_for_run(client: MlflowClient, run: Run, model: str) -> ModelVersion:
+    existing = client.search_model_versions(
+        f"name = {quote_filter_value(model)} and run_id = {quote_filter_value(run.run_id)}", max_results=1
+    )
+    if existing:
+        return existing[0]
+    source = f"models:/{run.logged_model_ids[-1]}" if run.logged_model_ids else f"runs:/{run.run_id}/model"
+    return client.create_model_version(model, source=source, run_id=run.run_id)
+
+
+def rollback(client: MlflowClient, *, experiment_id: str, model: str | None, alias: str) -> PromotionResult:
+    """Point the champion back at the one the current champion replaced."""
+    if model:
+        current = client.get_model_version_by_alias(model, alias)
+        if current is None or not current.run_id:
+            raise UsageError(f"model {model!r} has no alias @{alias}: nothing to roll back")
+        run = client.get_run(current.run_id)
+        previous_version = run.tags.get("ci.previous_champion_version")
+        if not previous_version:
+            raise UsageError(f"run {run.run_id} (version {current.version}) records no previous champion")
+        client.set_alias(model, alias, previous_version)
+        client.set_tag(run.run_id, "ci.rolled_back_at", _now_iso())
+        return PromotionResult(
+            run_id=run.tags.get("ci.previous_champion") or "",
+            previous_run_id=run.run_id,
+            model=model,
+            version=previous_version,
+            previous_version=current.version,
+        )
+    current_run = current_tagged_champion(client, experiment_id)
+    if current_run is None:
+        raise UsageError(f"no run is tagged {CHAMPION_TAG}=true in experiment {experiment_id}: nothing to roll back")
+    previous_id = current_run.tags.get("ci.previous_champion")
+    if not previous_id:
+        raise UsageError(f"champion run {current_run.run_id} records no previous champion")
+    client.set_tag(previous_id, CHAMPION_TAG, "true")
+    client.delete_tag(current_run.run_id, CHAMPION_TAG)
+    client.set_tag(current_run.run_id, "ci.rolled_back_at", _now_iso())
+    return PromotionResult(run_id=previous_id, previous_run_id=current_run.run_id)
