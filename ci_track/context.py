@@ -17,6 +17,8 @@ The commit a run is recorded for is always the one the author wrote:
   commit with two parents, the target tip first and the PR head second. When the local
   repository shows GIT_COMMIT has two parents, the head is its second parent and GIT_COMMIT is
   kept as `merge_sha`. A shallow clone that lacks the parents leaves GIT_COMMIT as the head.
+  CHANGE_FORK (set by the GitHub branch source for PRs from forks) marks `is_fork`; `repository`
+  is derived from GIT_URL or CHANGE_URL when it has the GitHub shape https://host/owner/name.
 
 Overrides for every provider: CI_TRACK_HEAD_SHA, CI_TRACK_BRANCH, CI_TRACK_BASE_BRANCH and
 CI_TRACK_PR_NUMBER win over what was detected (an empty value counts as unset). Overriding the
@@ -292,7 +294,10 @@ def jenkins_context(environ: Mapping[str, str], *, parents_of: Callable[[str], l
     elif change_url and (match := _GITHUB_PR_URL.match(change_url)):
         repo_url = match.group("repo")
     repository = _jenkins_repository(repo_url, change_url)
-    server_url, api_url = _github_urls_for(repo_url) if repository else (None, None)
+    # Enterprise API URLs are only guessed when CHANGE_URL shows a GitHub pull request (GitLab
+    # URLs also have owner/name paths, and /api/v3 would be wrong there).
+    github_pr = bool(change_url and _GITHUB_PR_URL.match(change_url))
+    server_url, api_url = _github_urls_for(repo_url, enterprise=github_pr) if repository else (None, None)
     common: dict[str, Any] = {
         "provider": "jenkins",
         "repository": repository,
@@ -361,8 +366,8 @@ def _jenkins_repository(repo_url: str | None, change_url: str | None) -> str | N
     return None
 
 
-def _github_urls_for(repo_url: str | None) -> tuple[str | None, str | None]:
-    """Server and API URL of a GitHub-like repository URL (github.com, else Enterprise's /api/v3)."""
+def _github_urls_for(repo_url: str | None, *, enterprise: bool) -> tuple[str | None, str | None]:
+    """Server and API URL of a repository URL: api.github.com for github.com, Enterprise's /api/v3 if asked."""
     from ci_track.git_repo import server_of
 
     server = server_of(repo_url)
@@ -370,7 +375,7 @@ def _github_urls_for(repo_url: str | None) -> tuple[str | None, str | None]:
         return None, None
     if server in ("https://github.com", "http://github.com"):
         return "https://github.com", "https://api.github.com"
-    return server, f"{server}/api/v3"
+    return server, f"{server}/api/v3" if enterprise else None
 
 
 # --- Local ----------------------------------------------------------------------------------
@@ -385,7 +390,7 @@ def local_context(repo: Repo | None) -> CIContext:
     origin = git_repo.origin_url(repo)
     default_branch = git_repo.default_branch(repo)
     repository = git_repo.repository_slug(origin)
-    server_url = git_repo.server_of(origin) if repository else None
+    server_url, api_url = _github_urls_for(origin, enterprise=False) if repository else (None, None)
     return CIContext(
         provider="local",
         event="manual",
@@ -395,6 +400,7 @@ def local_context(repo: Repo | None) -> CIContext:
         repository=repository,
         repo_url=origin,
         server_url=server_url,
+        api_url=api_url,
         default_branch=default_branch,
         dirty=git_repo.is_dirty(repo),
     )

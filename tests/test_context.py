@@ -400,6 +400,26 @@ def test_jenkins_pr_without_a_local_clone_trusts_git_commit(tmp_path: Path) -> N
     assert context.base_sha is None
 
 
+def test_jenkins_pr_on_github_enterprise_gets_the_v3_api_url(tmp_path: Path) -> None:
+    env = {
+        **jenkins_pr_env(PR_HEAD_SHA),
+        "GIT_URL": "https://ghe.corp.example/acme-ml/house-prices.git",
+        "CHANGE_URL": "https://ghe.corp.example/acme-ml/house-prices/pull/12",
+    }
+    context = detect_context(env, tmp_path)
+
+    assert context.repository == "acme-ml/house-prices"
+    assert context.server_url == "https://ghe.corp.example"
+    assert context.api_url == "https://ghe.corp.example/api/v3"
+
+
+def test_jenkins_pr_from_a_fork_is_flagged_by_change_fork(tmp_path: Path) -> None:
+    env = {**jenkins_pr_env(PR_HEAD_SHA), "CHANGE_FORK": "mallory-contrib"}
+
+    assert detect_context(env, tmp_path).is_fork is True
+    assert detect_context(jenkins_pr_env(PR_HEAD_SHA), tmp_path).is_fork is False
+
+
 def test_jenkins_pr_without_change_target_is_an_error(tmp_path: Path) -> None:
     env = jenkins_pr_env(PR_HEAD_SHA)
     del env["CHANGE_TARGET"]
@@ -428,7 +448,8 @@ def test_jenkins_plain_job_strips_origin_from_git_branch_and_credentials_from_ur
     assert context.pr_number is None
     assert context.repository == "acme-ml/house-prices"
     assert context.repo_url == "https://github.example.com/acme-ml/house-prices"
-    assert context.api_url == "https://github.example.com/api/v3"
+    assert context.server_url == "https://github.example.com"
+    assert context.api_url is None  # a plain job does not show whether the host is GitHub Enterprise
     assert context.build_url == "https://ci.example.com/job/train/41/"
     assert "s3cr3t" not in repr(context) and "ghp_" not in repr(context)
 
@@ -510,6 +531,7 @@ def test_local_origin_url_is_browsable_and_has_no_credentials(origin: str, repo_
     assert context.repo_url == repo_url
     assert context.repository == "acme-ml/house-prices"
     assert context.server_url == "https://github.com"
+    assert context.api_url == "https://api.github.com"
     assert "s3cret" not in repr(context)
 
 
