@@ -100,11 +100,19 @@ def detect_context(environ: Mapping[str, str], cwd: Path) -> CIContext:
         context = apply_overrides(context, environ)
         if context.default_branch is None and provider == "jenkins":
             context = _with_local_default_branch(context, repo)
-        if context.base_sha is None and context.base_branch and context.head_sha:
-            context = dataclasses.replace(context, base_sha=repo.merge_base_with(context.head_sha, context.base_branch))
+        # GitHub's pull_request.base.sha is the base branch tip, not the merge-base: prefer the real
+        # merge-base when the checkout has the history (fetch-depth: 0), keep the tip otherwise.
+        if context.base_branch and context.head_sha and (context.base_sha is None or _base_is_branch_tip(context)):
+            merge_base = repo.merge_base_with(context.head_sha, context.base_branch)
+            if merge_base:
+                context = dataclasses.replace(context, base_sha=merge_base)
     finally:
         repo.close()
     return _stripped(context)
+
+
+def _base_is_branch_tip(context: CIContext) -> bool:
+    return context.provider == "github-actions" and context.event.startswith("pull_request")
 
 
 def detect_provider(environ: Mapping[str, str]) -> str:

@@ -115,6 +115,31 @@ def test_github_pull_request_records_the_payload_head_and_keeps_the_merge_commit
     assert context.is_pull_request
 
 
+def test_github_pull_request_base_sha_is_the_real_merge_base_when_history_is_checked_out(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "repo")
+    fork_point = commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    head = commit(repo, "feature work", "feature.txt")
+    git(repo, "checkout", "-q", "main")
+    main_tip = commit(repo, "main moved on", "main.txt")
+    git(repo, "checkout", "-q", "feature")
+    payload = {
+        "number": 5,
+        "pull_request": {
+            "number": 5,
+            "head": {"sha": head, "ref": "feature", "repo": {"full_name": "acme/x"}},
+            "base": {"sha": main_tip, "ref": "main", "repo": {"full_name": "acme/x"}},
+        },
+        "repository": {"full_name": "acme/x", "default_branch": "main"},
+    }
+    event_path = tmp_path / "pr.json"
+    event_path.write_text(json.dumps(payload))
+    env = github_env("pull_request", None, tmp_path, GITHUB_EVENT_PATH=str(event_path))
+    assert detect_context(env, repo).base_sha == fork_point  # not main's tip from the payload
+    shallow = detect_context(env, tmp_path / "elsewhere")  # no history: the payload's base tip is kept
+    assert shallow.base_sha == main_tip
+
+
 def test_github_pull_request_from_a_fork_is_flagged_and_keeps_the_untrusted_title_verbatim(tmp_path: Path) -> None:
     context = detect_context(github_env("pull_request", "pull_request_fork", tmp_path), tmp_path)
 
