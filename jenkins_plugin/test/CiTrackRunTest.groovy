@@ -80,6 +80,9 @@ class CiTrackRunTest {
         assert pipeline.currentBuild.description == "ci-track run: ${RUN_ID}"
         assert pipeline.callsOf('archiveArtifacts')*.args == [[artifacts: 'ci-track.properties', allowEmptyArchive: true]]
         assert pipeline.currentBuild.currentResult == 'SUCCESS'
+        // the CLI is told where to write the file, so it is found even inside dir(...)
+        assert pipeline.ciTrackEnvironments()[0].CI_TRACK_PROPERTIES_FILE ==
+            new File(pipeline.workspace, 'ci-track.properties').path
     }
 
     @Test

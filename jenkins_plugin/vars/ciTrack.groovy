@@ -24,7 +24,8 @@ String run(Map options) {
     String propertiesPath = runPropertiesPath()
     // A ci-track.properties left by an earlier build in this workspace must not be read back as ours.
     String script = 'rm -f ' + Shell.quote(propertiesPath) + '\n' + Shell.join([executable] + Arguments.run(opts)) + '\n'
-    int status = withCiTrackEnvironment(opts) {
+    // Named explicitly so the file is found even when the step runs inside dir(...).
+    int status = withCiTrackEnvironment(opts, ['CI_TRACK_PROPERTIES_FILE=' + propertiesPath]) {
         sh(script: script, returnStatus: true, label: 'ci-track run')
     }
     String runId = readRunId(propertiesPath)
@@ -58,7 +59,7 @@ Map compare(Map options) {
     String command = Shell.join([executable] + Arguments.compare(opts, runId, env.CHANGE_ID))
     String script = Shell.captureStdout(command, paths.stdout, ['.ci-track', paths.directory],
                                         [paths.markdown, paths.json])
-    int status = withCiTrackEnvironment(opts) {
+    int status = withCiTrackEnvironment(opts, []) {
         sh(script: script, returnStatus: true, label: 'ci-track compare')
     }
     String output = fileExists(paths.stdout) ? readFile(file: paths.stdout, encoding: 'UTF-8') : ''
@@ -134,7 +135,7 @@ Map validated(String step, Map options) {
 /** Run `ci-track ARGS` with the credentials of `opts`; returns its exit status. */
 int runCiTrack(Map opts, List arguments, String label) {
     String script = Shell.join([ciTrackExecutable(opts)] + arguments) + '\n'
-    return withCiTrackEnvironment(opts) {
+    return withCiTrackEnvironment(opts, []) {
         sh(script: script, returnStatus: true, label: label)
     }
 }
@@ -163,11 +164,12 @@ String ciTrackExecutable(Map opts) {
 }
 
 /**
- * Run `body` with the tracking URI, GitHub API URL and credentials of `opts` in the environment.
- * withCredentials masks the values in the log; nothing here reads them.
+ * Run `body` with the tracking URI, GitHub API URL, credentials of `opts` and `extraVariables`
+ * (NAME=value strings) in the environment. withCredentials masks the values in the log; nothing
+ * here reads them.
  */
-Object withCiTrackEnvironment(Map opts, Closure body) {
-    List variables = []
+Object withCiTrackEnvironment(Map opts, List extraVariables, Closure body) {
+    List variables = new ArrayList(extraVariables)
     if (opts.mlflowTrackingUri) {
         variables.add('MLFLOW_TRACKING_URI=' + opts.mlflowTrackingUri)
     }
