@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import email.utils
+import datetime as dt
 import functools
+import json
 import logging
 import math
 import re
@@ -51,8 +52,8 @@ TOKEN_VARIABLES = ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")  # first
 SECONDARY_RATE_LIMIT_WAIT = 60.0  # GitHub: without retry-after or reset, wait at least a minute
 RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})  # 403 only when it is a rate limit
 TRUNCATION_NOTE = (
-    "\n\n---\n:warning: **This report was cut to fit GitHub's comment limit "
-    "({limit:,} characters); {omitted:,} characters were left out.** "
+    "\n\n---\n:warning: **This report was cut to fit GitHub's limit of "
+    "{limit:,} characters; {omitted:,} characters were left out.** "
     "The full report is in the job summary and the `report.md` artifact of this run."
 )
 _FORBIDDEN_MESSAGES = ("resource not accessible by", "must authenticate via a github app")
@@ -163,6 +164,8 @@ def _retry_after_seconds(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # an HTTP date is rare: GitHub sends seconds
+
     with contextlib.suppress(TypeError, ValueError):
         return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
     return None
@@ -186,7 +189,6 @@ def _retry_class() -> type:
             # been carried out before a 5xx is made harmless by the comment dedup
             kwargs.setdefault("allowed_methods", None)
             kwargs.setdefault("raise_on_status", False)  # the last response goes back to PyGithub
-            kwargs.setdefault("redirect", 0)
             super().__init__(**kwargs)
 
         def new(self, **kw: Any) -> Any:
@@ -227,7 +229,7 @@ def _retry_class() -> type:
             if wait > self.policy.max_wait:
                 status = response.status if response is not None else None
                 raise GitHubError(
-                    f"GitHub asks ci-track to wait {wait:.0f} s (HTTP {status}, rate limit) before trying again, "
+                    f"GitHub asks ci-track to wait {wait:.0f} s (HTTP {status}) before trying again, "
                     f"more than CI_TRACK_GITHUB_MAX_WAIT={self.policy.max_wait:.0f} s: try again later "
                     "or raise CI_TRACK_GITHUB_MAX_WAIT",
                     status=status,
@@ -255,8 +257,6 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _json_or_none(raw: bytes) -> Any:
-    import json
-
     try:
         return json.loads(raw) if raw else None
     except ValueError:
@@ -402,6 +402,16 @@ class CommentOutcome:
         return self.action == "forbidden"
 
 
+def comment_marker(key: str) -> str:
+    """The hidden marker of ci-track's comment for `key` (e.g. the experiment): `<!-- ci-track:key -->`.
+
+    Characters that could end the HTML comment are replaced; the closing ` -->` keeps the marker of
+    `model` from matching the comment of `model-v2`.
+    """
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._/-]", "-", key)).strip("-") or "default"
+    return f"<!-- ci-track:{cleaned} -->"
+
+
 def fit_comment_body(body: str, marker: str, *, limit: int = MAX_COMMENT_LENGTH) -> tuple[str, bool]:
     """The body with the marker in it, cut to `limit` characters: (body, was it cut?).
 
@@ -442,8 +452,10 @@ def post_sticky_comment(
 
     mode: `update` edits our comment in place (creates it when absent); `new` deletes ours and
     posts a fresh one; `delete-on-pass` deletes ours when `passed`, else behaves like update;
-    `off` does nothing. `comment_id`, when known from an earlier call, saves reading every page.
-    Concurrent posters converge on one comment: the lowest id is kept, the others deleted.
+    `off` does nothing. `comment_id` (only one this function returned for the same PR and marker:
+    GitHub has no cheap way to check it first) turns an update into a single PATCH; a comment that
+    is gone is looked for again by its marker. Concurrent posters converge on one comment: the
+    lowest id is kept, the others deleted.
     """
     if mode not in COMMENT_MODES:
         raise UsageError(f"comment mode must be one of {', '.join(COMMENT_MODES)}, got {mode!r}")
@@ -471,6 +483,7 @@ def post_sticky_comment(
                 edited = _edit_by_id(gh, repository, pr_number, comment_id, body)
                 if edited is not None:
                     return CommentOutcome("updated", edited[0], edited[1], truncated=truncated)
+            scan_started = time.monotonic()
             ours = _our_comments(issue, marker)
             replaced = 0
             if mode == "new":
@@ -494,7 +507,7 @@ def post_sticky_comment(
 
         with _github_call(f"create the ci-track comment on {where}"):
             created = issue.create_comment(body)
-            kept, removed = _settle_race(issue, marker, created, body)
+            kept, removed = _settle_race(issue, marker, created, body, time.monotonic() - scan_started)
         return CommentOutcome(
             "created" if kept.id == created.id else "updated",
             kept.id,
@@ -507,9 +520,13 @@ def post_sticky_comment(
         return CommentOutcome("forbidden", warning=str(exc), truncated=truncated)
 
 
-def _our_comments(issue: Any, marker: str) -> list[IssueComment]:
-    """Every comment of the PR carrying the marker, oldest first (reads every page)."""
-    return sorted((c for c in issue.get_comments() if marker in (c.body or "")), key=lambda c: c.id)
+def _our_comments(issue: Any, marker: str, since: dt.datetime | None = None) -> list[IssueComment]:
+    """Every comment of the PR carrying the marker, oldest first (reads every page).
+
+    `since` limits the listing to comments created or edited at or after that time.
+    """
+    comments = issue.get_comments() if since is None else issue.get_comments(since=since)
+    return sorted((c for c in comments if marker in (c.body or "")), key=lambda c: c.id)
 
 
 def _edit_by_id(
@@ -526,7 +543,7 @@ def _edit_by_id(
             return None
         raise
     if not str(data.get("issue_url", "")).endswith(f"/issues/{pr_number}"):
-        log.warning("comment %s is not on PR #%s; looking for ours instead", comment_id, pr_number)
+        log.warning("comment %s is not on PR #%s (a stale comment id?); looking for ours", comment_id, pr_number)
         return None
     return int(data["id"]), data.get("html_url")
 
@@ -542,13 +559,21 @@ def _delete_quietly(comment: IssueComment) -> None:
             raise
 
 
-def _settle_race(issue: Any, marker: str, created: IssueComment, body: str) -> tuple[IssueComment, int]:
+def _settle_race(
+    issue: Any, marker: str, created: IssueComment, body: str, scan_seconds: float
+) -> tuple[IssueComment, int]:
     """After creating: keep the lowest-id comment of ours (with the newest body), delete the rest.
 
     Two jobs that both found no comment both create one; each then re-lists, and both pick the
     same survivor (the lowest id), so the PR ends with exactly one comment whatever the timing.
+    Any rival was created after our scan began (else the scan would have found it), so the
+    re-list asks only for comments since then: GitHub's own clock (our comment's created_at)
+    minus how long our scan took by ours, plus a minute of slack. That is one page, not all.
     """
-    ours = _our_comments(issue, marker)
+    since = None
+    if isinstance(created.created_at, dt.datetime):
+        since = created.created_at - dt.timedelta(seconds=scan_seconds + 60)
+    ours = _our_comments(issue, marker, since)
     if not ours:
         return created, 0
     keep, *others = ours

@@ -429,8 +429,10 @@ class Call:
         return values[-1] if values else None
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(age: float = 0.0) -> str:
+    """GitHub's timestamp format, `age` seconds ago."""
+    moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(status: int, message: str, doc: str = _DOCS, **extra: Any) -> Reply:
@@ -545,11 +547,19 @@ class FakeGitHub:
             self._changed()
 
     def add_comment(
-        self, repository: str, number: int, body: str, *, user: str | None = None, dump: bool = True
+        self,
+        repository: str,
+        number: int,
+        body: str,
+        *,
+        user: str | None = None,
+        age: float = 86400.0,
+        dump: bool = True,
     ) -> int:
+        """A comment `age` seconds old (seeded history is a day old; the API stamps its own now)."""
         with self._lock:
             comment_id = self._next_id("comment")
-            stamp = _now()
+            stamp = _now(age)
             self.comments[comment_id] = {
                 "id": comment_id,
                 "repo": repository,
@@ -968,7 +978,7 @@ class FakeGitHub:
                 f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
                 f"{_DOCS}/issues/comments#create-an-issue-comment",
             )
-        comment_id = self.add_comment(found[0], found[1], body, dump=False)
+        comment_id = self.add_comment(found[0], found[1], body, age=0, dump=False)
         data = self._comment_object(self.comments[comment_id], call.base_url)
         return Reply(201, data, {"location": data["url"]})
 

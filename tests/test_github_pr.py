@@ -16,6 +16,7 @@ from ci_track.github_pr import (
     MAX_COMMENT_LENGTH,
     CommentOutcome,
     GitHubSettings,
+    comment_marker,
     connect,
     create_check_run,
     fit_comment_body,
@@ -101,6 +102,17 @@ def test_second_post_updates_the_same_comment_in_place(fake: FakeGitHub, sleeps:
     [comment] = ours(fake)
     assert comment["body"] == report("accuracy 0.93")
     assert len(fake.comments_on(REPO, PR)) == 2
+
+
+def test_after_creating_only_recent_comments_are_read_again(fake: FakeGitHub, sleeps: Sleeps) -> None:
+    for i in range(250):
+        fake.add_comment(REPO, PR, f"human comment {i}", user="octocat", dump=False)
+
+    post(client(fake, sleeps), report())
+
+    listings = [r["query"] for r in fake.requests_for("issues/list-comments")]
+    assert [q.get("page", "1") for q in listings] == ["1", "2", "3", "1"]
+    assert "since" not in listings[0] and "since" in listings[-1]
 
 
 def test_identical_body_is_not_written_again(fake: FakeGitHub, sleeps: Sleeps) -> None:
@@ -270,6 +282,12 @@ def test_cut_keeps_a_marker_that_sat_beyond_the_limit() -> None:
     assert len(cut) <= MAX_COMMENT_LENGTH
 
 
+def test_comment_markers_are_hidden_and_distinct() -> None:
+    assert comment_marker("churn-model") == "<!-- ci-track:churn-model -->"
+    assert comment_marker("a --> <script>") == "<!-- ci-track:a-script -->"
+    assert comment_marker("model") not in comment_marker("model-v2")
+
+
 def test_body_within_the_limit_is_left_alone() -> None:
     body = report("y" * 1000)
     assert fit_comment_body(body, MARKER) == (body, False)
@@ -296,6 +314,14 @@ def test_fork_pr_commit_status_is_forbidden_not_an_error(fake: FakeGitHub, sleep
     )
     assert outcome.forbidden
     assert fake.statuses == []
+
+
+def test_other_403_refusals_are_errors_not_warnings(fake: FakeGitHub, sleeps: Sleeps) -> None:
+    fake.fail("not-found", operation="issues/create-comment", status=403)  # 403 "Not Found"-like refusal
+
+    with pytest.raises(GitHubError, match="permissions") as caught:
+        post(client(fake, sleeps), report())
+    assert caught.value.status == 403
 
 
 def test_rate_limit_429_is_retried_after_retry_after(fake: FakeGitHub, sleeps: Sleeps) -> None:
@@ -535,9 +561,12 @@ def test_token_never_appears_in_errors_or_logs(
 # -- efficiency -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("existing", "expected_requests"), [(0, 2), (100, 3), (1000, 12)])
-def test_requests_per_update(fake: FakeGitHub, sleeps: Sleeps, existing: int, expected_requests: int) -> None:
-    """An update reads every page (100 a page) and PATCHes once; with a known id it is one PATCH."""
+@pytest.mark.parametrize(("existing", "to_create", "to_update"), [(0, 3, 2), (100, 3, 3), (1000, 12, 12)])
+def test_requests_per_update(fake: FakeGitHub, sleeps: Sleeps, existing: int, to_create: int, to_update: int) -> None:
+    """An update reads every page (100 a page) and PATCHes once; with a known id it is one PATCH.
+
+    Creating reads every page, POSTs, and re-reads only the comments since the scan began.
+    """
     gh = client(fake, sleeps)
     for i in range(existing):
         fake.add_comment(REPO, PR, f"human comment {i}", user="octocat", dump=False)
@@ -552,5 +581,4 @@ def test_requests_per_update(fake: FakeGitHub, sleeps: Sleeps, existing: int, ex
     by_id = len(fake.requests)
 
     print(f"\n{existing} other comments: create {creation}, update by marker {by_marker}, update by id {by_id}")
-    assert by_marker == expected_requests
-    assert by_id == 1
+    assert (creation, by_marker, by_id) == (to_create, to_update, 1)
