@@ -149,10 +149,12 @@ def _by_alias(
         order_by=["attributes.start_time DESC"],
         max_results=2,
     )
-    run = _first_other(runs, candidate)
-    if run is None:
+    tagged = _first_other(runs, candidate)
+    if tagged is None:
         return None
-    return ChampionChoice(run=run, strategy="alias", description=f"run tagged {CHAMPION_TAG}=true by ci-track promote")
+    return ChampionChoice(
+        run=tagged, strategy="alias", description=f"run tagged {CHAMPION_TAG}=true by ci-track promote"
+    )
 
 
 def _best(

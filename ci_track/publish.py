@@ -1,0 +1,133 @@
+"""Where the report goes: the sticky PR comment, the commit status, the job summary, step outputs, annotations.
+
+`compare` and `comment` both publish through `publish_report`, so the GitHub Action, Jenkins and
+GitLab-on-GitHub users get the same comment and status. Failures follow the gate's rules: a fork
+PR's read-only token (403) is a warning; any other failure to post is a GitHubError (exit 3)
+unless the comment mode is `off`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ci_track.errors import UsageError
+from ci_track.secrets import redact
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Publication:
+    """Everything needed to publish one report, independent of how it was produced."""
+
+    experiment: str
+    markdown: str
+    headline: str  # the verdict line: commit status description, build description
+    verdict: str  # pass | regression | no-champion
+    passed: bool  # the gate's decision (what delete-on-pass and the status state follow)
+    repository: str | None
+    pr_number: int | None
+    head_sha: str | None
+    target_url: str | None  # the candidate run in MLflow
+    annotations: tuple[tuple[str, str], ...] = ()  # (error|warning|notice, message)
+
+
+def github_outputs(environ: Mapping[str, str], values: Mapping[str, str]) -> None:
+    """Append step outputs (multi-line values use GitHub's heredoc syntax)."""
+    path = environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        for key, value in values.items():
+            if "\n" in value:
+                delimiter = "ci_track_eof_7c1f0e"
+                out.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+            else:
+                out.write(f"{key}={value}\n")
+
+
+def write_step_summary(environ: Mapping[str, str], markdown: str) -> None:
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(markdown.rstrip("\n") + "\n")
+
+
+def print_annotations(environ: Mapping[str, str], annotations: Sequence[tuple[str, str]]) -> None:
+    """GitHub workflow commands; the message is escaped so it cannot inject another command."""
+    if environ.get("GITHUB_ACTIONS", "").lower() != "true":
+        return
+    for level, message in annotations:
+        escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::{level} title=ci-track::{escaped}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"ci-track: warning: {redact(message)}", file=sys.stderr, flush=True)
+
+
+def publish_to_github(
+    publication: Publication,
+    environ: Mapping[str, str],
+    *,
+    comment_mode: str,
+    post_status: bool,
+) -> dict[str, str]:
+    """Post the sticky comment and the commit status. Returns outputs such as `comment-url`."""
+    from ci_track import github_pr
+
+    outputs: dict[str, str] = {}
+    wants_comment = comment_mode != "off" and publication.pr_number is not None
+    if comment_mode not in github_pr.COMMENT_MODES:
+        raise UsageError(f"--comment must be one of {', '.join(github_pr.COMMENT_MODES)}, got {comment_mode!r}")
+    if not wants_comment and not post_status:
+        return outputs
+    if not publication.repository:
+        warn("no GitHub repository known (GITHUB_REPOSITORY or the git remote): nothing posted to GitHub")
+        return outputs
+    settings = github_pr.GitHubSettings.from_env(
+        environ,
+        repository=publication.repository,
+        pr_number=publication.pr_number,
+        head_sha=publication.head_sha,
+    )
+    with github_pr.connect(settings) as gh:
+        if wants_comment:
+            assert publication.pr_number is not None
+            outcome = github_pr.post_sticky_comment(
+                gh,
+                publication.repository,
+                publication.pr_number,
+                publication.markdown,
+                marker=github_pr.comment_marker(publication.experiment),
+                mode=comment_mode,
+                passed=publication.passed,
+            )
+            if outcome.forbidden:
+                warn(
+                    "GitHub refused the PR comment (read-only token, e.g. a fork PR): the report is in the job "
+                    "summary; use the fork-safe workflow pair to comment"
+                )
+            elif outcome.html_url:
+                outputs["comment-url"] = outcome.html_url
+        if post_status and publication.head_sha:
+            status = github_pr.set_commit_status(
+                gh,
+                publication.repository,
+                publication.head_sha,
+                state="success" if publication.passed else "failure",
+                context=github_pr.status_context(publication.experiment),
+                description=publication.headline,
+                target_url=publication.target_url,
+            )
+            if status.forbidden:
+                warn("GitHub refused the commit status (read-only token): it was not set")
+    return outputs
+
+
+def write_text(path: str | Path, text: str) -> None:
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
