@@ -1,10 +1,14 @@
-"""A loopback TLS terminator in front of a real MLflow server, with a throw-away CA made for the test.
+"""Secured fronts for a real MLflow server: a loopback TLS terminator with a throw-away CA, and basic auth.
 
 `make_certificates(dir)` writes a CA (ca.pem) and a server certificate for 127.0.0.1 and
 localhost signed by it (server.pem, server.key), with the `cryptography` package MLflow
 already depends on. `tls_terminator(upstream, certs)` serves HTTPS on 127.0.0.1 with that
 certificate and forwards to the plain-HTTP upstream (it is tests/fault_proxy.py with TLS and no
 faults). A client that trusts the system CAs rejects it; one given ca.pem accepts it.
+
+`running_basic_auth_server(root)` is a real `mlflow server --app-name basic-auth` whose admin
+(ADMIN_USER / ADMIN_PASSWORD) is created on first start from MLFLOW_AUTH_ADMIN_PASSWORD: MLflow
+3.17 ships no default admin password and refuses one shorter than 12 characters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.fault_proxy import FaultProxy
+from tests.mlflow_server import MlflowServer, running_server
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-pw-Zq84Lm2Rw7"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,3 +126,24 @@ def tls_terminator(upstream: str, certs: TestCertificates) -> Iterator[FaultProx
         yield proxy
     finally:
         proxy.stop()
+
+
+@contextlib.contextmanager
+def running_basic_auth_server(root: Path) -> Iterator[MlflowServer]:
+    """A real MLflow server with HTTP basic auth; its users live in root/basic_auth.db."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+        f"admin_username = {ADMIN_USER}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key-for-flask-sessions",
+    }
+    with running_server(root, extra_args=["--app-name", "basic-auth"], extra_env=env) as server:
+        yield server
