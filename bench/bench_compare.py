@@ -1,0 +1,263 @@
+"""`ci-track compare` on experiments of 1,000 and 20,000 runs: MLflow requests, wall time, and the mlflow-client way.
+
+Per size, one real `mlflow server` (one worker, sqlite) serves a copy of the cached store built
+by populate.py. `ci-track compare` runs as a GitHub Actions pull_request step would run it, for
+the candidate PR run of the store:
+
+- requests: one compare through the counting proxy, every MLflow API request counted;
+- latency: the median wall time of BENCH_REPEAT compares straight to the server (after one
+  unmeasured warm-up), as whole processes;
+- the mlflow-client way: bench/mlflow_way.py, the same decision with `mlflow.search_runs` over
+  the base branch (and its `--tuned` variant), timed the same way and counted the same way.
+
+Both ways must find the same champion and the same regressions, or the figures say so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    CI_TRACK,
+    BenchContext,
+    CommandFailed,
+    Figure,
+    clean_env,
+    failed,
+    github_actions_env,
+    median,
+    run_once,
+    spread,
+    time_command,
+)
+from bench.counting_proxy import counting_proxy
+from bench.populate import CANDIDATE_BRANCH, CANDIDATE_PR, EXPERIMENT, Population, populated_db, serving
+
+SIZES = (1_000, 20_000)
+REQUEST_LIMIT = 4  # MLflow requests per compare, issue 7
+GROWTH_LIMIT = 1.3  # wall time at 20k / at 1k, issue 7
+MLFLOW_WAY_SHARE = 1 / 5  # ci-track's wall time / the mlflow-client way's, issue 7
+# The gate's rules, given the same to ci-track and to the mlflow-client script.
+RULES = (("rmse", "minimize", 0.01), ("r2", "maximize", 0.01))
+MLFLOW_WAY = Path(__file__).with_name("mlflow_way.py")
+
+CONFIG = """\
+experiment: {experiment}
+champion:
+  strategies: [best]
+  metric: rmse
+  goal: minimize
+metrics:
+  rmse: {{goal: minimize, tolerance: 0.01}}
+  r2: {{goal: maximize, tolerance: 0.01}}
+"""
+
+
+def compare_argv(workdir: Path) -> list[str]:
+    return [CI_TRACK, "compare", "--config", str(workdir / ".ci-track.yml"), "--json", str(workdir / "report.json")]
+
+
+def mlflow_way_argv(population: Population, *, tuned: bool) -> list[str]:
+    argv = [sys.executable, str(MLFLOW_WAY), "--experiment", EXPERIMENT, "--head-sha", population.candidate_sha]
+    for metric, goal, tolerance in RULES:
+        argv += ["--rule", f"{metric}:{goal}:{tolerance}"]
+    return argv + (["--tuned"] if tuned else [])
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    measured: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    for full_size in SIZES:
+        size = ctx.size(full_size)
+        ctx.log(f"  compare on an experiment of {size:,} runs")
+        try:
+            measured[full_size] = measure_size(ctx, populated_db(size, log=ctx.log))
+        except (CommandFailed, RuntimeError, OSError, ValueError) as error:
+            errors[full_size] = str(error)
+    return figures_from(ctx, measured, errors)
+
+
+def measure_size(ctx: BenchContext, population: Population) -> dict[str, Any]:
+    workdir = ctx.work / f"compare-{population.runs}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / ".ci-track.yml").write_text(CONFIG.format(experiment=EXPERIMENT))
+    result: dict[str, Any] = {"runs": population.runs}
+    with serving(population, workdir / "server") as server:
+
+        def env_for(url: str) -> dict[str, str]:
+            return github_actions_env(
+                workdir,
+                sha=population.candidate_sha,
+                pr_number=CANDIDATE_PR,
+                head_ref=CANDIDATE_BRANCH,
+                base_sha=population.base_sha,
+                MLFLOW_TRACKING_URI=url,
+            )
+
+        argv = compare_argv(workdir)
+        with counting_proxy(server.url) as proxy:
+            _, done = run_once(argv, env=env_for(proxy.url), cwd=workdir, ok_codes=(0, 1))
+            result["requests"] = proxy.api_requests()
+            result["decision"] = _ci_track_decision(workdir / "report.json", done.returncode)
+            for tuned in (False, True):
+                proxy.reset()
+                _, way = run_once(
+                    mlflow_way_argv(population, tuned=tuned),
+                    env=clean_env(MLFLOW_TRACKING_URI=proxy.url),
+                    cwd=workdir,
+                    ok_codes=(0, 1),
+                )
+                key = "tuned" if tuned else "naive"
+                result[f"{key}_requests"] = proxy.api_requests()
+                result[f"{key}_decision"] = {**json.loads(way.stdout), "exit": way.returncode}
+
+        result["times"] = time_command(argv, repeat=ctx.repeat, env=env_for(server.url), cwd=workdir, ok_codes=(0, 1))
+        for key, tuned in (("naive", False), ("tuned", True)):
+            result[f"{key}_times"] = time_command(
+                mlflow_way_argv(population, tuned=tuned),
+                repeat=ctx.repeat,
+                env=clean_env(MLFLOW_TRACKING_URI=server.url),
+                cwd=workdir,
+                ok_codes=(0, 1),
+            )
+    result["expected"] = {
+        "candidate": population.candidate_run_id,
+        "champion": population.champion_run_id,
+        "regressions": sorted(metric for metric, _, _ in RULES),
+        "exit": 1,
+    }
+    return result
+
+
+def _ci_track_decision(report: Path, exit_code: int) -> dict[str, Any]:
+    """Champion, candidate and regressions from compare's JSON report (its schema: ci_track/schemas)."""
+    data = json.loads(report.read_text())
+    champion = data.get("champion") or {}
+    candidate = data.get("candidate") or {}
+    regressions = sorted(
+        m.get("metric") or m.get("key") for m in data.get("metrics", []) if m.get("status") == "regression"
+    )
+    return {
+        "candidate": candidate.get("run_id"),
+        "champion": champion.get("run_id"),
+        "regressions": regressions,
+        "exit": exit_code,
+    }
+
+
+def _agreement(result: dict[str, Any]) -> str:
+    expected = result["expected"]
+    problems = []
+    for who in ("decision", "naive_decision", "tuned_decision"):
+        got = result[who]
+        for key in ("candidate", "champion", "exit"):
+            if got.get(key) != expected[key]:
+                problems.append(f"{who} {key} {got.get(key)!r} != {expected[key]!r}")
+        if sorted(got.get("regressions") or []) != expected["regressions"]:
+            problems.append(f"{who} regressions {got.get('regressions')} != {expected['regressions']}")
+    if problems:
+        return "DECISIONS DIFFER: " + "; ".join(problems)
+    return "ci-track and both mlflow scripts chose the same champion and found the same regressions (exit 1)"
+
+
+def _endpoints(requests: list[Any]) -> str:
+    counted: dict[str, int] = {}
+    for r in requests:
+        counted[r.endpoint] = counted.get(r.endpoint, 0) + 1
+    return ", ".join(f"{n} x {e}" if n > 1 else e for e, n in counted.items())
+
+
+def _kib(requests: list[Any]) -> str:
+    return f"{sum(r.response_bytes for r in requests) / 1024:,.0f} KiB"
+
+
+def figures_from(ctx: BenchContext, measured: dict[int, dict[str, Any]], errors: dict[int, str]) -> list[Figure]:
+    figures: list[Figure] = []
+    small, large = SIZES
+    label = {size: f"{ctx.size(size):,} runs" for size in SIZES}
+    counts = {size: len(m["requests"]) for size, m in measured.items()}
+    same = len(set(counts.values())) == 1 and len(counts) == len(SIZES)
+
+    for size in SIZES:
+        name = f"MLflow requests per `compare`, {label[size]}"
+        goal = f"<= {REQUEST_LIMIT}, the same at both sizes"
+        if size not in measured:
+            figures.append(failed(name, "requests", errors.get(size, "not measured"), goal=goal))
+            continue
+        m = measured[size]
+        figures.append(
+            Figure(
+                name,
+                counts[size],
+                "requests",
+                comparison=len(m["naive_requests"]),
+                comparison_label=f"mlflow-client script: {len(m['naive_requests'])} ({_kib(m['naive_requests'])})",
+                goal=goal,
+                met=counts[size] <= REQUEST_LIMIT and same,
+                note=(
+                    f"ci-track: {_endpoints(m['requests'])}, {_kib(m['requests'])} received; mlflow-client script: "
+                    f"{_endpoints(m['naive_requests'])}; tuned script: {_endpoints(m['tuned_requests'])}. "
+                    + _agreement(m)
+                ),
+            )
+        )
+
+    name = f"`compare` median wall time, {label[large]} vs {label[small]}"
+    goal = f"ratio <= {GROWTH_LIMIT}"
+    if small in measured and large in measured:
+        t_small, t_large = median(measured[small]["times"]), median(measured[large]["times"])
+        figures.append(
+            Figure(
+                name,
+                t_large,
+                "s",
+                comparison=t_small,
+                comparison_label=f"{label[small]}: {t_small:.3f} s",
+                goal=goal,
+                met=t_large / t_small <= GROWTH_LIMIT,
+                note=f"{label[large]}: {spread(measured[large]['times'])}; {label[small]}: "
+                f"{spread(measured[small]['times'])}",
+                samples=measured[large]["times"],
+            )
+        )
+    else:
+        figures.append(failed(name, "s", "; ".join(errors.values()) or "not measured", goal=goal))
+
+    for size in SIZES:
+        name = f"`compare` vs the mlflow-client way (`mlflow.search_runs` over the base branch), {label[size]}"
+        goal = "<= 1/5 of its wall time"
+        if size not in measured:
+            figures.append(failed(name, "s", errors.get(size, "not measured"), goal=goal))
+            continue
+        m = measured[size]
+        ours, theirs = median(m["times"]), median(m["naive_times"])
+        figures.append(
+            Figure(
+                name,
+                ours,
+                "s",
+                comparison=theirs,
+                comparison_label=f"mlflow script: {theirs:.3f} s",
+                goal=goal,
+                met=ours <= theirs * MLFLOW_WAY_SHARE,
+                note=f"mlflow script: {spread(m['naive_times'])}; tuned script: {spread(m['tuned_times'])}",
+                samples=m["times"],
+            )
+        )
+    if large in measured:
+        m = measured[large]
+        ours, tuned = median(m["times"]), median(m["tuned_times"])
+        figures.append(
+            Figure(
+                f"`compare` vs a tuned mlflow script (server-side order_by, max_results=1), {label[large]}",
+                ours,
+                "s",
+                comparison=tuned,
+                comparison_label=f"tuned mlflow script: {tuned:.3f} s",
+                note="no goal: the floor of any mlflow-client script is `import mlflow`; see the cold start rows",
+            )
+        )
+    return figures
