@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     facts["duration"] = f"{time.monotonic() - started:.0f} s"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render(figures, facts, args=args, selected=selected, full=full), encoding="utf-8")
+    if full and args.output is None:
+        quote_in_readme(figures, facts)
     print(render_table(figures))
     print(f"wrote {output.relative_to(REPO_ROOT) if output.is_relative_to(REPO_ROOT) else output}")
     return 0
@@ -167,6 +169,22 @@ def render(
         out.append("None of the measured figures missed its goal.")
     out.append("")
     return "\n".join(out)
+
+
+def quote_in_readme(figures: list[Figure], facts: dict[str, str]) -> None:
+    """Replace the "Latest results" section of bench/README.md with this run's table, date and machine."""
+    readme = BENCH_DIR / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start not in text or end not in text:
+        return
+    machine = (
+        f"{facts['date']}, {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory']}, Python {facts['python']}, "
+        f"mlflow {facts['mlflow']}; load average during the run: {facts['load during the run']}"
+    )
+    body = f"{start}\nFrom [RESULTS.md](RESULTS.md) ({machine}):\n\n{render_table(figures)}\n{end}"
+    head, rest = text.split(start, 1)
+    readme.write_text(head + body + rest.split(end, 1)[1], encoding="utf-8")
 
 
 if __name__ == "__main__":
