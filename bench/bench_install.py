@@ -160,7 +160,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     except (CommandFailed, ValueError, KeyError) as error:
         breakdown = f"no breakdown: {error}"
     size_met = mb["ci-track"] <= mb["mlflow-skinny"] * SIZE_GOAL
-    seconds = {label: median(samples) for label, samples in times.items()}
+    install_s = {label: median(samples) for label, samples in times.items()}
     packages = {label: _package_count(venvs[label]) for label in venvs}
     figures = [
         Figure(
@@ -185,19 +185,19 @@ def run(ctx: BenchContext) -> list[Figure]:
         ),
         Figure(
             "install time from a local wheel cache: ci-track vs mlflow-skinny",
-            seconds["ci-track"],
+            install_s["ci-track"],
             "s",
-            comparison=seconds["mlflow-skinny"],
-            comparison_label=f"mlflow-skinny: {seconds['mlflow-skinny']:.1f} s",
+            comparison=install_s["mlflow-skinny"],
+            comparison_label=f"mlflow-skinny: {install_s['mlflow-skinny']:.1f} s",
             note=f"median of {len(times['ci-track'])} / {len(times['mlflow-skinny'])} fresh venvs",
             samples=times["ci-track"],
         ),
         Figure(
             "install time from a local wheel cache: ci-track vs mlflow",
-            seconds["ci-track"],
+            install_s["ci-track"],
             "s",
-            comparison=seconds["mlflow"],
-            comparison_label=f"mlflow: {seconds['mlflow']:.1f} s",
+            comparison=install_s["mlflow"],
+            comparison_label=f"mlflow: {install_s['mlflow']:.1f} s",
             note=f"median of {len(times['mlflow'])} fresh venv(s) for mlflow",
         ),
     ]

@@ -42,13 +42,13 @@ def requirements_of(name: str, extras: set[str]) -> list[tuple[str, set[str]]]:
             environments = [{"extra": extra} for extra in extras] or [{"extra": ""}]
             if not any(requirement.marker.evaluate(env) for env in environments):
                 continue
-        found.append((canonicalize_name(requirement.name), set(requirement.extras)))
+        found.append((str(canonicalize_name(requirement.name)), set(requirement.extras)))
     return found
 
 
 def closure(name: str, extras: set[str]) -> set[str]:
     seen: set[str] = set()
-    todo = [(canonicalize_name(name), extras)]
+    todo = [(str(canonicalize_name(name)), extras)]
     while todo:
         current, current_extras = todo.pop()
         if current in seen:
@@ -62,10 +62,10 @@ def closure(name: str, extras: set[str]) -> set[str]:
 
 
 def main() -> None:
-    already_there = {canonicalize_name(name) for name in sys.argv[2:]}
-    sizes = {canonicalize_name(d.metadata["Name"]): dist_size(d) for d in metadata.distributions()}
+    already_there = {str(canonicalize_name(name)) for name in sys.argv[2:]}
+    sizes = {str(canonicalize_name(d.metadata["Name"])): dist_size(d) for d in metadata.distributions()}
     sizes = {name: size for name, size in sizes.items() if name not in already_there}
-    top = canonicalize_name(sys.argv[1])
+    top = str(canonicalize_name(sys.argv[1]))
     direct = requirements_of(top, set())
     closures = {name: closure(name, extras) for name, extras in direct}
     exclusive = {}

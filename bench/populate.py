@@ -32,8 +32,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.common import CACHE_DIR
+
+if TYPE_CHECKING:
+    from tests.mlflow_server import MlflowServer
 
 FORMAT = 1  # bump when the generated data changes, so stale caches are not reused
 EXPERIMENT = "bench"
@@ -96,7 +100,7 @@ def _create_store(db: Path) -> str:
     return str(experiment_id)
 
 
-def _build(db: Path, runs: int) -> dict[str, object]:
+def _build(db: Path, runs: int) -> dict[str, Any]:
     experiment_id = _create_store(db)
     rng = random.Random(runs)  # the same store for the same size, every time
     connection = sqlite3.connect(db)
@@ -227,7 +231,7 @@ def _build(db: Path, runs: int) -> dict[str, object]:
 
 
 @contextlib.contextmanager
-def serving(population: Population, root: Path) -> Iterator[object]:
+def serving(population: Population, root: Path) -> Iterator[MlflowServer]:
     """A real `mlflow server` (one worker, sqlite) on a private copy of the population's store."""
     from tests.mlflow_server import running_server
 
