@@ -1,0 +1,395 @@
+"""The bad-input corpus: every way a user or a CI system can hand ci-track wrong input, one table.
+
+Each case runs the real CLI in a fresh directory (a git repository unless the case says otherwise)
+and asserts the exit code, exactly one `ci-track: error:` line holding the expected fragments,
+and no traceback. Cases that must reach a tracking server get the session's real one; the others
+point at a port where nothing listens, so a case that talks to the network by mistake fails.
+Invalid credentials and TLS cases are in tests/test_tls_and_auth.py (they need their own servers)
+and count towards the corpus figure too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from tests.cli_helpers import assert_clean_failure, base_env, ci_track, init_repo
+from tests.mlflow_server import MlflowServer
+from tests.reliability_figures import record
+
+NOTHING_LISTENS = "http://127.0.0.1:9"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    code: int
+    fragments: tuple[str, ...]
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    files: Mapping[str, str | bytes] = dataclasses.field(default_factory=dict)
+    server: bool = False  # needs the real tracking server: {server} in env/args is its URL
+    git: bool = True  # run inside a git repository
+    # after the error, the run that was created (if any) must not be left RUNNING
+    run_created: bool = False
+
+
+def metrics(**values: object) -> str:
+    return json.dumps(values)
+
+
+GOOD_MLPROJECT = """\
+name: demo
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.1}
+      epochs: {type: int, default: 3}
+      data: {type: path, default: data.csv}
+      required_one: string
+    command: "python -c 'print(1)' {alpha} {epochs} {data} {required_one}"
+"""
+
+RUN = ("run", "--experiment", "corpus")
+RUN_TRUE = (*RUN, "--", "true")
+GH_PR = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": "acme/wine"}
+
+CASES: list[Case] = [
+    # ---- the command line ------------------------------------------------------------------
+    Case("unknown-command", ("frobnicate",), 2, ("invalid choice", "frobnicate")),
+    Case("unknown-option", (*RUN, "--bogus", "--", "true"), 2, ("unrecognized arguments", "--bogus")),
+    Case("run-without-command", RUN, 2, ("nothing to run",)),
+    Case("run-entry-point-and-command", (*RUN, "--entry-point", "main", "--", "true"), 2, ("not both",)),
+    Case("param-without-entry-point", (*RUN, "-P", "a=1", "--", "true"), 2, ("needs --entry-point",)),
+    Case("tag-without-equals", (*RUN, "--tag", "novalue", "--", "true"), 2, ("--tag expects KEY=VALUE",)),
+    Case("tag-with-empty-key", (*RUN, "--tag", "=v", "--", "true"), 2, ("--tag expects KEY=VALUE",)),
+    Case(
+        "param-without-equals",
+        (*RUN, "--entry-point", "main", "-P", "alpha"),
+        2,
+        ("-P expects KEY=VALUE",),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case("no-experiment", ("run", "--", "true"), 2, ("no experiment",)),
+    # ---- where the tracking server is -----------------------------------------------------
+    Case(
+        "no-tracking-uri", RUN_TRUE, 2, ("no tracking server", "MLFLOW_TRACKING_URI"), env={"MLFLOW_TRACKING_URI": ""}
+    ),
+    Case("file-scheme", RUN_TRUE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"}),
+    Case("sqlite-scheme", RUN_TRUE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}),
+    Case("ftp-scheme", RUN_TRUE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "ftp://127.0.0.1/x"}),
+    Case("uri-without-scheme", RUN_TRUE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "127.0.0.1:5000"}),
+    Case("uri-without-host", RUN_TRUE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "http://"}),
+    Case("tracking-uri-flag-bad", (*RUN, "--tracking-uri", "s3://bucket", "--", "true"), 2, ("not an http(s) URL",)),
+    Case("databricks-without-host", RUN_TRUE, 2, ("DATABRICKS_HOST",), env={"MLFLOW_TRACKING_URI": "databricks"}),
+    Case("timeout-not-a-number", RUN_TRUE, 2, ("CI_TRACK_HTTP_TIMEOUT", "abc"), env={"CI_TRACK_HTTP_TIMEOUT": "abc"}),
+    Case("timeout-negative", RUN_TRUE, 2, ("CI_TRACK_HTTP_TIMEOUT", "positive"), env={"CI_TRACK_HTTP_TIMEOUT": "-1"}),
+    Case("budget-nan", RUN_TRUE, 2, ("CI_TRACK_RETRY_BUDGET", "positive"), env={"CI_TRACK_RETRY_BUDGET": "nan"}),
+    Case("attempts-zero", RUN_TRUE, 2, ("CI_TRACK_HTTP_ATTEMPTS", "positive"), env={"CI_TRACK_HTTP_ATTEMPTS": "0"}),
+    Case(
+        "server-down",
+        RUN_TRUE,
+        3,
+        (NOTHING_LISTENS, "connection refused"),
+        env={"MLFLOW_TRACKING_URI": NOTHING_LISTENS},
+    ),
+    Case(
+        "not-an-mlflow-server",
+        RUN_TRUE,
+        3,
+        ("is it an MLflow tracking server",),
+        env={"MLFLOW_TRACKING_URI": "{server}/not-mlflow"},
+        server=True,
+    ),
+    # ---- the CI environment ---------------------------------------------------------------
+    Case("pr-event-without-payload", RUN_TRUE, 2, ("GITHUB_EVENT_PATH is not set", "pull_request"), env=GH_PR),
+    Case(
+        "pr-payload-missing-file",
+        RUN_TRUE,
+        2,
+        ("cannot read", "missing.json"),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/missing.json"},
+    ),
+    Case(
+        "pr-payload-not-json",
+        RUN_TRUE,
+        2,
+        ("cannot read", "event.json"),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/event.json"},
+        files={"event.json": "{not json"},
+    ),
+    Case(
+        "pr-payload-not-an-object",
+        RUN_TRUE,
+        2,
+        ("not a JSON object",),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/event.json"},
+        files={"event.json": "[1, 2]"},
+    ),
+    Case(
+        "pr-payload-without-pull-request",
+        RUN_TRUE,
+        2,
+        ("no pull_request object",),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/event.json"},
+        files={"event.json": json.dumps({"action": "opened"})},
+    ),
+    Case(
+        "pr-payload-without-head-sha",
+        RUN_TRUE,
+        2,
+        ("pull_request.head.sha",),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/event.json"},
+        files={"event.json": json.dumps({"pull_request": {"number": 3, "head": {}, "base": {"ref": "main"}}})},
+    ),
+    Case(
+        "jenkins-pr-without-change-target",
+        RUN_TRUE,
+        2,
+        ("CHANGE_ID=7", "CHANGE_TARGET", "CI_TRACK_BASE_BRANCH"),
+        env={"JENKINS_URL": "http://jenkins.invalid/", "CHANGE_ID": "7", "BUILD_NUMBER": "1"},
+    ),
+    Case(
+        "gitlab-mr-without-iid",
+        RUN_TRUE,
+        2,
+        ("CI_MERGE_REQUEST_IID",),
+        env={"GITLAB_CI": "true", "CI_PIPELINE_SOURCE": "merge_request_event"},
+    ),
+    Case(
+        "gitlab-mr-without-target",
+        RUN_TRUE,
+        2,
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME",),
+        env={"GITLAB_CI": "true", "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "4"},
+    ),
+    Case("head-sha-override-short", RUN_TRUE, 2, ("CI_TRACK_HEAD_SHA", "40"), env={"CI_TRACK_HEAD_SHA": "abc123"}),
+    Case("pr-number-override-bad", RUN_TRUE, 2, ("CI_TRACK_PR_NUMBER", "positive"), env={"CI_TRACK_PR_NUMBER": "-4"}),
+    # ---- MLproject files and parameters ---------------------------------------------------
+    Case("no-mlproject", (*RUN, "--entry-point", "main"), 2, ("no MLproject file",)),
+    Case(
+        "project-dir-missing",
+        (*RUN, "--entry-point", "main", "--project-dir", "nowhere"),
+        2,
+        ("nowhere", "does not exist"),
+    ),
+    Case("mlproject-bad-yaml", (*RUN, "--entry-point", "main"), 2, ("not valid YAML",), files={"MLproject": "a: [1,"}),
+    Case(
+        "mlproject-not-a-mapping",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("must be a YAML mapping",),
+        files={"MLproject": "- just\n- a list\n"},
+    ),
+    Case(
+        "mlproject-no-entry-points",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("has no entry_points",),
+        files={"MLproject": "name: x\n"},
+    ),
+    Case(
+        "mlproject-two-environments",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("more than one environment",),
+        files={"MLproject": "python_env: p.yaml\nconda_env: c.yaml\nentry_points: {main: {command: 'true'}}\n"},
+    ),
+    Case(
+        "mlproject-entry-without-command",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("has no command",),
+        files={"MLproject": "entry_points:\n  main:\n    parameters: {a: float}\n"},
+    ),
+    Case(
+        "mlproject-unknown-param-type",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("unknown type", "tensor"),
+        files={"MLproject": "entry_points:\n  main:\n    parameters: {a: tensor}\n    command: 'echo {a}'\n"},
+    ),
+    Case(
+        "mlproject-undeclared-placeholder",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("{b}", "not one of its parameters"),
+        files={"MLproject": "entry_points:\n  main:\n    parameters: {a: float}\n    command: 'echo {b}'\n"},
+    ),
+    Case(
+        "mlproject-conversion-placeholder",
+        (*RUN, "--entry-point", "main", "-P", "a=1"),
+        2,
+        ("{a!r}", "write plain {a}"),
+        files={"MLproject": "entry_points:\n  main:\n    parameters: {a: string}\n    command: 'echo {a!r}'\n"},
+    ),
+    Case(
+        "unknown-entry-point",
+        (*RUN, "--entry-point", "train"),
+        2,
+        ("unknown entry point", "'train'", "'main'"),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case(
+        "missing-required-param",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("missing required parameter", "required_one"),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case(
+        "float-param-not-a-number",
+        (*RUN, "--entry-point", "main", "-P", "required_one=x", "-P", "alpha=abc"),
+        2,
+        ("alpha", "float", "abc"),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case(
+        "int-param-fraction",
+        (*RUN, "--entry-point", "main", "-P", "required_one=x", "-P", "epochs=1.5"),
+        2,
+        ("epochs", "int", "1.5"),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case(
+        "path-param-missing-file",
+        (*RUN, "--entry-point", "main", "-P", "required_one=x", "-P", "data=nowhere.csv"),
+        2,
+        ("data", "does not exist"),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    Case(
+        "mlproject-default-not-a-value",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("default of parameter 'a'", "single value"),
+        files={
+            "MLproject": "entry_points:\n  main:\n    parameters: {a: {default: [1, 2]}}\n    command: 'echo {a}'\n"
+        },
+    ),
+    Case(
+        "param-too-long",
+        (*RUN, "--entry-point", "main", "-P", "required_one=" + "x" * 6001),
+        2,
+        ("6000",),
+        files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
+    ),
+    # ---- the training command and its metrics files (these reach the server) ---------------
+    Case("command-not-found", (*RUN, "--", "no-such-trainer-xyz"), 2, ("command not found",), server=True),
+    Case(
+        "command-not-executable",
+        (*RUN, "--", "./train.sh"),
+        2,
+        ("not executable",),
+        files={"train.sh": "echo hi\n"},
+        server=True,
+    ),
+    *[
+        Case(
+            f"metrics-{name}",
+            (*RUN, "--metrics-file", "m.json", "--", "true"),
+            2,
+            fragments,
+            files={"m.json": content} if content is not None else {},
+            server=True,
+            run_created=True,
+        )
+        for name, content, fragments in [
+            ("not-written", None, ("m.json", "was not written")),
+            ("empty", "", ("m.json", "is empty")),
+            ("invalid-json", "{", ("m.json", "not valid JSON")),
+            ("string-value", metrics(rmse="low"), ("rmse", "must be a number", "'low'")),
+            ("boolean-value", metrics(ok=True), ("ok", "boolean")),
+            ("null-value", metrics(rmse=None), ("rmse", "null")),
+            ("no-metrics", "{}", ("contains no metrics",)),
+            ("bad-key", metrics(**{"a/../b": 1.0}), ("a/../b", "resolve")),
+            ("key-with-quote", metrics(**{"it's": 1.0}), ("may only contain",)),
+            ("key-too-long", metrics(**{"k" * 251: 1.0}), ("longer than 250",)),
+            ("nested-list", json.dumps({"loss": [[1, 2]]}), ("nested list",)),
+            ("bare-list", "[1, 2, 3]", ("without a metric name",)),
+            ("bad-step", json.dumps({"loss": [{"step": "x", "value": 1}]}), ("step", "integer")),
+            ("not-utf8", b"\xff\xfe{\x00", ("m.json", "UnicodeDecodeError")),
+        ]
+    ],
+    Case(
+        "metrics-yaml-invalid",
+        (*RUN, "--metrics-file", "m.yaml", "--", "true"),
+        2,
+        ("m.yaml", "not valid YAML"),
+        files={"m.yaml": "a: [1,\n"},
+        server=True,
+        run_created=True,
+    ),
+    # ---- sync ------------------------------------------------------------------------------
+    Case("sync-missing-path", ("sync", "nowhere"), 2, ("no spool at", "nowhere")),
+    Case(
+        "sync-unreadable-spool",
+        ("sync",),
+        2,
+        ("not readable", "x.json"),
+        files={".ci-track/spool/x.json": "{broken"},
+    ),
+    Case(
+        "sync-unknown-spool-version",
+        ("sync",),
+        2,
+        ("not readable", "unsupported spool version"),
+        files={".ci-track/spool/x.json": json.dumps({"version": 99, "run_id": "r", "tracking_uri": "http://x"})},
+    ),
+]
+
+
+def _expand(text: str, *, server: str, cwd: Path) -> str:
+    return text.replace("{server}", server).replace("{cwd}", str(cwd))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_fails_cleanly_in_one_line(
+    case: Case, tmp_path: Path, request: pytest.FixtureRequest, experiment_name: str
+) -> None:
+    server_url = NOTHING_LISTENS
+    if case.server:
+        server_url = request.getfixturevalue("mlflow_server").url
+    work = tmp_path / "work"
+    if case.git:
+        init_repo(work, {"README.md": "corpus\n"})
+    else:
+        work.mkdir()
+    for name, content in case.files.items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    defaults = {"MLFLOW_TRACKING_URI": server_url, "CI_TRACK_RETRY_BUDGET": "1", "CI_TRACK_HTTP_ATTEMPTS": "2"}
+    overrides = {key: _expand(value, server=server_url, cwd=work) for key, value in case.env.items()}
+    env = base_env(**{**defaults, **overrides})
+    args = [_expand(arg, server=server_url, cwd=work) for arg in case.args]
+    if case.server:
+        args = [experiment_name if arg == "corpus" else arg for arg in args]
+    result = ci_track(*args, env=env, cwd=work, timeout=120)
+    assert_clean_failure(result, case.code, *case.fragments)
+    if case.server:
+        _assert_no_run_left_running(request.getfixturevalue("mlflow_server"), experiment_name, case)
+    record(request, "bad_input_cases", 1)
+
+
+def _assert_no_run_left_running(server: MlflowServer, experiment: str, case: Case) -> None:
+    """A failed step must not leave a run that looks like it is still training."""
+    with MlflowClient(TrackingSettings(uri=server.url)) as client:
+        found = client.get_experiment_by_name(experiment)
+        runs = client.search_runs([found.experiment_id])[0] if found else []
+    assert [r.status for r in runs if r.status == "RUNNING"] == [], case.id
+    if case.run_created:
+        assert [r.status for r in runs] == ["FAILED"], case.id
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 50
+    assert len({case.id for case in CASES}) == len(CASES)
