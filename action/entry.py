@@ -1,0 +1,316 @@
+"""Entry script of the ci-track composite action: the action's inputs (environment) become ci-track command lines.
+
+action.yml hands every input over as an `INPUT_*` environment variable (never as `${{ }}` text in a
+script), and this script turns them into argument lists for `ci-track run`, `compare` or `comment`:
+no shell sees an input, so no input can inject anything. It masks the credentials first, runs the
+CLI, relays the CLI's step outputs, and passes the exit code through (a regression fails the step
+only with `fail-on-regression: true`).
+
+The training command never sees the GitHub token: only `compare` and `comment` get GITHUB_TOKEN.
+Standard library only; it runs with the interpreter of ci-track's own virtual environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
+CREDENTIAL_VARIABLES = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_SECRET",
+)
+EXIT_REGRESSION = 1
+EXIT_USAGE = 2
+# Variables only this script needs; the CLI and, above all, the training command do not get them.
+PRIVATE_PREFIXES = ("INPUT_",)
+PRIVATE_VARIABLES = ("CI_TRACK_PYTHON", "CI_TRACK_CLI")
+
+
+class InputError(Exception):
+    """An input the action cannot use; the message names the input and says what to write instead."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Inputs:
+    command: str = ""
+    entry_point: str = ""
+    parameters: tuple[str, ...] = ()
+    experiment: str = ""
+    config: str = ""
+    tracking_uri: str = ""
+    github_token: str = dataclasses.field(default="", repr=False)
+    comment: str = "update"
+    status: bool = True
+    fail_on_regression: bool = True
+    base_branch: str = ""
+    compare: bool = True
+    metrics_files: tuple[str, ...] = ()
+    report: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Inputs:
+        def text(name: str) -> str:
+            return environ.get(f"INPUT_{name}", "").strip()
+
+        inputs = cls(
+            command=environ.get("INPUT_COMMAND", "").strip("\n"),
+            entry_point=text("ENTRY_POINT"),
+            parameters=_key_values(text("PARAMETERS"), "parameters"),
+            experiment=text("EXPERIMENT"),
+            config=text("CONFIG"),
+            tracking_uri=text("TRACKING_URI"),
+            github_token=text("GITHUB_TOKEN"),
+            comment=_comment_mode(text("COMMENT") or "update"),
+            status=_boolean(text("STATUS") or "true", "status"),
+            fail_on_regression=_boolean(text("FAIL_ON_REGRESSION") or "true", "fail-on-regression"),
+            base_branch=text("BASE_BRANCH"),
+            compare=_boolean(text("COMPARE") or "true", "compare"),
+            metrics_files=_lines(text("METRICS_FILES")),
+            report=text("REPORT"),
+        )
+        inputs.check()
+        return inputs
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.command.strip() or self.entry_point)
+
+    def check(self) -> None:
+        if self.command.strip() and self.entry_point:
+            raise InputError("give `command` or `entry-point`, not both")
+        if self.parameters and not self.entry_point:
+            raise InputError("`parameters` are for an MLproject `entry-point`; put a command's arguments in `command`")
+        if self.report and (self.trains or self.metrics_files):
+            raise InputError("`report` posts an earlier report and runs nothing: drop `command`/`entry-point`")
+        if not (self.report or self.trains or self.compare):
+            raise InputError("nothing to do: set `command` or `entry-point`, or `compare: true`, or `report`")
+
+
+def _lines(value: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _key_values(value: str, name: str) -> tuple[str, ...]:
+    items = _lines(value)
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"`{name}` wants one KEY=VALUE per line, got {item!r}")
+    return items
+
+
+def _boolean(value: str, name: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise InputError(f"`{name}` must be true or false, got {value!r}")
+
+
+def _comment_mode(value: str) -> str:
+    if value not in COMMENT_MODES:
+        raise InputError(f"`comment` must be one of {', '.join(COMMENT_MODES)}, got {value!r}")
+    return value
+
+
+# -- command lines ------------------------------------------------------------------------------
+
+
+def run_arguments(inputs: Inputs) -> list[str]:
+    """`ci-track run` arguments: the command goes to bash as one argument, exactly as written."""
+    args = ["run"]
+    if inputs.experiment:
+        args += ["--experiment", inputs.experiment]
+    if inputs.config:
+        args += ["--config", inputs.config]
+    for path in inputs.metrics_files:
+        args += ["--metrics-file", path]
+    if inputs.entry_point:
+        args += ["--entry-point", inputs.entry_point]
+        for item in inputs.parameters:
+            args += ["-P", item]
+        return args
+    # -eo pipefail: a failing line of a multi-line command fails the run, as in a `run:` step.
+    return [*args, "--", "bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", inputs.command]
+
+
+def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[str]:
+    args = ["compare"]
+    if run_id:
+        args += ["--run-id", run_id]
+    if inputs.config:
+        args += ["--config", inputs.config]
+    if inputs.base_branch:
+        args += ["--base-branch", inputs.base_branch]
+    args += [
+        "--comment",
+        inputs.comment,
+        "--status" if inputs.status else "--no-status",
+        "--markdown-output",
+        str(report_dir / "report.md"),
+        "--json-output",
+        str(report_dir / "report.json"),
+    ]
+    return args
+
+
+def comment_arguments(inputs: Inputs) -> list[str]:
+    return ["comment", "--report", inputs.report, "--mode", inputs.comment]
+
+
+# -- environment --------------------------------------------------------------------------------
+
+
+def secrets_to_mask(inputs: Inputs, environ: Mapping[str, str]) -> list[str]:
+    """Values the log must never show: tokens, passwords, and the password inside a tracking URL."""
+    values = [inputs.github_token, *(environ.get(name, "") for name in CREDENTIAL_VARIABLES)]
+    for uri in (inputs.tracking_uri, environ.get("MLFLOW_TRACKING_URI", "")):
+        try:
+            password = urllib.parse.urlsplit(uri).password
+        except ValueError:
+            password = None
+        if password:
+            values += [password, urllib.parse.unquote(password)]
+    masked: list[str] = []
+    for value in values:
+        # the runner masks line by line; a multi-line secret needs each line masked
+        for line in value.splitlines():
+            if line.strip() and line not in masked:
+                masked.append(line)
+    return masked
+
+
+def cli_environment(environ: Mapping[str, str], inputs: Inputs, *, github_token: bool) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in environ.items()
+        if not key.startswith(PRIVATE_PREFIXES) and key not in PRIVATE_VARIABLES
+    }
+    if inputs.tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = inputs.tracking_uri
+    if inputs.experiment:
+        env["CI_TRACK_EXPERIMENT"] = inputs.experiment
+    if inputs.base_branch:
+        env["CI_TRACK_BASE_BRANCH"] = inputs.base_branch
+    env["CI_TRACK_COMMENT"] = inputs.comment
+    env["CI_TRACK_STATUS"] = "true" if inputs.status else "false"
+    if github_token and inputs.github_token:
+        env["GITHUB_TOKEN"] = inputs.github_token
+    return env
+
+
+def read_outputs(text: str) -> dict[str, str]:
+    """Parse a GITHUB_OUTPUT file: `key=value` lines and `key<<DELIMITER` blocks."""
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, _, delimiter = line.partition("<<")
+            block: list[str] = []
+            while index < len(lines) and lines[index] != delimiter:
+                block.append(lines[index])
+                index += 1
+            index += 1  # the delimiter line
+            values[key] = "\n".join(block)
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def command_data(text: str) -> str:
+    """Escape text for a workflow command, so it cannot end the command or start another one."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Step:
+    """Runs the CLI with a private GITHUB_OUTPUT, then relays what it wrote to the step's real one."""
+
+    cli: str
+    github_output: str
+    scratch: Path
+
+    def call(self, args: Sequence[str], env: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        print(f"ci-track: {shlex.join(['ci-track', *args])}", flush=True)
+        fd, private_output = tempfile.mkstemp(prefix="output-", dir=self.scratch)
+        os.close(fd)
+        code = subprocess.run([self.cli, *args], env={**env, "GITHUB_OUTPUT": private_output}, check=False).returncode
+        text = Path(private_output).read_text(encoding="utf-8")
+        Path(private_output).unlink()
+        self.relay(text)
+        return code, read_outputs(text)
+
+    def relay(self, text: str) -> None:
+        if self.github_output and text:
+            with open(self.github_output, "a", encoding="utf-8") as out:
+                out.write(text if text.endswith("\n") else text + "\n")
+
+    def set_output(self, key: str, value: str) -> None:
+        self.relay(f"{key}={value}\n")
+
+
+def execute(inputs: Inputs, environ: Mapping[str, str], step: Step) -> int:
+    if inputs.report:
+        code, _ = step.call(comment_arguments(inputs), cli_environment(environ, inputs, github_token=True))
+        return code
+
+    run_id = ""
+    if inputs.trains:
+        code, outputs = step.call(run_arguments(inputs), cli_environment(environ, inputs, github_token=False))
+        if code != 0:
+            print(f"::error title=ci-track::the training run failed (exit code {code}); nothing was compared")
+            return code
+        run_id = outputs.get("run-id", "")
+
+    if not inputs.compare:
+        return 0
+    report_dir = step.scratch / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    args = compare_arguments(inputs, run_id=run_id, report_dir=report_dir)
+    code, outputs = step.call(args, cli_environment(environ, inputs, github_token=True))
+    json_report = report_dir / "report.json"
+    if json_report.is_file():
+        step.set_output("report-json", str(json_report))
+    if "report-path" not in outputs and (report_dir / "report.md").is_file():
+        step.set_output("report-path", str(report_dir / "report.md"))
+    if code == EXIT_REGRESSION and not inputs.fail_on_regression:
+        print("::warning title=ci-track::the comparison found a regression (fail-on-regression: false)")
+        return 0
+    return code
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        inputs = Inputs.from_env(environ)
+    except InputError as error:
+        print(f"::error title=ci-track input::{command_data(str(error))}")
+        return EXIT_USAGE
+    for value in secrets_to_mask(inputs, environ):
+        print(f"::add-mask::{value}", flush=True)
+
+    cli = environ.get("CI_TRACK_CLI") or "ci-track"
+    # a fresh directory per use of the action: two ci-track steps in one job keep their own reports
+    scratch = Path(tempfile.mkdtemp(prefix="ci-track-", dir=environ.get("RUNNER_TEMP") or None))
+    step = Step(cli=cli, github_output=environ.get("GITHUB_OUTPUT", ""), scratch=scratch)
+    return execute(inputs, environ, step)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
