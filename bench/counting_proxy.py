@@ -29,6 +29,7 @@ class Counted:
     status: int
     request_bytes: int
     response_bytes: int
+    body: bytes = dataclasses.field(default=b"", repr=False)  # the request body, for benchmarks that look inside
 
     @property
     def endpoint(self) -> str:
@@ -109,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, reason, reply_headers = response.status, response.reason, response.getheaders()
         finally:
             connection.close()
-        owner.record(Counted(self.command, self.path, status, len(body), len(answer)))
+        owner.record(Counted(self.command, self.path, status, len(body), len(answer), body))
         self.send_response(status, reason)
         for name, value in reply_headers:
             if name.lower() not in _HOP_BY_HOP:
