@@ -232,7 +232,8 @@ def metrics_ingest(ctx: BenchContext) -> list[Figure]:
                 f"request, so 10 is the floor for the points alone. ci-track sent {metrics_sent:,} metrics and "
                 f"{others} tag/param item(s) in batches of {shapes} ({body_kb:.0f} KiB); the whole `ci-track run` "
                 f"made {len(ours)} requests ({_endpoints(ours)}) in {seconds:.2f} s; the mlflow-client script made "
-                f"{len(theirs)} ({_endpoints(theirs)}) in {mlflow_seconds:.2f} s" + ("" if met else ". " + _ingest_miss(ours_batches, metrics_sent, others))
+                f"{len(theirs)} ({_endpoints(theirs)}) in {mlflow_seconds:.2f} s"
+                + ("" if met else ". " + _ingest_miss(ours_batches, metrics_sent, others))
             ),
         )
     ]
