@@ -76,6 +76,65 @@ CASES: list[Case] = [
         files={"MLproject": GOOD_MLPROJECT, "data.csv": "x\n"},
     ),
     Case("no-experiment", ("run", "--", "true"), 2, ("no experiment",)),
+    # ---- .ci-track.yml ----------------------------------------------------------------------
+    *[
+        Case(f"config-{name}", RUN_TRUE, 2, fragments, files={".ci-track.yml": text})
+        for name, text, fragments in [
+            ("malformed-yaml", "metrics: [1,", (".ci-track.yml:1", "invalid YAML")),
+            ("two-documents", "a: 1\n---\nb: 2\n", ("invalid YAML", "single document")),
+            ("not-a-mapping", "- a\n- b\n", ("must be a mapping",)),
+            ("unknown-key", "metrcs: {}\n", ("unknown key 'metrcs'", "did you mean 'metrics'")),
+            ("duplicate-key", "experiment: a\nexperiment: b\n", (".ci-track.yml:2", "duplicate key 'experiment'")),
+            ("experiment-wrong-type", "experiment: [1]\n", ("experiment must be a string",)),
+            ("metrics-empty", "metrics: {}\n", ("metrics is empty",)),
+            ("metric-not-a-mapping", "metrics:\n  rmse: 5\n", ("metrics.rmse must be a mapping",)),
+            ("unknown-goal", "metrics:\n  rmse: {goal: minimise}\n", ("metrics.rmse.goal", "did you mean 'minimize'")),
+            (
+                "negative-tolerance",
+                "metrics:\n  rmse: {goal: minimize, max_regression: -1}\n",
+                ("max_regression must not be negative",),
+            ),
+            (
+                "negative-percent-tolerance",
+                "metrics:\n  rmse: {goal: minimize, max_regression: '-5%'}\n",
+                ("max_regression must not be negative", "-5%"),
+            ),
+            (
+                "nan-tolerance",
+                "metrics:\n  rmse: {goal: minimize, max_regression: .nan}\n",
+                ("max_regression must be a finite number",),
+            ),
+            (
+                "tolerance-without-goal",
+                "metrics:\n  rmse: {max_regression: 0.1}\n",
+                ("max_regression needs metrics.rmse.goal",),
+            ),
+            ("min-above-max", "metrics:\n  rmse: {min: 2, max: 1}\n", ("metrics.rmse.min (2) is greater",)),
+            (
+                "unknown-severity",
+                "metrics:\n  rmse: {goal: minimize, severity: fatal}\n",
+                ("metrics.rmse.severity", "fatal"),
+            ),
+            ("allow-nan-not-boolean", "metrics:\n  rmse: {goal: minimize, allow_nan: sometimes}\n", ("true or false",)),
+            ("unknown-strategy", "champion: {strategy: [fastest]}\n", ("champion.strategy", "fastest")),
+            ("alias-without-model", "champion: {alias: prod}\n", ("champion.alias 'prod' needs champion.model",)),
+            ("champion-metric-not-gated", "champion: {metric: f1}\n", ("champion.metric 'f1' is not under metrics",)),
+            ("no-champion-policy", "no_champion: maybe\n", ("no_champion must be one of",)),
+            ("missing-policy", "missing: ignore\n", ("missing must be one of",)),
+            ("comment-mode", "comment: loud\n", ("comment must be one of",)),
+            ("status-not-boolean", "status: perhaps\n", ("status must be true or false",)),
+            ("run-tag-not-string", "run: {tags: {a: [1]}}\n", ("run.tags.a must be a string",)),
+        ]
+    ],
+    Case("config-not-utf8", RUN_TRUE, 2, (".ci-track.yml", "not UTF-8"), files={".ci-track.yml": b"\xff\xfe: 1"}),
+    Case("config-flag-missing-file", (*RUN, "--config", "nope.yml", "--", "true"), 2, ("nope.yml", "does not exist")),
+    Case(
+        "config-yml-and-yaml",
+        RUN_TRUE,
+        2,
+        ("both .ci-track.yml and .ci-track.yaml",),
+        files={".ci-track.yml": "experiment: a\n", ".ci-track.yaml": "experiment: b\n"},
+    ),
     # ---- where the tracking server is -----------------------------------------------------
     Case(
         "no-tracking-uri", RUN_TRUE, 2, ("no tracking server", "MLFLOW_TRACKING_URI"), env={"MLFLOW_TRACKING_URI": ""}
