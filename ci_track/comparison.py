@@ -1,0 +1,504 @@
+"""The merge gate's decision: a candidate run against the champion under the configured rules (pure).
+
+`compare(candidate, champion, config)` judges every metric and returns a frozen `Comparison`
+that the reports render and the CLI turns into an exit code. Nothing here does I/O.
+
+Rules for a configured metric (`metrics:` in .ci-track.yml), checked in this order:
+
+1. absent from the candidate run -> `missing`; the `missing:` policy (fail | warn) decides,
+   capped by the metric's severity (a `severity: info` metric never fails the gate);
+2. NaN or infinite in the candidate -> `nan`, a failure of that metric unless `allow_nan: true`
+   (then it is accepted, but an infinite value still breaches a bound);
+3. below `min` or above `max` -> `out_of_bounds`, even when better than the champion: bounds
+   are hard;
+4. no champion, or the champion lacks the metric -> `new` (nothing to compare with);
+5. no `goal` -> `info` (only the checks above apply);
+6. else, against the champion's value: equal -> `unchanged`; better -> `improved`; worse by at
+   most the tolerance -> `within_tolerance`; worse by more -> `regressed`. A value exactly at the
+   limit is within it (compared with a relative slack of 1e-9 so float noise does not decide).
+   A champion value of NaN counts as worse than any finite value; an infinite one is compared by
+   order, and a worsening from it is beyond any tolerance.
+
+Tolerances: `absolute` is in the metric's units; `relative` is a percentage of the champion's
+absolute value. **A champion value of 0 under a relative tolerance**: the relative change is
+undefined (`delta_pct` is None), so any worsening from 0 is a regression whatever the percentage
+(a percentage of 0 allows nothing), no change is `unchanged` and an improvement is `improved`; the
+metric's `reason` says so.
+
+`regressed`, `out_of_bounds` and `nan` follow the metric's severity: `fail` fails the gate, `warn`
+is counted as a warning, `info` is only reported. That is the result's `outcome`
+(ok | fail | warn | info).
+
+Metrics that are not configured are reported, never gated: `info` (with their delta) when the
+champion has them too, `new` when it does not, and champion metrics absent from the candidate are
+`removed`.
+
+The verdict: `regression` when any metric's outcome is `fail` (with or without a champion: a NaN
+or a breached bound fails on its own), else `no-champion` when there was no champion, else `pass`.
+`Comparison.exit_code()` maps it: pass 0, regression 1, no-champion 0 with `no_champion: pass`
+and 1 with `no_champion: fail`; with `gate=False` always 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+from ci_track.config import Config, MetricRule
+from ci_track.runs import Run
+
+STATUSES = (
+    "improved",
+    "unchanged",
+    "within_tolerance",
+    "regressed",
+    "out_of_bounds",
+    "missing",
+    "nan",
+    "new",
+    "removed",
+    "info",
+)
+OUTCOMES = ("ok", "fail", "warn", "info")
+VERDICTS = ("pass", "regression", "no-champion")
+HEADLINE_LIMIT = 140  # GitHub's commit status description limit
+_SLACK = 1e-9  # relative slack at a tolerance limit
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MetricResult:
+    """One metric judged: its values, what happened (`status`) and what it means for the gate (`outcome`)."""
+
+    name: str
+    status: str  # one of STATUSES
+    outcome: str  # ok | fail | warn | info
+    candidate: float | None  # None: absent from the candidate run
+    champion: float | None  # None: no champion, or the champion lacks it
+    delta: float | None  # candidate - champion, when both are finite
+    delta_pct: float | None  # delta as a percentage of |champion|; None when undefined (champion 0)
+    configured: bool
+    goal: str | None = None
+    severity: str | None = None  # the rule's severity; None when not configured
+    allowed: str | None = None  # the tolerance in words: "+2%", "-0.01", "none"
+    reason: str  # in words: "rmse 0.742 -> 0.801 (+7.9%), allowed +2%"
+    short: str  # for the headline: "rmse +7.9% (allowed +2%)"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ParamChange:
+    name: str
+    change: str  # changed | added | removed
+    champion: str | None
+    candidate: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Comparison:
+    candidate: Run
+    champion: Run | None
+    champion_source: str | None  # which rule found the champion, in words
+    metrics: tuple[MetricResult, ...]  # configured first (file order), then new/info, then removed
+    params: tuple[ParamChange, ...]  # sorted by name
+    verdict: str  # pass | regression | no-champion
+    no_champion_policy: str = "pass"
+
+    @property
+    def failures(self) -> tuple[MetricResult, ...]:
+        return tuple(m for m in self.metrics if m.outcome == "fail")
+
+    @property
+    def warnings(self) -> tuple[MetricResult, ...]:
+        return tuple(m for m in self.metrics if m.outcome == "warn")
+
+    @property
+    def gated(self) -> tuple[MetricResult, ...]:
+        return tuple(m for m in self.metrics if m.configured)
+
+    @property
+    def others(self) -> tuple[MetricResult, ...]:
+        return tuple(m for m in self.metrics if not m.configured)
+
+    @property
+    def passed(self) -> bool:
+        """The gate's decision (what the commit status and delete-on-pass follow)."""
+        return self.exit_code() == 0
+
+    def exit_code(self, no_champion_policy: str | None = None, *, gate: bool = True) -> int:
+        """0 pass, 1 regression; no-champion is 0 with policy `pass`, 1 with `fail`. `gate=False`: always 0."""
+        if not gate:
+            return 0
+        if self.verdict == "regression":
+            return 1
+        if self.verdict == "no-champion":
+            return 0 if (no_champion_policy or self.no_champion_policy) == "pass" else 1
+        return 0
+
+    @property
+    def headline(self) -> str:
+        """One line of at most 140 characters: the verdict and why (commit status description)."""
+        return _headline(self)
+
+
+# ---------------------------------------------------------------- numbers in words
+
+
+def format_value(value: float | None) -> str:
+    """0.742, 1.23457e+06, NaN, inf, -inf; "—" when absent."""
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.6g}"
+
+
+def format_delta(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0"
+    return f"{value:+.4g}"
+
+
+def format_percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0%"
+    if abs(value) < 0.1:
+        return f"{value:+.2g}%"
+    return f"{value:+.1f}%"
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _delta(candidate: float | None, champion: float | None) -> tuple[float | None, float | None]:
+    if candidate is None or champion is None or not (_finite(candidate) and _finite(champion)):
+        return None, None
+    delta = candidate - champion
+    pct = None if champion == 0 else delta / abs(champion) * 100.0
+    return delta, pct
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def compare(
+    candidate: Run,
+    champion: Run | None,
+    config: Config,
+    *,
+    champion_source: str | None = None,
+) -> Comparison:
+    """Judge `candidate` against `champion` (None: no champion was found) under `config`'s rules."""
+    champion_metrics: Mapping[str, float] = champion.metrics if champion is not None else {}
+    results = [
+        _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=champion is not None)
+        for name, rule in config.metrics.items()
+    ]
+    for name in sorted(set(candidate.metrics) - set(config.metrics)):
+        results.append(_unconfigured(name, candidate.metrics[name], champion_metrics.get(name)))
+    for name in sorted(set(champion_metrics) - set(candidate.metrics) - set(config.metrics)):
+        value = champion_metrics[name]
+        results.append(
+            MetricResult(
+                name=name,
+                status="removed",
+                outcome="info",
+                candidate=None,
+                champion=value,
+                delta=None,
+                delta_pct=None,
+                configured=False,
+                reason=f"{name} was {format_value(value)} in the champion run and is absent from the candidate",
+                short=f"{name} removed",
+            )
+        )
+    if any(r.outcome == "fail" for r in results):
+        verdict = "regression"
+    elif champion is None:
+        verdict = "no-champion"
+    else:
+        verdict = "pass"
+    return Comparison(
+        candidate=candidate,
+        champion=champion,
+        champion_source=champion_source,
+        metrics=tuple(results),
+        params=diff_params(champion.params if champion is not None else None, candidate.params),
+        verdict=verdict,
+        no_champion_policy=config.no_champion,
+    )
+
+
+def diff_params(champion: Mapping[str, str] | None, candidate: Mapping[str, str]) -> tuple[ParamChange, ...]:
+    """What changed in the params; nothing when there is no champion to compare with."""
+    if champion is None:
+        return ()
+    changes = []
+    for name in sorted(set(champion) | set(candidate)):
+        old, new = champion.get(name), candidate.get(name)
+        if old == new:
+            continue
+        change = "added" if old is None else "removed" if new is None else "changed"
+        changes.append(ParamChange(name=name, change=change, champion=old, candidate=new))
+    return tuple(changes)
+
+
+def _severity_outcome(severity: str) -> str:
+    return {"fail": "fail", "warn": "warn", "info": "info"}[severity]
+
+
+def _judge(
+    rule: MetricRule,
+    candidate: float | None,
+    champion: float | None,
+    config: Config,
+    *,
+    has_champion: bool,
+) -> MetricResult:
+    name = rule.name
+    delta, pct = _delta(candidate, champion)
+    allowed = rule.allowed_worsening() if rule.goal else None
+
+    def result(status: str, outcome: str, reason: str, short: str) -> MetricResult:
+        return MetricResult(
+            name=name,
+            status=status,
+            outcome=outcome,
+            candidate=candidate,
+            champion=champion,
+            delta=delta,
+            delta_pct=pct,
+            configured=True,
+            goal=rule.goal,
+            severity=rule.severity,
+            allowed=allowed,
+            reason=reason,
+            short=short,
+        )
+
+    # 1. missing: the `missing` policy, never stricter than the metric's severity.
+    if candidate is None:
+        outcome = config.missing if rule.severity == "fail" else rule.severity
+        where = f" (champion: {format_value(champion)})" if champion is not None else ""
+        return result(
+            "missing",
+            outcome,
+            f"{name} is missing from the candidate run{where}; missing: {config.missing}",
+            f"{name} missing",
+        )
+
+    # 2. NaN / infinity.
+    if not math.isfinite(candidate):
+        shown = format_value(candidate)
+        if not rule.allow_nan:
+            return result(
+                "nan",
+                _severity_outcome(rule.severity),
+                f"{name} is {shown} in the candidate run (set allow_nan: true to accept it)",
+                f"{name} {shown}",
+            )
+        if _bound_breach(rule, candidate) is None:
+            return result("nan", "ok", f"{name} is {shown}, accepted (allow_nan: true)", f"{name} {shown}")
+
+    # 3. hard bounds, even when better than the champion.
+    breach = _bound_breach(rule, candidate)
+    if breach is not None:
+        word, bound = breach
+        reason = f"{name} {format_value(candidate)} is {word} the {'minimum' if word == 'below' else 'maximum'} "
+        reason += format_value(bound)
+        if champion is not None and math.isfinite(champion) and rule.goal and _better(rule.goal, candidate, champion):
+            reason += f", although better than the champion's {format_value(champion)}: bounds are hard"
+        sign = "<" if word == "below" else ">"
+        return result(
+            "out_of_bounds",
+            _severity_outcome(rule.severity),
+            reason,
+            f"{name} {format_value(candidate)} {sign} {'min' if word == 'below' else 'max'} {format_value(bound)}",
+        )
+
+    # 4. nothing to compare with.
+    if champion is None:
+        why = "the champion run has no such metric" if has_champion else "no champion to compare with"
+        return result("new", "ok", f"{name} {format_value(candidate)} ({why})", f"{name} new")
+
+    change = f"{name} {format_value(champion)} -> {format_value(candidate)}"
+
+    # 5. no direction: bounds only.
+    if rule.goal is None:
+        if candidate == champion:
+            return result("unchanged", "ok", f"{change} (unchanged)", f"{name} unchanged")
+        return result(
+            "info", "ok", f"{change} ({_change_words(delta, pct)}); no goal set, only bounds are checked", name
+        )
+
+    # 6. against the champion.
+    if candidate == champion:
+        return result("unchanged", "ok", f"{change} (unchanged)", f"{name} unchanged")
+    if math.isnan(champion) or _better(rule.goal, candidate, champion):
+        note = "; the champion's value was NaN" if math.isnan(champion) else ""
+        return result(
+            "improved", "ok", f"{change} ({_change_words(delta, pct)}){note}", f"{name} {_short_change(delta, pct)}"
+        )
+    # Worse from here on.
+    if math.isinf(champion):
+        return result(
+            "regressed",
+            _severity_outcome(rule.severity),
+            f"{change}: worse than an infinite champion value, beyond any tolerance",
+            f"{name} worse than {format_value(champion)}",
+        )
+    assert delta is not None
+    worsening = abs(delta)
+    # Show the change in the tolerance's own terms; without a tolerance, both.
+    prefer = {"relative": "percent", "absolute": "delta"}.get(rule.tolerance_kind, "both")
+    shown = _change_words(delta, pct, prefer=prefer)
+    short_change = _short_change(delta, pct, prefer="delta" if prefer == "delta" else "percent")
+    if rule.tolerance_kind == "none":
+        return result(
+            "regressed",
+            _severity_outcome(rule.severity),
+            f"{change} ({shown}), no worsening allowed",
+            f"{name} {short_change} (none allowed)",
+        )
+    if rule.tolerance_kind == "relative" and champion == 0:
+        return result(
+            "regressed",
+            _severity_outcome(rule.severity),
+            f"{change} ({format_delta(delta)}): the relative change from 0 is undefined, so any worsening "
+            f"exceeds the allowed {allowed}",
+            f"{name} {format_delta(delta)} from 0 (allowed {allowed})",
+        )
+    limit = rule.tolerance if rule.tolerance_kind == "absolute" else rule.tolerance / 100.0 * abs(champion)
+    if worsening <= limit or math.isclose(worsening, limit, rel_tol=_SLACK):
+        return result(
+            "within_tolerance",
+            "ok",
+            f"{change} ({shown}), allowed {allowed}",
+            f"{name} {short_change} (allowed {allowed})",
+        )
+    return result(
+        "regressed",
+        _severity_outcome(rule.severity),
+        f"{change} ({shown}), allowed {allowed}",
+        f"{name} {short_change} (allowed {allowed})",
+    )
+
+
+def _bound_breach(rule: MetricRule, value: float) -> tuple[str, float] | None:
+    if math.isnan(value):
+        return None
+    if rule.min is not None and value < rule.min:
+        return "below", rule.min
+    if rule.max is not None and value > rule.max:
+        return "above", rule.max
+    return None
+
+
+def _better(goal: str, candidate: float, champion: float) -> bool:
+    return candidate < champion if goal == "minimize" else candidate > champion
+
+
+def _change_words(delta: float | None, pct: float | None, *, prefer: str = "both") -> str:
+    if delta is None:
+        return "change undefined"
+    if pct is None or prefer == "delta":
+        return format_delta(delta)
+    if prefer == "percent":
+        return format_percent(pct)
+    return f"{format_delta(delta)}, {format_percent(pct)}"
+
+
+def _short_change(delta: float | None, pct: float | None, *, prefer: str = "percent") -> str:
+    if pct is not None and prefer == "percent":
+        return format_percent(pct)
+    return format_delta(delta)
+
+
+def _unconfigured(name: str, candidate: float, champion: float | None) -> MetricResult:
+    if champion is None:
+        return MetricResult(
+            name=name,
+            status="new",
+            outcome="info",
+            candidate=candidate,
+            champion=None,
+            delta=None,
+            delta_pct=None,
+            configured=False,
+            reason=f"{name} {format_value(candidate)} (not in the champion run; not gated)",
+            short=f"{name} new",
+        )
+    delta, pct = _delta(candidate, champion)
+    change = "unchanged" if candidate == champion else _change_words(delta, pct)
+    return MetricResult(
+        name=name,
+        status="info",
+        outcome="info",
+        candidate=candidate,
+        champion=champion,
+        delta=delta,
+        delta_pct=pct,
+        configured=False,
+        reason=f"{name} {format_value(champion)} -> {format_value(candidate)} ({change}; not gated)",
+        short=name,
+    )
+
+
+# ---------------------------------------------------------------- the headline
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _one_line(text: str) -> str:
+    return "".join(" " if (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) else c for c in text)
+
+
+def _fit(prefix: str, items: list[str], limit: int = HEADLINE_LIMIT) -> str:
+    """`prefix` + as many items as fit in `limit` (joined by "; "), then "(+N more)"."""
+    shown: list[str] = []
+    for index, item in enumerate(items):
+        rest = len(items) - index - 1
+        trial = prefix + "; ".join([*shown, item]) + (f" (+{rest} more)" if rest else "")
+        if len(trial) > limit:
+            break
+        shown.append(item)
+    if not shown and items:  # even the first item is too long: cut it
+        shown = items[:1]
+    more = len(items) - len(shown)
+    return _cut(prefix + "; ".join(shown) + (f" (+{more} more)" if more else ""), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _headline(comparison: Comparison) -> str:
+    gated = comparison.gated
+    warnings = comparison.warnings
+    warn_items = [m.short for m in warnings]
+    if comparison.verdict == "regression":
+        prefix = "regression: " if comparison.champion is not None else "fail (no champion): "
+        return _fit(prefix, [m.short for m in comparison.failures])
+    if comparison.verdict == "no-champion":
+        policy = comparison.no_champion_policy
+        action = "passing" if policy == "pass" else "failing"
+        text = f"no champion found, nothing to compare: {action} (no_champion: {policy})"
+        if warnings:
+            return _fit(text + "; ", warn_items)
+        return _cut(text, HEADLINE_LIMIT)
+    improved = sum(1 for m in gated if m.status == "improved")
+    text = f"pass: {_plural(len(gated), 'metric')} checked"
+    if improved:
+        text += f", {improved} improved"
+    if warnings:
+        return _fit(f"{text}; {_plural(len(warnings), 'warning')}: ", warn_items)
+    return _cut(text, HEADLINE_LIMIT)
