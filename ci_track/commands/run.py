@@ -64,23 +64,20 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import load_config
+    from ci_track.config import apply_overrides, load_config
     from ci_track.context import detect_context
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
 
     environ = dict(os.environ)
     cwd = Path.cwd()
-    config = load_config(Path(args.config) if args.config else None, cwd=cwd)
+    config = apply_overrides(
+        load_config(Path(args.config) if args.config else None, cwd=cwd), {"experiment": args.experiment}, environ
+    )
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     plan = plan_training(args, command, cwd=cwd)
-    experiment_name = (
-        args.experiment
-        or environ.get("CI_TRACK_EXPERIMENT")
-        or config.experiment
-        or environ.get("MLFLOW_EXPERIMENT_NAME")
-    )
+    experiment_name = config.experiment
     if not experiment_name:
         raise UsageError(
             "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"

@@ -1,0 +1,57 @@
+"""`ci-track compare`: the merge gate. Candidate vs champion, reports everywhere, exit code from the verdict."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("table", "markdown", "json")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare this commit's run with the base branch's champion and gate on regressions",
+        description=(
+            "Find the candidate run (--run-id, else the newest FINISHED run of the head commit) and the base "
+            "branch's champion, compare their metrics under the rules of .ci-track.yml, report, and exit 1 on a "
+            "regression."
+        ),
+    )
+    add_gate_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout (default: table)")
+    parser.add_argument("--output", metavar="PATH", help="write the --format output to PATH instead of stdout")
+    parser.add_argument("--markdown-output", metavar="PATH", help="also write the markdown report to PATH")
+    parser.add_argument("--json-output", metavar="PATH", help="also write the JSON report to PATH")
+    parser.add_argument("--template", metavar="PATH", help="Jinja2 template for the markdown report")
+    parser.add_argument("--no-gate", action="store_true", help="report only: exit 0 even on a regression")
+    parser.add_argument(
+        "--comment",
+        choices=("update", "new", "delete-on-pass", "off"),
+        help="sticky PR comment mode (default: .ci-track.yml, else update on a PR with a GitHub token, else off)",
+    )
+    status = parser.add_mutually_exclusive_group()
+    status.add_argument("--status", dest="status", action="store_true", default=None, help="set a commit status")
+    status.add_argument("--no-status", dest="status", action="store_false", help="do not set a commit status")
+    parser.set_defaults(handler=main)
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments `compare` and `promote` share."""
+    parser.add_argument("--run-id", help="the candidate run (default: newest FINISHED run of the head commit)")
+    parser.add_argument("--champion-run-id", help="compare with this run instead of looking for the champion")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: .ci-track.yml)")
+    parser.add_argument("--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml)")
+    parser.add_argument("--base-branch", help="the branch whose champion to compare with (default: the PR's base)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ci_track.gate import run_gate
+
+    environ = dict(os.environ)
+    outcome = run_gate(args, environ, Path.cwd())
+    return outcome.emit(args, environ, out=sys.stdout)

@@ -1,0 +1,192 @@
+"""The merge gate, end to end: configuration -> candidate and champion -> comparison -> reports -> exit code.
+
+`run_gate` does the reading (MLflow, git, environment) and returns a `GateOutcome`, a plain
+value; `GateOutcome.emit` writes the reports, publishes to GitHub and returns the exit code.
+If the champion cannot be read (server or auth error) a TrackingError propagates: the gate
+fails closed with exit 3, never a pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from ci_track.errors import ExitCode, TrackingError, UsageError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GateOutcome:
+    experiment: str
+    comparison: Any  # ci_track.comparison.Comparison
+    config: Any  # ci_track.config.Config
+    context: Any  # ci_track.context.CIContext
+    tracking_uri: str
+    candidate_url: str
+    champion_url: str | None
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.comparison.exit_code(self.config.no_champion))
+
+    def emit(self, args: argparse.Namespace, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
+        from ci_track import publish, report_console, report_json, report_markdown
+
+        markdown = report_markdown.render_markdown(
+            self.comparison,
+            experiment=self.experiment,
+            candidate_url=self.candidate_url,
+            champion_url=self.champion_url,
+            template_path=Path(args.template) if getattr(args, "template", None) else None,
+        )
+        json_text = report_json.render_json(
+            self.comparison,
+            experiment=self.experiment,
+            candidate_url=self.candidate_url,
+            champion_url=self.champion_url,
+            extra=self.publication_fields(markdown),
+        )
+        rendered = {
+            "table": lambda: report_console.render_table(self.comparison),
+            "markdown": lambda: markdown,
+            "json": lambda: json_text,
+        }[args.format]()
+        if args.output:
+            publish.write_text(args.output, rendered)
+        else:
+            out.write(rendered.rstrip("\n") + "\n")
+            out.flush()
+        report_path = args.markdown_output
+        if args.markdown_output:
+            publish.write_text(args.markdown_output, markdown)
+        if args.json_output:
+            publish.write_text(args.json_output, json_text)
+
+        passed = self.exit_code == 0
+        publication = self.publication(markdown, passed)
+        publish.write_step_summary(environ, markdown)
+        publish.print_annotations(environ, publication.annotations)
+        outputs = {
+            "verdict": self.comparison.verdict,
+            "regressions": str(len(self.comparison.failures)),
+            "headline": self.comparison.headline,
+        }
+        if report_path:
+            outputs["report-path"] = str(Path(report_path).resolve())
+        comment_mode, post_status = self.publishing_choices(args, environ)
+        outputs.update(
+            publish.publish_to_github(publication, environ, comment_mode=comment_mode, post_status=post_status)
+        )
+        publish.github_outputs(environ, outputs)
+        if args.no_gate:
+            return int(ExitCode.OK)
+        return self.exit_code
+
+    def publication_fields(self, markdown: str) -> dict[str, Any]:
+        return {
+            "pr_number": self.context.pr_number,
+            "repository": self.context.repository,
+            "head_sha": self.comparison.candidate.head_sha or self.context.head_sha,
+            "markdown": markdown,
+            "gate_passed": self.exit_code == 0,
+        }
+
+    def publication(self, markdown: str, passed: bool) -> Any:
+        from ci_track.publish import Publication
+
+        return Publication(
+            experiment=self.experiment,
+            markdown=markdown,
+            headline=self.comparison.headline,
+            verdict=self.comparison.verdict,
+            passed=passed,
+            repository=self.context.repository,
+            pr_number=self.context.pr_number,
+            head_sha=self.comparison.candidate.head_sha or self.context.head_sha,
+            target_url=self.candidate_url,
+            annotations=metric_annotations(self.comparison),
+        )
+
+    def publishing_choices(self, args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, bool]:
+        """Explicit choices win; by default comment and status only on a PR with a GitHub token at hand."""
+        has_token = any(environ.get(name) for name in ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"))
+        on_github_pr = self.context.pr_number is not None and bool(self.context.repository) and has_token
+        comment = self.config.comment or ("update" if on_github_pr else "off")
+        status = self.config.status
+        if status is None:
+            status = on_github_pr
+        return comment, bool(status)
+
+
+def metric_annotations(comparison: Any) -> tuple[tuple[str, str], ...]:
+    """One `::error::` per failed metric and one `::warning::` per warned one."""
+    found = [("error", m.reason) for m in comparison.failures]
+    found += [("warning", m.reason) for m in comparison.warnings]
+    return tuple(found)
+
+
+def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) -> GateOutcome:
+    from ci_track.champion import find_candidate, find_champion
+    from ci_track.comparison import compare
+    from ci_track.config import apply_overrides, load_config
+    from ci_track.context import detect_context
+    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+
+    config = load_config(Path(args.config) if args.config else None, cwd=cwd)
+    overrides = {"experiment": args.experiment, "base_branch": args.base_branch}
+    if hasattr(args, "comment"):
+        overrides.update(comment=args.comment, status=args.status)
+    config = apply_overrides(config, overrides, environ)
+    if not config.experiment:
+        raise UsageError(
+            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    context = detect_context(environ, cwd)
+    settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
+    with MlflowClient(settings) as client:
+        experiment = client.get_experiment_by_name(config.experiment)
+        if experiment is None:
+            raise UsageError(f"experiment {config.experiment!r} does not exist on {client.uri}")
+        candidate = find_candidate(client, experiment.experiment_id, run_id=args.run_id, head_sha=context.head_sha)
+        base_branch = (
+            config.base_branch or context.base_branch or candidate.tags.get("ci.base_branch") or context.default_branch
+        )
+        metric = config.champion.metric
+        try:
+            choice = find_champion(
+                client,
+                experiment.experiment_id,
+                candidate=candidate,
+                strategies=config.champion.strategy,
+                base_branch=base_branch,
+                model=config.champion.model,
+                alias=config.champion.alias,
+                metric=metric,
+                metric_goal=config.metric_goal(metric),
+                champion_run_id=args.champion_run_id,
+            )
+        except TrackingError as error:
+            raise TrackingError(
+                f"cannot read the champion, failing closed: {error}",
+                url=error.url,
+                status=error.status,
+                error_code=error.error_code,
+            ) from None
+        comparison = compare(
+            candidate,
+            choice.run if choice else None,
+            config,
+            champion_source=choice.description if choice else None,
+        )
+        return GateOutcome(
+            experiment=config.experiment,
+            comparison=comparison,
+            config=config,
+            context=context,
+            tracking_uri=client.uri,
+            candidate_url=client.run_url(experiment.experiment_id, candidate.run_id),
+            champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
+        )
