@@ -112,6 +112,24 @@ class Comparison:
         return tuple(m for m in self.metrics if m.outcome == "warn")
 
     @property
+    def failure_count(self) -> int:
+        return len(self.failures)
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings)
+
+    def annotations(self) -> list[tuple[str, str]]:
+        """(error | warning | notice, message) for CI annotations: failures, warnings, a missing champion."""
+        notes = [("error", m.reason) for m in self.failures]
+        notes += [("warning", m.reason) for m in self.warnings]
+        if self.champion is None:
+            policy = self.no_champion_policy
+            level = "notice" if policy == "pass" else "error"
+            notes.append((level, f"no champion found: nothing to compare with (no_champion: {policy})"))
+        return notes
+
+    @property
     def gated(self) -> tuple[MetricResult, ...]:
         return tuple(m for m in self.metrics if m.configured)
 

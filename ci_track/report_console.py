@@ -1,0 +1,91 @@
+"""The comparison as a plain-text table for the terminal and CI logs (pure: returns a string).
+
+Names and values come from MLflow and may hold terminal escape sequences or bidi controls: they
+are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metric name.
+"""
+
+from __future__ import annotations
+
+from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value
+
+STATUS_LABELS = {
+    "improved": "improved",
+    "unchanged": "unchanged",
+    "within_tolerance": "within tolerance",
+    "regressed": "regressed",
+    "out_of_bounds": "out of bounds",
+    "missing": "missing",
+    "nan": "NaN/inf",
+    "new": "new",
+    "removed": "removed",
+    "info": "info",
+}
+OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_MAX_CELL = 60
+
+
+def console_safe(text: object, *, max_length: int | None = _MAX_CELL) -> str:
+    """One line without control characters (ESC, CR, bidi...), cut to `max_length`."""
+    raw = "" if text is None else str(text)
+    out = []
+    for char in raw:
+        code = ord(char)
+        if char in "\n\r\t\v\f\u2028\u2029\x85":
+            out.append(" ")
+        elif code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI:
+            out.append("\ufffd")
+        else:
+            out.append(char)
+    line = "".join(out)
+    if max_length is not None and len(line) > max_length:
+        line = line[: max_length - 1] + "…"
+    return line
+
+
+def _row(result: MetricResult) -> list[str]:
+    status = STATUS_LABELS.get(result.status, result.status)
+    if result.outcome == "fail":
+        status = status.upper()  # what failed the gate stands out in a log
+    elif result.outcome in ("warn", "info") and result.status in ("regressed", "out_of_bounds", "nan", "missing"):
+        status = f"{status} ({result.outcome})"
+    return [
+        console_safe(result.name),
+        format_value(result.champion),
+        format_value(result.candidate),
+        format_delta(result.delta),
+        format_percent(result.delta_pct),
+        status,
+    ]
+
+
+def render_table(comparison: Comparison) -> str:
+    """Gated metrics, then the others, then the reasons for failures and warnings, then the verdict line."""
+    from tabulate import tabulate
+
+    headers = ["metric", "champion", "candidate", "delta", "delta %", "status"]
+    align = ("left", "right", "right", "right", "right", "left")
+    lines: list[str] = []
+    if comparison.gated:
+        lines.append(
+            tabulate([_row(m) for m in comparison.gated], headers=headers, colalign=align, disable_numparse=True)
+        )
+    else:
+        lines.append("no metrics configured (add `metrics:` to .ci-track.yml to gate on them)")
+    if comparison.others:
+        lines.append("")
+        lines.append("not gated:")
+        lines.append(
+            tabulate([_row(m) for m in comparison.others], headers=headers, colalign=align, disable_numparse=True)
+        )
+    notes = [m for m in comparison.metrics if m.outcome in ("fail", "warn")]
+    if notes:
+        lines.append("")
+        lines.extend(f"{OUTCOME_MARKS[m.outcome]}: {console_safe(m.reason, max_length=300)}" for m in notes)
+    lines.append("")
+    if comparison.champion is not None:
+        source = f" ({console_safe(comparison.champion_source, max_length=120)})" if comparison.champion_source else ""
+        lines.append(f"champion: run {console_safe(comparison.champion.run_id)}{source}")
+    lines.append(f"candidate: run {console_safe(comparison.candidate.run_id)}")
+    lines.append(f"ci-track: {console_safe(comparison.headline, max_length=None)}")
+    return "\n".join(lines) + "\n"
