@@ -1,0 +1,67 @@
+"""`ci-track promote`: on a push to the base branch, make this commit's run the champion if it passes the gate."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    from ci_track.commands.compare import add_gate_arguments
+
+    parser = subparsers.add_parser(
+        "promote",
+        help="make this commit's run the champion (registry alias or ci.champion tag) if it passes the gate",
+        description=(
+            "Compare the run with the current champion under .ci-track.yml's rules; if it passes (or with "
+            "--force) point the registry alias at it (registering a model version from the run's logged model) "
+            "or, without champion.model, tag it ci.champion=true. The previous champion is recorded for rollback."
+        ),
+    )
+    add_gate_arguments(parser)
+    parser.add_argument("--force", action="store_true", help="promote even if the run does not pass the gate")
+    parser.set_defaults(handler=main, comment="off", status=False)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ci_track.errors import ExitCode
+    from ci_track.gate import run_gate
+    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.promotion import promote
+    from ci_track.publish import github_outputs
+
+    environ = dict(os.environ)
+    outcome = run_gate(args, environ, Path.cwd())
+    comparison = outcome.comparison
+    print(f"verdict: {comparison.headline}")
+    if outcome.exit_code != 0 and not args.force:
+        print("ci-track: not promoted: the run does not pass the gate (use --force to promote anyway)", file=sys.stderr)
+        return int(ExitCode.REGRESSION)
+    candidate = comparison.candidate
+    config = outcome.config
+    with MlflowClient(TrackingSettings.from_env(environ, uri=args.tracking_uri)) as client:
+        result = promote(
+            client,
+            candidate,
+            experiment_id=candidate.experiment_id,
+            model=config.champion.model,
+            alias=config.champion.alias,
+        )
+    where = (
+        f"model {result.model} version {result.version} (@{config.champion.alias})"
+        if result.model
+        else "the ci.champion tag"
+    )
+    if result.already_champion:
+        print(f"ci-track: run {candidate.run_id} is already the champion ({where})", file=sys.stderr)
+    else:
+        previous = f", replacing run {result.previous_run_id}" if result.previous_run_id else ""
+        print(f"ci-track: promoted run {candidate.run_id} to champion via {where}{previous}", file=sys.stderr)
+    github_outputs(
+        environ,
+        {"champion-run-id": candidate.run_id, **({"model-version": result.version} if result.version else {})},
+    )
+    return int(ExitCode.OK)

@@ -1,0 +1,48 @@
+"""`ci-track rollback`: point the champion back at the one the last promote replaced."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rollback",
+        help="restore the previous champion",
+        description="Move the registry alias (or the ci.champion tag) back to the champion the last promote replaced.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: .ci-track.yml)")
+    parser.add_argument("--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ci_track.config import apply_overrides, load_config
+    from ci_track.errors import ExitCode, UsageError
+    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.promotion import rollback
+
+    environ = dict(os.environ)
+    cwd = Path.cwd()
+    config = apply_overrides(
+        load_config(Path(args.config) if args.config else None, cwd=cwd), {"experiment": args.experiment}, environ
+    )
+    if not config.experiment:
+        raise UsageError(
+            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    with MlflowClient(TrackingSettings.from_env(environ, uri=args.tracking_uri)) as client:
+        experiment = client.get_experiment_by_name(config.experiment)
+        if experiment is None:
+            raise UsageError(f"experiment {config.experiment!r} does not exist on {client.uri}")
+        result = rollback(
+            client, experiment_id=experiment.experiment_id, model=config.champion.model, alias=config.champion.alias
+        )
+    target = f"model {result.model} version {result.version}" if result.model else f"run {result.run_id}"
+    print(f"ci-track: champion rolled back to {target} (was run {result.previous_run_id})", file=sys.stderr)
+    return int(ExitCode.OK)
