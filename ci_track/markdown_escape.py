@@ -37,7 +37,8 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;"}
 _LINE_BREAKS = frozenset("\r\n\v\f\x85\u2028\u2029")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 # A block marker at the start of the text matters only if a caller puts the text at the start of a line.
-_LEADING_BLOCK_MARKER = re.compile(r"^(\s*)([-+=]|\d{1,9}(?=[.)]))")
+# ("- x", "+ x", "--", "===", "1. x", "2)" would start a list, a rule or a setext heading; "-5" and "0.5" would not.)
+_LEADING_BLOCK_MARKER = re.compile(r"^(\s*)([-+=](?=[-+=\s]|$)|\d{1,9}(?=[.)](?:\s|$)))")
 _WWW = re.compile(r"(www)\.", re.IGNORECASE)
 
 
