@@ -59,6 +59,10 @@ def champion(**metrics: float) -> Run:
 
 
 def candidate(params: dict[str, str] | None = None, **metrics: float) -> Run:
+    return candidate_from(metrics, params)
+
+
+def candidate_from(metrics: dict[str, float], params: dict[str, str] | None = None) -> Run:
     return make_run(
         "5d1f3b7a9c0e4f2a8b6d1c3e5f7a9b0c",
         metrics=dict(metrics),
