@@ -73,6 +73,8 @@ def escape_inline(text: object, *, max_length: int | None = None) -> str:
             out.append(char)
     escaped = "".join(out)
     escaped = _WWW.sub(lambda m: m.group(1) + "\\.", escaped)
+    if escaped.startswith("    "):
+        escaped = "&#32;" + escaped[1:]  # four spaces at the start of a line would open a code block
     return _LEADING_BLOCK_MARKER.sub(_escape_marker, escaped, count=1)
 
 

@@ -22,6 +22,7 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
+from ci_track.markdown_escape import escape_inline
 from ci_track.report_markdown import marker, render_markdown
 from tests.report_scenarios import HOSTILE, HOSTILE_BRANCH, SCENARIOS, TRACKING_URI, experiment_of
 
@@ -117,6 +118,44 @@ def test_hostile_strings_show_as_the_same_characters() -> None:
     param_rows = page.tables[2][1:]
     assert {row[0] for row in param_rows} == {shown_as(text) for text in HOSTILE}
     assert {row[2] for row in param_rows} == {shown_as(f"new {text}") for text in HOSTILE}
+
+
+BLOCK_STARTERS = [
+    "# heading",
+    "> quote",
+    "- item",
+    "+ item",
+    "* item",
+    "1. item",
+    "2) item",
+    "===",
+    "---",
+    "    indented code",
+    "```python",
+    "~~~",
+    "| a | b |",
+    "<div>",
+    "[ref]: https://evil.example",
+    "[^1]: footnote",
+    "- [ ] task",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE + BLOCK_STARTERS + [HOSTILE_BRANCH])
+def test_escaped_text_is_one_literal_paragraph_or_cell(text: str) -> None:
+    escaped = escape_inline(text)
+    assert "\n" not in escaped
+    for markdown, wrapper in ((escaped, "p"), (f"| h |\n|--|\n| {escaped} |\n", "table")):
+        page = Page()
+        page.feed(cmarkgfm.github_flavored_markdown_to_html(markdown, options=GITHUB_OPTIONS))
+        tags = {tag for tag, _ in page.tags}
+        expected = {"p"} if wrapper == "p" else {"table", "thead", "tbody", "tr", "th", "td"}
+        assert tags == expected, (markdown, tags)
+        assert not page.comments
+        if wrapper == "table":
+            assert page.tables[0][1:] == [[shown_as(text).strip()]]
+        else:
+            assert "".join(page.text).strip() == shown_as(text).strip()
 
 
 def test_the_only_comment_is_the_marker() -> None:
