@@ -313,8 +313,13 @@ class MlflowClient:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
 
-    def create_model_version(self, model: str, *, source: str, run_id: str) -> ModelVersion:
-        body = self._call("POST", "model-versions/create", json={"name": model, "source": source, "run_id": run_id})
+    def create_model_version(
+        self, model: str, *, source: str, run_id: str, model_id: str | None = None
+    ) -> ModelVersion:
+        payload = {"name": model, "source": source, "run_id": run_id}
+        if model_id:
+            payload["model_id"] = model_id  # MLflow 3: required when source is models:/<model_id>
+        body = self._call("POST", "model-versions/create", json=payload)
         return ModelVersion.from_json(body["model_version"])
 
     def search_model_versions(self, filter_string: str, *, max_results: int = 100) -> list[ModelVersion]:

@@ -96,8 +96,10 @@ def _version_for_run(client: MlflowClient, run: Run, model: str) -> ModelVersion
     )
     if existing:
         return existing[0]
-    source = f"models:/{run.logged_model_ids[-1]}" if run.logged_model_ids else f"runs:/{run.run_id}/model"
-    return client.create_model_version(model, source=source, run_id=run.run_id)
+    if run.logged_model_ids:
+        model_id = run.logged_model_ids[-1]
+        return client.create_model_version(model, source=f"models:/{model_id}", run_id=run.run_id, model_id=model_id)
+    return client.create_model_version(model, source=f"runs:/{run.run_id}/model", run_id=run.run_id)
 
 
 def rollback(client: MlflowClient, *, experiment_id: str, model: str | None, alias: str) -> PromotionResult:

@@ -87,5 +87,5 @@ def render_table(comparison: Comparison) -> str:
         source = f" ({console_safe(comparison.champion_source, max_length=120)})" if comparison.champion_source else ""
         lines.append(f"champion: run {console_safe(comparison.champion.run_id)}{source}")
     lines.append(f"candidate: run {console_safe(comparison.candidate.run_id)}")
-    lines.append(f"ci-track: {console_safe(comparison.headline, max_length=None)}")
+    lines.append(f"verdict: {console_safe(comparison.headline, max_length=None)}")  # Jenkins reads this line
     return "\n".join(lines) + "\n"

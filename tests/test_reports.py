@@ -252,7 +252,7 @@ def test_console_table_has_the_rows_the_reasons_and_the_verdict() -> None:
     assert any(line.startswith("rmse") and line.endswith("REGRESSED") for line in lines)
     assert any(line.startswith("mae") and line.endswith("regressed (warn)") for line in lines)
     assert "FAIL: rmse 0.742 -> 0.801 (+8.0%), allowed +2%" in lines
-    assert lines[-1] == "ci-track: regression: rmse +8.0% (allowed +2%); r2 0.29 < min 0.3"
+    assert lines[-1] == "verdict: regression: rmse +8.0% (allowed +2%); r2 0.29 < min 0.3"
 
 
 def test_console_neutralizes_terminal_escapes_and_bidi() -> None:

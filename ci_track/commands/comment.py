@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"report {path} is not a JSON report: {error}") from None
     if not isinstance(report, dict):
         raise ConfigError(f"report {path} is not a JSON report from `ci-track compare --json-output`")
-    publishing = report.get("publication") if isinstance(report.get("publication"), dict) else report
+    publishing: dict[str, Any] = report  # compare puts the publishing fields at the top level
     experiment = _text(report, "experiment", path)
     markdown = _text(publishing, "markdown", path)
     if comment_marker(experiment) not in markdown and f"<!-- ci-track:{experiment} -->" not in markdown:
