@@ -5,6 +5,7 @@ request, a seeded RNG decides at a configured rate whether to inject one of thes
 
 - ``drop``: read the request, then close the connection without answering (never forwarded);
 - ``503`` / ``429``: answer with that status and a small ``Retry-After`` (never forwarded);
+- any other three-digit status (``500``, ``403``, ...): answer with it and a JSON error body (never forwarded);
 - ``stall``: hold the request longer than the client's timeout, then close (never forwarded);
 - ``drop_response``: forward the request to the server, then close without relaying the answer.
 
@@ -83,7 +84,7 @@ class FaultProxy:
         ssl_context: ssl.SSLContext | None = None,
         upstream_timeout: float = 60.0,
     ) -> None:
-        unknown = set(faults) - set(ALL_FAULTS)
+        unknown = {fault for fault in faults if fault not in ALL_FAULTS and not _is_status(fault)}
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}; known: {ALL_FAULTS}")
         parts = urlsplit(upstream)
@@ -190,6 +191,10 @@ class FaultProxy:
             self.requests.append(entry)
 
 
+def _is_status(fault: str) -> bool:
+    return len(fault) == 3 and fault.isdigit() and 400 <= int(fault) <= 599
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stalled handler must not keep the test process alive
     allow_reuse_address = True
@@ -239,11 +244,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             owner.record(ProxiedRequest(self.command, self.path, fault, None))
             self._hang_up()
             return
-        if fault in ("503", "429"):
+        if fault is not None and _is_status(fault):
             owner.record(ProxiedRequest(self.command, self.path, fault, None))
             payload = b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"injected fault"}'
             self.send_response(int(fault))
-            self.send_header("Retry-After", str(owner.pick_retry_after()))
+            if fault in ("429", "503"):
+                self.send_header("Retry-After", str(owner.pick_retry_after()))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -20,9 +20,11 @@ import pytest
 from ci_track.mlflow_client import MlflowClient, TrackingSettings
 from ci_track.runs import Run
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track, git, init_repo
+from tests.fake_github import running_fake_github
 from tests.fault_proxy import FaultProxy, fault_proxy
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
+from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, history_errors, make_run, runs_of
 
 HISTORY_LENGTH = 1500  # two log-batch requests from ci-track
 
@@ -56,27 +58,6 @@ def faulty_env(proxy: FaultProxy, **extra: str) -> dict[str, str]:
         MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
         **extra,
     )
-
-
-def runs_of(url: str, experiment: str) -> list[Run]:
-    with MlflowClient(TrackingSettings(uri=url)) as client:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            return []
-        runs, _ = client.search_runs([found.experiment_id], max_results=100, order_by=["attributes.start_time ASC"])
-    return runs
-
-
-def metric_history(url: str, run_id: str, key: str) -> list[dict[str, Any]]:
-    with MlflowClient(TrackingSettings(uri=url)) as client:
-        body = client._call("GET", "metrics/get-history", params={"run_id": run_id, "metric_key": key})
-    return list(body.get("metrics", []))
-
-
-def history_errors(url: str, run_id: str, key: str, length: int) -> int:
-    """Entries missing plus entries doubled in a metric's history (0 when it is exactly steps 0..length-1)."""
-    steps = [int(m["step"]) for m in metric_history(url, run_id, key)]
-    return len(set(range(length)) - set(steps)) + len(steps) - len(set(steps))
 
 
 @pytest.fixture
@@ -266,3 +247,134 @@ def test_fault_proxy_counts_what_it_injects(mlflow_server: MlflowServer) -> None
         assert proxy.total_injected == attempts - 20 == sum(1 for r in proxy.requests if r.fault)
         assert proxy.forwarded == 20
         assert json.dumps(dict(proxy.injected))  # plain counts, serialisable into the figures file
+
+
+# ---- compare: the gate under faults ------------------------------------------------------------
+
+GATE_RULES = """\
+metrics:
+  rmse: {goal: minimize, max_regression: "5%"}
+  r2: {goal: maximize, min: 0.5}
+"""
+CANDIDATE_SHA = "c0ffee" + "0" * 34  # the fake GitHub's default PR head
+
+
+def gate_scenario(url: str, experiment: str, *, candidate_rmse: float) -> str:
+    """A champion on main and a PR candidate; returns the candidate's run id."""
+    make_run(url, experiment, branch="main", sha="a" * 40, metrics={"rmse": 0.5, "r2": 0.8}, run_name="champion")
+    return make_run(
+        url,
+        experiment,
+        branch="feature",
+        sha=CANDIDATE_SHA,
+        metrics={"rmse": candidate_rmse, "r2": 0.8},
+        tags={"ci.pr_number": str(PR_NUMBER), "ci.base_branch": "main"},
+        run_name="candidate",
+    )
+
+
+def gate_json(path: Path) -> dict[str, Any]:
+    """The parts of the JSON report that must not depend on the route the requests took."""
+    report = json.loads(path.read_text())
+    return {
+        "verdict": report["verdict"],
+        "passed": report["passed"],
+        "candidate": report["candidate"]["run_id"],
+        "champion": report["champion"]["run_id"],
+        "metrics": [(m["name"], m["status"], m["outcome"], m["champion"], m["candidate"]) for m in report["metrics"]],
+    }
+
+
+@pytest.mark.parametrize(("candidate_rmse", "code", "verdict"), [(0.45, 0, "pass"), (0.6, 1, "regression")])
+def test_compare_gives_the_right_verdict_and_one_comment_through_30_percent_faults(
+    mlflow_server: MlflowServer,
+    experiment_name: str,
+    tmp_path: Path,
+    candidate_rmse: float,
+    code: int,
+    verdict: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    candidate = gate_scenario(mlflow_server.url, experiment_name, candidate_rmse=candidate_rmse)
+    (tmp_path / ".ci-track.yml").write_text(f"experiment: {experiment_name}\n{GATE_RULES}")
+    clean_env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    clean = ci_track("compare", "--run-id", candidate, "--json-output", "clean.json", env=clean_env, cwd=tmp_path)
+    assert clean.code == code, clean.stderr
+
+    with (
+        running_fake_github(head_sha=CANDIDATE_SHA) as fake,
+        fault_proxy(mlflow_server.url, rate=0.3, seed=11, stall_seconds=3, max_consecutive=3) as mlflow_faults,
+        fault_proxy(
+            fake.url, rate=0.3, seed=12, stall_seconds=3, max_consecutive=3, should_fault=lambda *_: True
+        ) as github_faults,
+    ):
+        env = github_pr_env(
+            tmp_path,
+            tracking_uri=mlflow_faults.url,
+            github_api_url=github_faults.url,
+            head_sha=CANDIDATE_SHA,
+            CI_TRACK_HTTP_TIMEOUT="1",
+            CI_TRACK_HTTP_ATTEMPTS="8",
+            CI_TRACK_GITHUB_TIMEOUT="1",
+            CI_TRACK_GITHUB_ATTEMPTS="8",
+            GITHUB_OUTPUT=str(tmp_path / "github_output"),
+        )
+        faulty = ci_track("compare", "--run-id", candidate, "--json-output", "faulty.json", env=env, cwd=tmp_path)
+        injected = mlflow_faults.total_injected + github_faults.total_injected
+        comments = fake.comments_on(REPOSITORY, PR_NUMBER)
+        statuses = [s for s in fake.statuses if s["sha"] == CANDIDATE_SHA]
+        fake.assert_no_violations()
+    assert faulty.code == code, faulty.stderr
+    assert gate_json(tmp_path / "faulty.json") == gate_json(tmp_path / "clean.json")
+    assert gate_json(tmp_path / "faulty.json")["verdict"] == verdict
+    assert len(comments) == 1, [c["body"][:60] for c in comments]  # retried writes made no second comment
+    assert comments[0]["body"] == json.loads((tmp_path / "faulty.json").read_text())["markdown"]
+    assert [s["state"] for s in statuses][-1:] == ["success" if code == 0 else "failure"]
+    assert f"verdict={verdict}\n" in (tmp_path / "github_output").read_text()
+    assert injected >= 3
+    record(request, "faults_injected", injected)
+    record(request, "faults_survived", injected)
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "403", "drop", "stall"])
+def test_compare_never_passes_when_it_cannot_read_the_champion(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, fault: str, request: pytest.FixtureRequest
+) -> None:
+    """Only the champion search fails (the candidate comes by --run-id): the gate fails closed, exit 3."""
+    candidate = gate_scenario(mlflow_server.url, experiment_name, candidate_rmse=0.45)  # would pass
+    (tmp_path / ".ci-track.yml").write_text(f"experiment: {experiment_name}\n{GATE_RULES}")
+    with (
+        running_fake_github(head_sha=CANDIDATE_SHA) as fake,
+        fault_proxy(
+            mlflow_server.url,
+            rate=1.0,
+            faults=(fault,),
+            retry_after=(0,),
+            stall_seconds=3,
+            should_fault=lambda _method, path: "runs/search" in path,
+        ) as proxy,
+    ):
+        env = github_pr_env(
+            tmp_path,
+            tracking_uri=proxy.url,
+            github_api_url=fake.url,
+            head_sha=CANDIDATE_SHA,
+            CI_TRACK_HTTP_TIMEOUT="1",
+            CI_TRACK_HTTP_ATTEMPTS="3",
+            CI_TRACK_RETRY_BUDGET="5",
+            GITHUB_OUTPUT=str(tmp_path / "github_output"),
+            GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+        )
+        result = ci_track("compare", "--run-id", candidate, "--json-output", "report.json", env=env, cwd=tmp_path)
+        injected = proxy.total_injected
+        comments = fake.comments_on(REPOSITORY, PR_NUMBER)
+        statuses = list(fake.statuses)
+    assert_clean_failure(result, 3, "champion", "failing closed")
+    assert "pass" not in result.stdout.lower()
+    assert not (tmp_path / "report.json").exists()
+    for written in ("github_output", "summary.md"):
+        path = tmp_path / written
+        assert not path.exists() or "pass" not in path.read_text().lower(), path.read_text()
+    assert all(status["state"] != "success" for status in statuses)
+    assert all("pass" not in comment["body"].lower() for comment in comments)
+    record(request, "faults_injected", injected)

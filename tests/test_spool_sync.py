@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +24,7 @@ from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_trac
 from tests.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer, free_port
 from tests.reliability_figures import record
+from tests.reliability_scenarios import history_errors, metric_history
 
 HISTORY_LENGTH = 2500  # > 2 log-batch requests of 1000 metrics: the spool holds several batches
 FAKE_TOKEN = "mlflowtok_SpoolMustNeverHoldThis_7Qx93LmZ"
@@ -46,12 +46,6 @@ print("trained")
 """
 
 
-def metric_history(url: str, run_id: str, key: str) -> list[dict[str, Any]]:
-    with MlflowClient(TrackingSettings(uri=url)) as client:
-        body = client._call("GET", "metrics/get-history", params={"run_id": run_id, "metric_key": key})
-    return list(body.get("metrics", []))
-
-
 def only_run(url: str, experiment: str) -> Run:
     with MlflowClient(TrackingSettings(uri=url)) as client:
         found = client.get_experiment_by_name(experiment)
@@ -59,14 +53,6 @@ def only_run(url: str, experiment: str) -> Run:
         runs, _ = client.search_runs([found.experiment_id], max_results=10)
     assert len(runs) == 1, [r.run_id for r in runs]
     return runs[0]
-
-
-def lost_or_duplicated(history: list[dict[str, Any]], expected_steps: int) -> int:
-    """How far the history is from one entry per step 0..expected_steps-1 (0: nothing lost, nothing doubled)."""
-    steps = [int(m["step"]) for m in history]
-    missing = len(set(range(expected_steps)) - set(steps))
-    duplicated = len(steps) - len(set(steps))
-    return missing + duplicated
 
 
 def spool_files(repo: Path) -> list[Path]:
@@ -139,7 +125,9 @@ def test_results_spooled_while_the_server_is_down_are_synced_exactly_once(
     assert run.params == {"alpha": "0.5"}
     assert run.tags["ci.exit_code"] == "0"
     history = metric_history(own_server.url, run.run_id, "loss")
-    lost = lost_or_duplicated(history, HISTORY_LENGTH) + (len(metric_history(own_server.url, run.run_id, "rmse")) - 1)
+    lost = history_errors(own_server.url, run.run_id, "loss", HISTORY_LENGTH) + history_errors(
+        own_server.url, run.run_id, "rmse", 1
+    )
     record(request, "data_lost", lost)
     assert lost == 0
     assert len(history) == HISTORY_LENGTH
@@ -211,8 +199,7 @@ def test_a_partially_sent_spool_resumes_where_it_stopped(
 
     run = only_run(mlflow_server.url, experiment_name)
     assert run.status == "FINISHED" and run.metrics["rmse"] == 0.5
-    history = metric_history(mlflow_server.url, run.run_id, "loss")
-    lost = lost_or_duplicated(history, HISTORY_LENGTH)
+    lost = history_errors(mlflow_server.url, run.run_id, "loss", HISTORY_LENGTH)
     record(request, "data_lost", lost)
     assert lost == 0
 

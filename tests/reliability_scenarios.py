@@ -1,0 +1,117 @@
+"""Shared set-up for the reliability tests: runs written straight to MLflow, read back, and a GitHub PR build.
+
+Runs are created with ci-track's own REST client (no `mlflow` import, fast) when a test needs a
+champion or candidates with exact metrics, params and tags; `github_pr_env` is the environment of
+a GitHub Actions `pull_request` build whose API is the fake GitHub (tests/fake_github.py) or a
+proxy in front of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from ci_track.runs import Run
+from tests.cli_helpers import base_env
+from tests.fake_github import DEFAULT_TOKEN
+
+REPOSITORY = "octo-org/ml-repo"  # the fake's default repository
+PR_NUMBER = 7  # the fake's default pull request
+
+
+def client_for(url: str) -> MlflowClient:
+    return MlflowClient(TrackingSettings(uri=url))
+
+
+def make_run(
+    url: str,
+    experiment: str,
+    *,
+    branch: str,
+    sha: str,
+    metrics: Mapping[str, float],
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_name: str | None = None,
+    status: str = "FINISHED",
+) -> str:
+    """A run as `ci-track run` would leave it (the tags the champion search reads); returns its id."""
+    with client_for(url) as client:
+        experiment_id = client.get_or_create_experiment(experiment).experiment_id
+        all_tags = {"mlflow.source.git.commit": sha, "mlflow.source.git.branch": branch, **(tags or {})}
+        run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        points = [{"key": key, "value": value, "step": 0} for key, value in metrics.items()]
+        client.log_batch(run.run_id, metrics=points, params=dict(params or {}))
+        if status != "RUNNING":
+            client.update_run(run.run_id, status)
+        return run.run_id
+
+
+def runs_of(url: str, experiment: str) -> list[Run]:
+    """Every active run of the experiment, oldest first ([] when the experiment does not exist)."""
+    with client_for(url) as client:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        runs, _ = client.search_runs([found.experiment_id], max_results=1000, order_by=["attributes.start_time ASC"])
+    return runs
+
+
+def metric_history(url: str, run_id: str, key: str) -> list[dict[str, Any]]:
+    with client_for(url) as client:
+        body = client._call("GET", "metrics/get-history", params={"run_id": run_id, "metric_key": key})
+    return list(body.get("metrics", []))
+
+
+def history_errors(url: str, run_id: str, key: str, length: int) -> int:
+    """Entries missing plus entries doubled in a history that should be exactly steps 0..length-1."""
+    steps = [int(m["step"]) for m in metric_history(url, run_id, key)]
+    return len(set(range(length)) - set(steps)) + len(steps) - len(set(steps))
+
+
+def github_pr_env(
+    tmp_path: Path,
+    *,
+    tracking_uri: str,
+    github_api_url: str,
+    head_sha: str,
+    head_ref: str = "feature",
+    base_ref: str = "main",
+    title: str = "A change",
+    token: str = DEFAULT_TOKEN,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a GitHub Actions pull_request build of REPOSITORY#PR_NUMBER."""
+    event = {
+        "action": "synchronize",
+        "number": PR_NUMBER,
+        "pull_request": {
+            "number": PR_NUMBER,
+            "title": title,
+            "head": {"sha": head_sha, "ref": head_ref, "repo": {"full_name": REPOSITORY}},
+            "base": {"sha": "b" * 40, "ref": base_ref, "repo": {"full_name": REPOSITORY}},
+        },
+        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+    }
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(event))
+    return base_env(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        GITHUB_ACTIONS="true",
+        CI="true",
+        GITHUB_EVENT_NAME="pull_request",
+        GITHUB_EVENT_PATH=str(event_path),
+        GITHUB_SHA="f" * 40,
+        GITHUB_REF=f"refs/pull/{PR_NUMBER}/merge",
+        GITHUB_HEAD_REF=head_ref,
+        GITHUB_BASE_REF=base_ref,
+        GITHUB_REPOSITORY=REPOSITORY,
+        GITHUB_API_URL=github_api_url,
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_RUN_ID="4242",
+        GITHUB_TOKEN=token,
+        **extra,
+    )
