@@ -13,6 +13,7 @@ Standard library only; it runs with the interpreter of ci-track's own virtual en
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import subprocess
@@ -21,6 +22,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
 CREDENTIAL_VARIABLES = (
@@ -163,8 +165,37 @@ def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[
     return args
 
 
-def comment_arguments(inputs: Inputs) -> list[str]:
-    return ["comment", "--report", inputs.report, "--mode", inputs.comment]
+def comment_arguments(inputs: Inputs, trigger: Mapping[str, Any]) -> list[str]:
+    """`ci-track comment` arguments; `trigger` is the workflow_run that made the report, from GitHub's event.
+
+    The report itself is untrusted (the job that made it ran the PR's code): the commit it must be
+    about, and the PR when GitHub names it, come from the event instead.
+    """
+    args = ["comment", "--report", inputs.report, "--mode", inputs.comment]
+    args.append("--status" if inputs.status else "--no-status")
+    head_sha = trigger.get("head_sha")
+    if isinstance(head_sha, str) and head_sha:
+        args += ["--expect-sha", head_sha]
+    # GitHub lists the PR only when its head is in this repository; a fork's PR number comes from the
+    # report, and --expect-sha still ties the report to the commit the triggering run tested.
+    pulls = trigger.get("pull_requests")
+    if isinstance(pulls, list) and len(pulls) == 1 and isinstance(pulls[0], dict):
+        number = pulls[0].get("number")
+        if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+            args += ["--pr", str(number)]
+    return args
+
+
+def triggering_run(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The `workflow_run` object of a workflow_run event (GitHub's own payload), else {}."""
+    if environ.get("GITHUB_EVENT_NAME") != "workflow_run" or not environ.get("GITHUB_EVENT_PATH"):
+        return {}
+    try:
+        payload = json.loads(Path(environ["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    run = payload.get("workflow_run") if isinstance(payload, dict) else None
+    return run if isinstance(run, dict) else {}
 
 
 # -- environment --------------------------------------------------------------------------------
@@ -267,7 +298,8 @@ class Step:
 
 def execute(inputs: Inputs, environ: Mapping[str, str], step: Step) -> int:
     if inputs.report:
-        code, _ = step.call(comment_arguments(inputs), cli_environment(environ, inputs, github_token=True))
+        args = comment_arguments(inputs, triggering_run(environ))
+        code, _ = step.call(args, cli_environment(environ, inputs, github_token=True))
         return code
 
     run_id = ""

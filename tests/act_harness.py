@@ -81,15 +81,21 @@ def copy_action(target: Path) -> Path:
     return target
 
 
-def sample_project_files(*, experiment: str, model: str) -> dict[str, str]:
-    """examples/diabetes as a repository of its own, its configuration naming this test's experiment and model."""
+def sample_project_files(*, experiment: str, model: str | None) -> dict[str, str]:
+    """examples/diabetes as a repository of its own, its configuration naming this test's experiment and model.
+
+    model=None drops the registered model: the champion is then the run tagged ci.champion=true.
+    """
     files = {
         name: (EXAMPLE / name).read_text(encoding="utf-8") for name in ("train.py", "MLproject", "python_env.yaml")
     }
     config = yaml.safe_load((EXAMPLE / ".ci-track.yml").read_text(encoding="utf-8"))
     config["experiment"] = experiment
     if isinstance(config.get("champion"), dict) and config["champion"].get("model"):
-        config["champion"]["model"] = model
+        if model:
+            config["champion"]["model"] = model
+        else:
+            del config["champion"]["model"]
     files[".ci-track.yml"] = yaml.safe_dump(config, sort_keys=False)
     # The test venv already has the training dependencies: the workflows' pip install has nothing to do.
     files["requirements.txt"] = "# mlflow and scikit-learn: installed in the test environment\n"
@@ -151,6 +157,14 @@ class ProjectRepo:
         git(self.path, "checkout", "-q", "--detach", base_sha)
         git(self.path, "merge", "-q", "--no-ff", "-m", f"Merge {head_sha} into {base_sha}", head_sha)
         return PullRequest(number, base_sha, head_sha, self.head(), head_ref, base_ref)
+
+    def update_pull_request(self, pr: PullRequest, files: Mapping[str, str]) -> PullRequest:
+        """Another push to the PR's branch: a new head commit and a new merge commit."""
+        git(self.path, "checkout", "-q", pr.head_ref)
+        head_sha = self.commit(files, f"More changes for PR #{pr.number}")
+        git(self.path, "checkout", "-q", "--detach", pr.base_sha)
+        git(self.path, "merge", "-q", "--no-ff", "-m", f"Merge {head_sha} into {pr.base_sha}", head_sha)
+        return dataclasses.replace(pr, head_sha=head_sha, merge_sha=self.head())
 
     def push_to(self, branch: str, files: Mapping[str, str], message: str) -> str:
         git(self.path, "checkout", "-q", branch)
