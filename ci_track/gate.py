@@ -136,7 +136,16 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
 
     config = load_config(Path(args.config) if args.config else None, cwd=cwd)
-    overrides = {"experiment": args.experiment, "base_branch": args.base_branch}
+    overrides = {
+        "experiment": args.experiment,
+        "base_branch": args.base_branch,
+        "champion_strategy": args.champion_strategy,
+        "champion_model": args.champion_model,
+        "champion_alias": args.champion_alias,
+        "champion_metric": args.champion_metric,
+        "no_champion": args.no_champion,
+        "missing": args.missing,
+    }
     if hasattr(args, "comment"):
         overrides.update(comment=args.comment, status=args.status)
     config = apply_overrides(config, overrides, environ)

@@ -180,6 +180,9 @@ def test_no_champion_passes_or_fails_by_policy(scenario: Scenario) -> None:
     scenario.write_config(no_champion="fail")
     result, _ = scenario.compare()
     assert result.code == 1
+    # precedence: flag > CI_TRACK_* variable > file
+    assert scenario.compare(CI_TRACK_NO_CHAMPION="pass")[0].code == 0
+    assert scenario.compare("--no-champion", "fail", CI_TRACK_NO_CHAMPION="pass")[0].code == 1
 
 
 def test_promote_then_rollback_through_the_cli(scenario: Scenario) -> None:

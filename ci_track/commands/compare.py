@@ -47,6 +47,12 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml)")
     parser.add_argument("--base-branch", help="the branch whose champion to compare with (default: the PR's base)")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
+    parser.add_argument("--champion-strategy", metavar="LIST", help="comma list of alias,best,latest (tried in order)")
+    parser.add_argument("--champion-model", metavar="NAME", help="registered model whose alias names the champion")
+    parser.add_argument("--champion-alias", metavar="ALIAS", help="the registry alias (default: champion)")
+    parser.add_argument("--champion-metric", metavar="METRIC", help="the metric the `best` strategy ranks by")
+    parser.add_argument("--no-champion", choices=("pass", "fail"), help="verdict when no champion is found")
+    parser.add_argument("--missing", choices=("fail", "warn"), help="a configured metric absent from the run")
 
 
 def main(args: argparse.Namespace) -> int:
