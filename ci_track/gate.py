@@ -78,7 +78,13 @@ class GateOutcome:
             outputs["report-path"] = str(Path(report_path).resolve())
         comment_mode, post_status = self.publishing_choices(args, environ)
         outputs.update(
-            publish.publish_to_github(publication, environ, comment_mode=comment_mode, post_status=post_status)
+            publish.publish_to_github(
+                publication,
+                environ,
+                comment_mode=comment_mode,
+                post_status=post_status,
+                post_check_run=bool(getattr(args, "check_run", False)),
+            )
         )
         publish.github_outputs(environ, outputs)
         if args.no_gate:

@@ -73,6 +73,7 @@ def publish_to_github(
     *,
     comment_mode: str,
     post_status: bool,
+    post_check_run: bool = False,
 ) -> dict[str, str]:
     """Post the sticky comment and the commit status. Returns outputs such as `comment-url`."""
     from ci_track import github_pr
@@ -81,7 +82,7 @@ def publish_to_github(
     wants_comment = comment_mode != "off" and publication.pr_number is not None
     if comment_mode not in github_pr.COMMENT_MODES:
         raise UsageError(f"--comment must be one of {', '.join(github_pr.COMMENT_MODES)}, got {comment_mode!r}")
-    if not wants_comment and not post_status:
+    if not wants_comment and not post_status and not post_check_run:
         return outputs
     if not publication.repository:
         warn("no GitHub repository known (GITHUB_REPOSITORY or the git remote): nothing posted to GitHub")
@@ -123,6 +124,19 @@ def publish_to_github(
             )
             if status.forbidden:
                 warn("GitHub refused the commit status (read-only token): it was not set")
+        if post_check_run and publication.head_sha:
+            check = github_pr.create_check_run(
+                gh,
+                publication.repository,
+                publication.head_sha,
+                name=github_pr.status_context(publication.experiment),
+                conclusion="success" if publication.passed else "failure",
+                title=publication.headline,
+                summary=publication.markdown,
+                details_url=publication.target_url,
+            )
+            if check.action == "forbidden":
+                warn("GitHub refused the check run (it needs `checks: write`): it was not created")
     return outputs
 
 

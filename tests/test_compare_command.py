@@ -253,9 +253,10 @@ def test_compare_under_github_actions_writes_summary_outputs_annotations_comment
             CI_TRACK_PR_NUMBER="9",
         )
         result, _ = scenario.compare("--comment", "update", "--status", "--markdown-output", "report.md", **env)
-        again, _ = scenario.compare("--comment", "update", "--status", **env)
+        again, _ = scenario.compare("--comment", "update", "--status", "--check-run", **env)
         comments = github.comments_on("acme/wine", 9)
         statuses = list(github.statuses)
+        check_runs = list(github.check_runs.values())
         github.assert_no_violations()
     assert result.code == 1 and again.code == 1
     assert f"<!-- ci-track:{scenario.experiment} -->" in summary.read_text()
@@ -266,6 +267,7 @@ def test_compare_under_github_actions_writes_summary_outputs_annotations_comment
     assert [s["state"] for s in statuses] == ["failure", "failure"]
     assert statuses[0]["sha"] == HEAD_SHA and statuses[0]["context"] == f"ci-track/{scenario.experiment}"
     assert DEFAULT_TOKEN not in result.stdout + result.stderr
+    assert len(check_runs) == 1 and check_runs[0]["conclusion"] == "failure", again.stderr
 
 
 def test_request_count_does_not_grow_with_the_experiment(tmp_path: Path) -> None:

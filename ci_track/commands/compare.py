@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     status = parser.add_mutually_exclusive_group()
     status.add_argument("--status", dest="status", action="store_true", default=None, help="set a commit status")
     status.add_argument("--no-status", dest="status", action="store_false", help="do not set a commit status")
+    parser.add_argument(
+        "--check-run", action="store_true", help="also create a check run carrying the markdown report (checks: write)"
+    )
     parser.set_defaults(handler=main)
 
 
