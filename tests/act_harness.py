@@ -307,6 +307,14 @@ class ActResult:
             if e.get("raw_output") and str(e.get("msg", "")).lstrip().startswith(prefix)
         ] + [str(e.get("msg", "")) for e in self.events if e.get("command") == level]
 
+    def durations(self) -> list[tuple[str, float]]:
+        """(step, seconds) of every top-level step, for finding what makes a run slow."""
+        return [
+            (f"{e.get('jobID', '')}/{e.get('stage', '')}/{e.get('step', '')}"[:100], int(e["executionTime"]) / 1e9)
+            for e in self.events
+            if "executionTime" in e and len(e.get("stepID", [])) == 1
+        ]
+
     def describe(self) -> str:
         """The plain log, for assertion messages."""
         lines = [

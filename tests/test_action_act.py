@@ -524,6 +524,7 @@ def test_promote_on_merge_then_pr_gate_keep_one_comment_and_set_the_head_status(
     assert any("rmse" in summary for summary in first.summaries), first.describe()
     (comment,) = fake_github.comments_on(REPOSITORY, PR_NUMBER)
     first_body = str(comment["body"])  # the fake edits its comment objects in place
+    assert outputs["comment-url"].endswith(str(comment["id"])), outputs
     assert "rmse" in first_body and pr.head_sha[:7] in first_body
     (status,) = statuses_on(fake_github, pr.head_sha)
     assert status["state"] == "success"

@@ -268,3 +268,12 @@ def test_every_action_input_is_documented_and_reaches_the_scripts_only_through_e
     for name, spec in action["outputs"].items():
         assert spec["description"] and spec["value"].startswith("${{ steps."), name
     assert action["branding"]["icon"] and action["branding"]["color"]
+
+
+def test_the_github_docs_list_every_input_and_output_of_the_action() -> None:
+    docs = (REPO_ROOT / "docs" / "github-action.md").read_text()
+    action = load(ACTION)
+    for name in [*action["inputs"], *action["outputs"]]:
+        assert f"| `{name}` |" in docs, name
+    for path in TEMPLATES:
+        assert f"| `{path.name}` |" in docs, path.name
