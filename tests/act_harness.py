@@ -280,7 +280,8 @@ class ActResult:
         return values
 
     def step_result(self, step_id: str, *, job: str | None = None) -> str | None:
-        """`success`, `failure` or `skipped` of a top-level step's main stage (None: it did not run)."""
+        """`success` or `failure` of a top-level step's main stage; None: it did not run (act logs
+        nothing for a step whose `if:` is false)."""
         for event in self.events:
             if (
                 event.get("stepID") == [step_id]

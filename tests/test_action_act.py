@@ -749,6 +749,11 @@ def test_self_test_workflow_passes_on_this_repository(
         variables={"MLFLOW_TRACKING_URI": mlflow_server.url},
     )
     assert_job(result, "success")
+    # the act host's venv has the packages and the test's server runs: neither step may touch them
+    # (act reports nothing at all for a step whose `if:` is false)
+    assert result.step_result("dependencies") is None and result.step_result("server") is None, result.describe()
+    assert result.step_result("champion") == result.step_result("candidate") == "success"
+    assert result.step_result("gate") == "failure"  # continue-on-error: the job still succeeds
     assert "self-test passed: regression" in result.log, result.describe()
     runs = mlflow_runs(mlflow_server.url, names["experiment"])
     assert len(runs) == 2 and {run.data.tags["mlflow.source.git.commit"] for run in runs} == {main_sha}
