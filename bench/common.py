@@ -273,3 +273,37 @@ def github_actions_env(
         env |= {"GITHUB_HEAD_REF": head_ref, "GITHUB_BASE_REF": "main"}
     env.update(overrides)
     return env
+
+
+def import_profile(
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, ok_codes: Sequence[int] = (0,), top: int = 6
+) -> tuple[float, list[tuple[str, float]]]:
+    """`python -X importtime -m ci_track ARGS`: seconds spent importing, and the costliest third-party libraries.
+
+    A library's time is the cumulative time of its outermost imports (what importing it costs with
+    everything it pulls in). importtime itself slows imports somewhat: these are upper bounds.
+    """
+    argv = [sys.executable, "-X", "importtime", "-m", "ci_track", *args]
+    _, done = run_once(argv, env=env, cwd=cwd, ok_codes=ok_codes)
+    entries: list[tuple[int, str, float]] = []
+    own_code = 0.0  # ci-track's modules themselves (their top-level code: regexes, dataclasses ...)
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            self_us, cumulative_us, raw = line.split("|", 2)
+            depth = (len(raw) - len(raw.lstrip()) - 1) // 2
+            entries.append((depth, raw.strip(), int(cumulative_us) / 1e6))
+            if raw.strip().startswith("ci_track"):
+                own_code += int(self_us.rsplit(":", 1)[1]) / 1e6
+    own = set(sys.stdlib_module_names) | {"ci_track"}
+    libraries: dict[str, float] = {}
+    stack: list[str] = []
+    # importtime prints an import after its children: read it backwards to see parents first.
+    for depth, name, cumulative in reversed(entries):
+        del stack[depth:]
+        root = name.split(".")[0]
+        if root not in own and all(parent in own for parent in stack):
+            libraries[root] = libraries.get(root, 0.0) + cumulative
+        stack.append(root)
+    total = sum(cumulative for depth, _, cumulative in entries if depth == 0)
+    libraries["ci_track's own modules"] = own_code
+    return total, sorted(libraries.items(), key=lambda item: -item[1])[:top]
