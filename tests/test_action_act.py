@@ -43,10 +43,6 @@ GITHUB_TOKEN = "ghs_ActTestsFakeGitHubToken7Q9zXw3Lm5Np"
 TRACKING_TOKEN = "mlflow-fake-tracking-token-Zq8Wv2Kx6Rj4"
 REPOSITORY = "acme/diabetes"
 PR_NUMBER = 7
-# The sample's .ci-track.yml promotes through the model registry (champion.model). `ci-track promote`
-# cannot register an MLflow 3 LoggedModel yet (model-versions/create wants model_id with a models:/
-# source), so the act tests use the tag champion until it can.
-USE_MODEL_REGISTRY = False
 
 
 def load_entry() -> ModuleType:
@@ -317,9 +313,9 @@ def fake_github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def names() -> dict[str, Any]:
-    """This test's experiment and registered model (None: the champion is the run tagged ci.champion=true)."""
+    """This test's experiment and registered model: the sample's champion is the model's @champion alias."""
     suffix = uuid.uuid4().hex[:10]
-    return {"experiment": f"act-{suffix}", "model": f"act-model-{suffix}" if USE_MODEL_REGISTRY else None}
+    return {"experiment": f"act-{suffix}", "model": f"act-model-{suffix}"}
 
 
 @pytest.fixture
