@@ -221,6 +221,8 @@ def secrets_to_mask(inputs: Inputs, environ: Mapping[str, str]) -> list[str]:
 
 
 def cli_environment(environ: Mapping[str, str], inputs: Inputs, *, github_token: bool) -> dict[str, str]:
+    """The CLI's environment: the step's, minus the action's private variables, plus the inputs that
+    `run` and `compare` both read from the environment (comment and status go as flags)."""
     env = {
         key: value
         for key, value in environ.items()
@@ -232,8 +234,6 @@ def cli_environment(environ: Mapping[str, str], inputs: Inputs, *, github_token:
         env["CI_TRACK_EXPERIMENT"] = inputs.experiment
     if inputs.base_branch:
         env["CI_TRACK_BASE_BRANCH"] = inputs.base_branch
-    env["CI_TRACK_COMMENT"] = inputs.comment
-    env["CI_TRACK_STATUS"] = "true" if inputs.status else "false"
     if github_token and inputs.github_token:
         env["GITHUB_TOKEN"] = inputs.github_token
     return env

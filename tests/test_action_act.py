@@ -676,7 +676,10 @@ jobs:
     with:
       tracking-uri: ${{ vars.MLFLOW_TRACKING_URI }}
       setup: python -m pip install -r requirements.txt
-      command: python train.py --alpha 0.01 --log-model false
+      entry-point: main
+      parameters: |
+        alpha=0.01
+        log_model=false
       metrics-files: metrics.json
   check:
     needs: ci-track
@@ -714,6 +717,8 @@ def test_reusable_workflow_trains_compares_and_hands_its_outputs_to_the_caller(
     assert set(result.job_results().values()) == {"success"}, result.describe()
     (run,) = mlflow_runs(mlflow_server.url, names["experiment"])
     assert run.data.tags["mlflow.source.git.commit"] == pr.head_sha
+    assert run.data.tags["mlflow.project.entryPoint"] == "main"
+    assert run.data.params["alpha"] == "0.01" and run.data.params["log_model"] == "false"
     assert f"reusable-outputs run-id={run.info.run_id} verdict=no-champion" in result.log, result.describe()
     assert len(fake_github.comments_on(REPOSITORY, PR_NUMBER)) == 1
     assert [s["state"] for s in statuses_on(fake_github, pr.head_sha)] == ["success"]
