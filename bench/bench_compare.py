@@ -176,7 +176,10 @@ def _agreement(result: dict[str, Any]) -> str:
 
 def _where_time_goes(m: dict[str, Any], ours: float) -> str:
     total, libraries = m["imports"]
-    parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in libraries)
+    parts = ", ".join(
+        f"{'the editable-install hook' if name.startswith('__editable__') else name} {seconds * 1000:.0f} ms"
+        for name, seconds in libraries
+    )
     return (
         f"of ci-track's {ours:.3f} s, imports take about {total:.3f} s (python -X importtime; largest: {parts}), "
         f"the rest is the interpreter's start, {len(m['requests'])} MLflow round trips and the report"

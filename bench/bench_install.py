@@ -37,11 +37,11 @@ from bench.common import (
 SIZE_GOAL = 1 / 3  # of mlflow-skinny's size, issue 7
 WHEELS = CACHE_DIR / "wheels"
 SIZE_MISS = (
-    "Missed because of the GitHub and Jenkins client libraries, not ci-track's code: PyGithub brings PyJWT[crypto], "
-    "cryptography and PyNaCl (GitHub App JWTs and secret encryption, which ci-track never uses) and python-jenkins "
-    "brings pbr. What would close it: speak the few GitHub endpoints ci-track calls (issue comments, commit "
-    "statuses, check runs) with `requests`, which is already a dependency, or move PyGithub and python-jenkins "
-    "to extras (`ci-track[github]`, `ci-track[jenkins]`) so a GitLab or plain job installs neither."
+    "Missed because of what the client libraries bring, not ci-track's own code (see the breakdown): PyGithub "
+    "pulls in PyJWT[crypto], cryptography and PyNaCl (GitHub App JWTs and secret encryption, which ci-track never "
+    "uses). What would close it: speak the few GitHub endpoints ci-track calls (issue comments, commit statuses, "
+    "check runs) with `requests`, already a dependency, or make PyGithub and python-jenkins extras "
+    "(`ci-track[github]`, `ci-track[jenkins]`) so a GitLab or plain job installs neither"
 )
 
 
@@ -220,10 +220,11 @@ def size_breakdown(venv: Path, top: str) -> str:
     baseline = (venv / "empty-venv-dists.txt").read_text().split()
     _, done = run_once([str(venv / "bin" / "python"), str(Path(__file__).with_name("dist_sizes.py")), top, *baseline])
     data = json.loads(done.stdout)
+    own = data["sizes"].get(top, 0)
     largest = sorted(data["sizes"].items(), key=lambda item: -item[1])[:5]
     exclusive = sorted(data["exclusive"].items(), key=lambda item: -item[1][0])[:3]
     return (
-        "largest: "
+        f"own code {own / 1e6:.1f} MB; largest: "
         + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in largest)
         + "; only needed through one requirement: "
         + "; ".join(f"{name} {size / 1e6:.1f} MB ({', '.join(dists)})" for name, (size, dists) in exclusive)
