@@ -605,3 +605,16 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
 
 def _origin_of(picked: tuple[Any, str] | None, default: str) -> str:
     return default if picked is None else picked[1]
+
+
+def effective_config(path: str | None, *, cwd: Path, cli: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """The file (or defaults) with the command line and CI_TRACK_* variables applied: what a command uses."""
+    return apply_overrides(load_config(Path(path) if path else None, cwd=cwd), cli, environ)
+
+
+def require_experiment(config: Config) -> str:
+    if not config.experiment:
+        raise UsageError(
+            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    return config.experiment

@@ -137,11 +137,10 @@ def metric_annotations(comparison: Any) -> tuple[tuple[str, str], ...]:
 def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) -> GateOutcome:
     from ci_track.champion import find_candidate, find_champion
     from ci_track.comparison import compare
-    from ci_track.config import apply_overrides, load_config
+    from ci_track.config import effective_config, require_experiment
     from ci_track.context import detect_context
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
 
-    config = load_config(Path(args.config) if args.config else None, cwd=cwd)
     overrides = {
         "experiment": args.experiment,
         "base_branch": args.base_branch,
@@ -154,17 +153,14 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
     }
     if hasattr(args, "comment"):
         overrides.update(comment=args.comment, status=args.status)
-    config = apply_overrides(config, overrides, environ)
-    if not config.experiment:
-        raise UsageError(
-            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
-        )
+    config = effective_config(args.config, cwd=cwd, cli=overrides, environ=environ)
+    experiment_name = require_experiment(config)
     context = detect_context(environ, cwd)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
     with MlflowClient(settings) as client:
-        experiment = client.get_experiment_by_name(config.experiment)
+        experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            raise UsageError(f"experiment {config.experiment!r} does not exist on {client.uri}")
+            raise UsageError(f"experiment {experiment_name!r} does not exist on {client.uri}")
         candidate = find_candidate(client, experiment.experiment_id, run_id=args.run_id, head_sha=context.head_sha)
         base_branch = (
             config.base_branch or context.base_branch or candidate.tags.get("ci.base_branch") or context.default_branch
@@ -197,7 +193,7 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
             champion_source=choice.description if choice else None,
         )
         return GateOutcome(
-            experiment=config.experiment,
+            experiment=experiment_name,
             comparison=comparison,
             config=config,
             context=context,

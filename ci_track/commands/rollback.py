@@ -22,24 +22,19 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import apply_overrides, load_config
+    from ci_track.config import effective_config, require_experiment
     from ci_track.errors import ExitCode, UsageError
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
     from ci_track.promotion import rollback
 
     environ = dict(os.environ)
     cwd = Path.cwd()
-    config = apply_overrides(
-        load_config(Path(args.config) if args.config else None, cwd=cwd), {"experiment": args.experiment}, environ
-    )
-    if not config.experiment:
-        raise UsageError(
-            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
-        )
+    config = effective_config(args.config, cwd=cwd, cli={"experiment": args.experiment}, environ=environ)
+    experiment_name = require_experiment(config)
     with MlflowClient(TrackingSettings.from_env(environ, uri=args.tracking_uri)) as client:
-        experiment = client.get_experiment_by_name(config.experiment)
+        experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            raise UsageError(f"experiment {config.experiment!r} does not exist on {client.uri}")
+            raise UsageError(f"experiment {experiment_name!r} does not exist on {client.uri}")
         result = rollback(
             client, experiment_id=experiment.experiment_id, model=config.champion.model, alias=config.champion.alias
         )

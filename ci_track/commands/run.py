@@ -64,24 +64,18 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import apply_overrides, load_config
+    from ci_track.config import effective_config, require_experiment
     from ci_track.context import detect_context
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
 
     environ = dict(os.environ)
     cwd = Path.cwd()
-    config = apply_overrides(
-        load_config(Path(args.config) if args.config else None, cwd=cwd), {"experiment": args.experiment}, environ
-    )
+    config = effective_config(args.config, cwd=cwd, cli={"experiment": args.experiment}, environ=environ)
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     plan = plan_training(args, command, cwd=cwd)
-    experiment_name = config.experiment
-    if not experiment_name:
-        raise UsageError(
-            "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
-        )
+    experiment_name = require_experiment(config)
     metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
     context = detect_context(environ, cwd)
