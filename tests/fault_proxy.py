@@ -15,6 +15,10 @@ what the client really achieved. ``drop_response`` is the opposite case on purpo
 happened but the client cannot know it, the question of what a retried non-idempotent call does
 (see docs/reliability.md). It is only injected when asked for.
 
+`rendezvous(predicate, parties)` holds the first `parties` requests matching `predicate` until all of
+them have arrived and then forwards them together, once: it makes a race reproducible (ten
+processes that all look for a PR comment before any of them has created one).
+
 The same class (with ``ssl_context``) is the TLS terminator of tests/tls_terminator.py.
 """
 
@@ -83,6 +87,7 @@ class FaultProxy:
         should_fault: Callable[[str, str], bool] = api_only,
         ssl_context: ssl.SSLContext | None = None,
         upstream_timeout: float = 60.0,
+        rewrite_urls: bool = True,
     ) -> None:
         unknown = {fault for fault in faults if fault not in ALL_FAULTS and not _is_status(fault)}
         if unknown:
@@ -101,12 +106,18 @@ class FaultProxy:
         self.should_fault = should_fault
         self.ssl_context = ssl_context
         self.upstream_timeout = upstream_timeout
+        # Like a reverse proxy's ProxyPassReverse: URLs the server puts in answers (the fake GitHub's
+        # comment URLs, Link headers for the next page) point back at the proxy, not around it.
+        self.rewrite_urls = rewrite_urls
+        self.upstream_origin = f"http://{self.upstream_host}:{self.upstream_port}"
         self.injected: Counter[str] = Counter()
         self.requests: list[ProxiedRequest] = []
         self._rng = random.Random(seed)  # noqa: S311 - a reproducible fault sequence, not a secret
         self._lock = threading.Lock()
         self._consecutive = 0
         self._stopping = threading.Event()
+        self._rendezvous: tuple[Callable[[str, str], bool], threading.Barrier] | None = None
+        self._rendezvous_left = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -149,6 +160,20 @@ class FaultProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def rendezvous(self, predicate: Callable[[str, str], bool], parties: int, *, timeout: float = 120.0) -> None:
+        """Hold the first `parties` requests matching `predicate` until all have arrived (once)."""
+        with self._lock:
+            self._rendezvous = (predicate, threading.Barrier(parties, timeout=timeout))
+            self._rendezvous_left = parties
+
+    def _wait_at_rendezvous(self, method: str, path: str) -> None:
+        with self._lock:
+            if self._rendezvous is None or not self._rendezvous[0](method, path) or self._rendezvous_left <= 0:
+                return
+            self._rendezvous_left -= 1
+            barrier = self._rendezvous[1]
+        barrier.wait()  # outside the lock, so the other parties can arrive
 
     # ---- figures -----------------------------------------------------------------------
 
@@ -261,6 +286,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._hang_up()
             return
 
+        owner._wait_at_rendezvous(self.command, self.path)
         try:
             status, reason, headers, answer = self._forward(body)
         except OSError:
@@ -272,6 +298,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if fault == "drop_response":
             self._hang_up()
             return
+        if owner.rewrite_urls:
+            answer = answer.replace(owner.upstream_origin.encode(), owner.url.encode())
+            headers = [(name, value.replace(owner.upstream_origin, owner.url)) for name, value in headers]
         self.send_response(status, reason)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:
