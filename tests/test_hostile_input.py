@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import unicodedata
+import uuid
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,12 +27,18 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
+from ci_track.comparison import compare
+from ci_track.config import parse_config
 from ci_track.context import CIContext
 from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from ci_track.report_markdown import render_markdown
+from ci_track.runs import Run
 from ci_track.tags import note_content
 from tests.cli_helpers import base_env, ci_track, git, init_repo
+from tests.fake_github import running_fake_github
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
+from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, make_run
 
 HOSTILE = {
     "emphasis-and-heading": "**bold** _it_ ~~gone~~ # not a heading",
@@ -123,7 +130,7 @@ def assert_inert(render_with: Callable[[str], str], hostile: str) -> None:
     markdown = render_with(hostile)
     rendered = parse(render(markdown))
     assert rendered.elements == benign.elements, (hostile, markdown)
-    assert rendered.comments == benign.comments, (hostile, markdown)
+    assert comment_shapes(rendered) == comment_shapes(benign), (hostile, markdown)
     assert expected_text(hostile) in visible(rendered), (hostile, markdown)
     raw_text = "".join(rendered.text)
     assert not (set(raw_text) & BIDI), markdown
@@ -134,6 +141,11 @@ def assert_inert(render_with: Callable[[str], str], hostile: str) -> None:
 
 def math_delimiters(markdown: str) -> int:
     return len(re.findall(r"(?<!\\)\$", markdown))
+
+
+def comment_shapes(parsed: _Html) -> list[str]:
+    """HTML comments with ci-track's marker slug (derived from the experiment name) made generic."""
+    return [re.sub(r"^ ci-track:[A-Za-z0-9._/-]+ $", " ci-track:SLUG ", text) for text in parsed.comments]
 
 
 def github_references(text: str) -> list[str]:
@@ -209,3 +221,133 @@ def test_hostile_pr_reaches_the_run_description_inert(
     assert expected_text(title) in visible(parse(render(note)))
     assert git(repo, "status", "--porcelain") == ""  # nothing the payload said was executed in the checkout
     record(request, "hostile_strings", len(HOSTILE) * len(NOTE_POSITIONS) + 2)
+
+
+# ---- the PR comment -------------------------------------------------------------------------------
+
+
+def _run(run_id: str, *, branch: str, run_name: str, metrics: dict[str, float], params: dict[str, str]) -> Run:
+    return Run(
+        run_id=run_id,
+        experiment_id="4",
+        status="FINISHED",
+        run_name=run_name,
+        metrics=metrics,
+        params=params,
+        tags={
+            "mlflow.source.git.commit": "3f9a1c2d4e5b6a7980c1d2e3f4a5b6c7d8e9f012",
+            "mlflow.source.git.branch": branch,
+        },
+    )
+
+
+def report_with(position: str, value: str) -> str:
+    """The markdown report with `value` in one untrusted position and benign text everywhere else."""
+    gated = value if position == "gated-metric" else "rmse"
+    other = value if position == "other-metric" else "epochs"
+    param = value if position == "param-name" else "alpha"
+    candidate = _run(
+        "5d1f3b7a9c0e4f2a8b6d1c3e5f7a9b0c",
+        branch=value if position == "candidate-branch" else "feature/x",
+        run_name=value if position == "candidate-run-name" else "pr-7@3f9a1c2",
+        metrics={gated: 0.9, other: 3.0},
+        params={param: value if position == "candidate-param-value" else "0.7"},
+    )
+    champion = _run(
+        "8c2e5a0f7b3d4c1e9a6f0b2d4e6a8c0e",
+        branch=value if position == "champion-branch" else "main",
+        run_name=value if position == "champion-run-name" else "main@a1b2c3d",
+        metrics={gated: 0.5, other: 2.0},
+        params={param: value if position == "champion-param-value" else "0.5"},
+    )
+    rules = parse_config(f"metrics:\n  {json.dumps(gated)}: {{goal: minimize, max_regression: '5%'}}\n")
+    comparison = compare(
+        candidate,
+        champion,
+        rules,
+        champion_source=value if position == "champion-source" else "latest FINISHED run on main",
+    )
+    return render_markdown(
+        comparison,
+        experiment=value if position == "experiment" else "wine",
+        tracking_uri="http://127.0.0.1:5000",
+    )
+
+
+REPORT_POSITIONS = (
+    "gated-metric",
+    "other-metric",
+    "param-name",
+    "candidate-param-value",
+    "champion-param-value",
+    "candidate-branch",
+    "champion-branch",
+    "candidate-run-name",
+    "champion-run-name",
+    "champion-source",
+    "experiment",
+)
+
+
+@pytest.mark.parametrize("position", REPORT_POSITIONS)
+@pytest.mark.parametrize("hostile", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_pr_comment_renders_hostile_text_inert(position: str, hostile: str) -> None:
+    assert_inert(lambda value: report_with(position, value), hostile)
+
+
+def test_hostile_values_from_mlflow_reach_the_pr_comment_inert(
+    mlflow_server: MlflowServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """End to end: hostile branch, run name, params and PR title in MLflow and the event, through
+    `ci-track compare --comment update` to the fake GitHub; the posted comment is checked, and the
+    same flow with benign values gives the structure to compare with."""
+    comments = {}
+    for label, text in (("benign", "benign-value"), ("hostile", "")):
+        values = {
+            "branch": text or HOSTILE["html-img"] + " " + HOSTILE["mentions"],
+            "run_name": text or HOSTILE["forged-marker"] + HOSTILE["javascript-link"],
+            "param": text or HOSTILE["newlines"] + HOSTILE["bidi-rlo"],
+            "title": text or HOSTILE["html-comment-open"],
+        }
+        experiment = f"{label}-{uuid.uuid4().hex[:8]}"
+        head = "c0ffee" + "0" * 34
+        make_run(mlflow_server.url, experiment, branch="main", sha="a" * 40, metrics={"rmse": 0.5}, params={"p": "x"})
+        candidate = make_run(
+            mlflow_server.url,
+            experiment,
+            branch=values["branch"],
+            sha=head,
+            metrics={"rmse": 0.6},
+            params={"p": values["param"]},
+            run_name=values["run_name"],
+            tags={"ci.pr_number": str(PR_NUMBER)},
+        )
+        work = tmp_path / label
+        work.mkdir()
+        (work / ".ci-track.yml").write_text(
+            f"experiment: {experiment}\nbase_branch: main\nmetrics:\n  rmse: {{goal: minimize, max_regression: '5%'}}\n"
+        )
+        with running_fake_github(head_sha=head) as fake:
+            env = github_pr_env(
+                work,
+                tracking_uri=mlflow_server.url,
+                github_api_url=fake.url,
+                head_sha=head,
+                head_ref=values["branch"],
+                title=values["title"],
+            )
+            result = ci_track("compare", "--run-id", candidate, env=env, cwd=work)
+            assert result.code == 1, result.stderr  # a regression: the comment carries the details
+            (comment,) = fake.comments_on(REPOSITORY, PR_NUMBER)
+            fake.assert_no_violations()
+        comments[label] = comment["body"].replace(experiment, "EXPERIMENT")
+        shown = visible(parse(render(comment["body"])))
+        for key in ("branch", "run_name", "param"):
+            assert expected_text(values[key]) in shown, (key, comment["body"])  # shown, as text, not dropped
+    benign, hostile = parse(render(comments["benign"])), parse(render(comments["hostile"]))
+    assert hostile.elements == benign.elements, comments["hostile"]
+    assert hostile.comments == benign.comments  # only ci-track's own marker
+    assert github_references("".join(hostile.text)) == github_references("".join(benign.text))
+    assert not (set("".join(hostile.text)) & BIDI)
+    assert comments["hostile"].count("<!--") == 1
+    record(request, "hostile_strings", len(HOSTILE) * len(REPORT_POSITIONS) + 4)
