@@ -16,14 +16,17 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ci_track.mlflow_client import MlflowClient, TrackingSettings
 from tests.cli_helpers import CliResult, base_env, ci_track, git, init_repo
+from tests.fake_github import running_fake_github
 from tests.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
+from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, make_run
 
 SECRETS = {
     "GITHUB_TOKEN": "ghs_LeakCanaryGitHub0a1b2c3d4e5f6a7b8c9d0e1f2",
@@ -198,3 +201,77 @@ def test_the_training_command_still_receives_the_secrets(
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "True"
+
+
+def github_side(fake: Any) -> dict[str, str]:
+    """What ci-track sent to GitHub: comment bodies, statuses, and every request body."""
+    snapshot = fake.snapshot()
+    return {
+        "github:comments": json.dumps([c["body"] for c in snapshot["comments"]]),
+        "github:statuses": json.dumps(snapshot["statuses"]),
+        "github:request-bodies": json.dumps([r["body"] for r in snapshot["requests"]]),
+    }
+
+
+def test_compare_and_comment_leak_no_token(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    head = "c0ffee" + "0" * 34
+    make_run(mlflow_server.url, experiment_name, branch="main", sha="a" * 40, metrics={"rmse": 0.5})
+    candidate = make_run(
+        mlflow_server.url,
+        experiment_name,
+        branch="feature",
+        sha=head,
+        metrics={"rmse": 0.6},
+        params={"alpha": "0.7"},
+        tags={"ci.pr_number": str(PR_NUMBER)},
+    )
+    rules = "metrics:\n  rmse: {goal: minimize, max_regression: '5%'}\n"
+    (tmp_path / ".ci-track.yml").write_text(f"experiment: {experiment_name}\nbase_branch: main\n{rules}")
+    outputs: dict[str, str] = {}
+    with running_fake_github(head_sha=head, token=SECRETS["GITHUB_TOKEN"]) as fake:
+        env = {
+            **secret_env(mlflow_server.url, tmp_path),
+            **{
+                k: v
+                for k, v in github_pr_env(tmp_path, tracking_uri="", github_api_url=fake.url, head_sha=head).items()
+                if k.startswith("GITHUB_") and k not in ("GITHUB_TOKEN", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+            },
+        }
+        compared = ci_track(
+            "compare",
+            "--run-id",
+            candidate,
+            "--markdown-output",
+            "report.md",
+            "--json-output",
+            "report.json",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert compared.code == 1, compared.stderr  # a regression: the full report, comment and status
+        assert len(fake.comments_on(REPOSITORY, PR_NUMBER)) == 1
+        outputs.update(cli_outputs("compare", compared))
+        outputs.update(github_side(fake))
+    for name in ("report.md", "report.json"):
+        outputs[name] = (tmp_path / name).read_text()
+    outputs.update(files_written(tmp_path, tmp_path))
+
+    # The fork-safe second phase posts the same report with `comment`, in another job.
+    with running_fake_github(head_sha=head, token=SECRETS["GITHUB_TOKEN"]) as fake:
+        env = {**env, "GITHUB_API_URL": fake.url}
+        commented = ci_track("comment", "--report", "report.json", env=env, cwd=tmp_path)
+        assert commented.code == 0, commented.stderr
+        assert len(fake.comments_on(REPOSITORY, PR_NUMBER)) == 1
+        outputs.update(cli_outputs("comment", commented))
+        outputs.update({f"{k}:second": v for k, v in github_side(fake).items()})
+
+    # GitHub refusing the token: the error names the problem, not the token.
+    with running_fake_github(head_sha=head, token="ghs_SomeOtherTokenTheFakeExpects000000") as fake:
+        env = {**env, "GITHUB_API_URL": fake.url}
+        refused = ci_track("comment", "--report", "report.json", env=env, cwd=tmp_path)
+        assert refused.code == 3, refused.stderr
+        outputs.update(cli_outputs("refused", refused))
+    assert leaks(outputs) == [], leaks(outputs)
+    record(request, "secret_scans", len(outputs))
