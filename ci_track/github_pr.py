@@ -612,6 +612,12 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def pull_request_head_sha(gh: github.Github, repository: str, pr_number: int) -> str:
+    """The PR's current head commit (pulls/get): what a report posted from an artifact must be for."""
+    with _github_call(f"read pull request {repository}#{pr_number}"):
+        return str(gh.get_repo(repository).get_pull(pr_number).head.sha)
+
+
 def set_commit_status(
     gh: github.Github,
     repository: str,

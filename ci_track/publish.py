@@ -31,6 +31,8 @@ class Publication:
     head_sha: str | None
     target_url: str | None  # the candidate run in MLflow
     annotations: tuple[tuple[str, str], ...] = ()  # (error|warning|notice, message)
+    # A report from an untrusted artifact: post only if the PR's head on GitHub is the report's commit.
+    require_pr_head: bool = False
 
 
 def github_outputs(environ: Mapping[str, str], values: Mapping[str, str]) -> None:
@@ -94,6 +96,13 @@ def publish_to_github(
         head_sha=publication.head_sha,
     )
     with github_pr.connect(settings) as gh:
+        if publication.require_pr_head and publication.pr_number is not None:
+            actual = github_pr.pull_request_head_sha(gh, publication.repository, publication.pr_number)
+            if actual.lower() != (publication.head_sha or "").lower():
+                raise UsageError(
+                    f"PR #{publication.pr_number}'s head is {actual[:12]}, but the report is for "
+                    f"{(publication.head_sha or '?')[:12]}: refusing to post it"
+                )
         if wants_comment:
             assert publication.pr_number is not None
             outcome = github_pr.post_sticky_comment(

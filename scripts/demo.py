@@ -73,7 +73,7 @@ def main() -> int:
             git(repo, "commit", "-q", "-m", "ElasticNet baseline")
 
             step("Train on main: every commit is a tracked run")
-            sh([ci_track, "run", "--entry-point", "main", "-P", "alpha=0.01"], cwd=repo, env=env)
+            sh([ci_track, "run", "--entry-point", "main"], cwd=repo, env=env)
 
             step("Promote it: main's run becomes the champion")
             sh([ci_track, "promote"], cwd=repo, env=env)
@@ -81,7 +81,7 @@ def main() -> int:
             step("A feature branch that regularizes much harder (a worse model)")
             git(repo, "checkout", "-q", "-b", "feature/more-regularization")
             mlproject = repo / "MLproject"
-            mlproject.write_text(mlproject.read_text().replace("default: 0.05", "default: 1.0"))
+            mlproject.write_text(mlproject.read_text().replace("default: 0.01", "default: 1.0"))
             git(repo, "commit", "-q", "-am", "Regularize harder")
             sh([ci_track, "run", "--entry-point", "main"], cwd=repo, env=env)
 

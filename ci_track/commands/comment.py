@@ -84,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         pr_number=pr_number,
         head_sha=head_sha or None,
         target_url=_candidate_url(report),
+        require_pr_head=bool(args.expect_sha),
     )
     write_step_summary(environ, markdown)
     mode = args.mode or environ.get("CI_TRACK_COMMENT") or "update"

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--l1-ratio", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--log-model", default="true")
