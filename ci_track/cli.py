@@ -28,9 +28,10 @@ COMMANDS = ("run", "compare", "promote", "rollback", "comment", "sync", "jenkins
 EXIT_CODES_HELP = """\
 exit codes:
   0  success (compare: pass, or no champion with `no_champion: pass`)
-  1  the gate found a regression
+  1  the gate found a regression (jenkins trigger: the build ended FAILURE or UNSTABLE)
   2  usage, configuration, MLproject or CI-environment error
-  3  the tracking server, GitHub or Jenkins failed, refused or timed out
+  3  the tracking server, GitHub or Jenkins failed, refused or timed out; the champion could not be read
+     (jenkins trigger: also a build that ended ABORTED or NOT_BUILT)
   4  internal error (a bug; the traceback is written to a log file)
   run: a failing training command's own exit code
 """
