@@ -63,6 +63,7 @@ CASES: list[Case] = [
     # ---- the command line ------------------------------------------------------------------
     Case("unknown-command", ("frobnicate",), 2, ("invalid choice", "frobnicate")),
     Case("unknown-option", (*RUN, "--bogus", "--", "true"), 2, ("unrecognized arguments", "--bogus")),
+    Case("option-without-value", ("run", "--experiment"), 2, ("--experiment", "expected one argument")),
     Case("run-without-command", RUN, 2, ("nothing to run",)),
     Case("run-entry-point-and-command", (*RUN, "--entry-point", "main", "--", "true"), 2, ("not both",)),
     Case("param-without-entry-point", (*RUN, "-P", "a=1", "--", "true"), 2, ("needs --entry-point",)),
@@ -450,5 +451,240 @@ def _assert_no_run_left_running(server: MlflowServer, experiment: str, case: Cas
 
 
 def test_the_corpus_is_big_enough() -> None:
-    assert len(CASES) >= 50
+    assert len(CASES) + len(GATE_CASES) + len(NON_FINITE) >= 50
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+# ---- the gate: compare and comment -------------------------------------------------------------
+
+HEAD = "c0ffee" + "0" * 34  # the fake GitHub's PR head
+MISSING_RUN = "0123456789abcdef0123456789abcdef"
+GATE_CONFIG = "experiment: {experiment}\nbase_branch: main\nmetrics:\n  rmse: {goal: minimize, max_regression: '5%'}\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateCase:
+    id: str
+    args: tuple[str, ...]
+    code: int
+    fragments: tuple[str, ...]
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # None: no GitHub. "ok": a working fake GitHub PR. Else: "wrong-token", "no-pr" or a fake fault kind.
+    github: str | None = None
+    warning: bool = False  # a warning line and no error line (the gate's own exit code)
+
+
+def report(**overrides: object) -> str:
+    base: dict[str, object] = {
+        "experiment": "wine",
+        "markdown": "<!-- ci-track:wine -->\n### report\n",
+        "pr_number": 7,
+        "head_sha": HEAD,
+        "gate_passed": True,
+    }
+    base.update(overrides)
+    return json.dumps({k: v for k, v in base.items() if v is not None})
+
+
+COMPARE = ("compare", "--run-id", "{candidate}")
+GATE_CASES: list[GateCase] = [
+    GateCase("experiment-missing", (*COMPARE, "--experiment", "no-such-exp-xyz"), 2, ("'no-such-exp-xyz'", "does not")),
+    GateCase("run-id-missing", ("compare", "--run-id", MISSING_RUN), 2, ("candidate run", "does not exist")),
+    GateCase("run-in-other-experiment", ("compare", "--run-id", "{foreign}"), 2, ("belongs to experiment",)),
+    GateCase("candidate-still-running", ("compare", "--run-id", "{running}"), 2, ("still RUNNING",)),
+    GateCase(
+        "champion-in-other-experiment",
+        (*COMPARE, "--champion-run-id", "{foreign}"),
+        2,
+        ("champion run", "belongs to experiment"),
+    ),
+    GateCase("champion-missing", (*COMPARE, "--champion-run-id", MISSING_RUN), 2, ("champion run", "does not exist")),
+    GateCase("no-run-for-commit", ("compare",), 2, ("no FINISHED run for commit",)),
+    GateCase("no-experiment", COMPARE, 2, ("no experiment",), files={".ci-track.yml": "base_branch: main\n"}),
+    GateCase("unknown-format", (*COMPARE, "--format", "xml"), 2, ("invalid choice", "xml")),
+    GateCase("template-missing", (*COMPARE, "--template", "nope.j2"), 2, ("nope.j2",)),
+    GateCase(
+        "template-syntax-error",
+        (*COMPARE, "--template", "t.j2"),
+        2,
+        ("t.j2", "syntax error"),
+        files={"t.j2": "{{ marker }} {% if %}"},
+    ),
+    GateCase(
+        "template-without-marker", (*COMPARE, "--template", "t.j2"), 2, ("marker",), files={"t.j2": "just text\n"}
+    ),
+    GateCase(
+        "template-escapes-sandbox",
+        (*COMPARE, "--template", "t.j2"),
+        2,
+        ("t.j2",),
+        files={"t.j2": "{{ marker }}{{ ''.__class__.__mro__[1].__subclasses__() }}"},
+    ),
+    GateCase(
+        "server-down", COMPARE, 3, (NOTHING_LISTENS, "connection refused"), env={"MLFLOW_TRACKING_URI": NOTHING_LISTENS}
+    ),
+    GateCase("file-tracking-uri", COMPARE, 2, ("not an http(s) URL",), env={"MLFLOW_TRACKING_URI": "file:///tmp/x"}),
+    GateCase("github-401", COMPARE, 3, ("GitHub", "401", "GITHUB_TOKEN"), github="wrong-token"),
+    GateCase("github-404", COMPARE, 3, ("GitHub", "404"), github="no-pr"),
+    GateCase("github-422", COMPARE, 3, ("GitHub", "422"), github="unprocessable"),
+    GateCase("github-500", COMPARE, 3, ("GitHub", "500"), github="server-error"),
+    GateCase("github-429", COMPARE, 3, ("GitHub", "rate limit"), github="rate-limit"),
+    GateCase("github-secondary-limit", COMPARE, 3, ("CI_TRACK_GITHUB_MAX_WAIT",), github="secondary-rate-limit"),
+    GateCase("github-403-read-only", COMPARE, 0, ("read-only token",), github="forbidden", warning=True),
+    GateCase(
+        "github-no-token",
+        (*COMPARE, "--comment", "update"),
+        2,
+        ("no GitHub token",),
+        github="ok",
+        env={"GITHUB_TOKEN": ""},
+    ),
+    GateCase("github-api-url", COMPARE, 2, ("GITHUB_API_URL",), github="ok", env={"GITHUB_API_URL": "ftp://x"}),
+    GateCase(
+        "github-timeout-setting",
+        COMPARE,
+        2,
+        ("CI_TRACK_GITHUB_TIMEOUT",),
+        github="ok",
+        env={"CI_TRACK_GITHUB_TIMEOUT": "x"},
+    ),
+    # `comment --report`: the report is an artifact made from untrusted PR code
+    GateCase("report-missing", ("comment", "--report", "r.json"), 2, ("r.json", "does not exist")),
+    GateCase("report-not-json", ("comment", "--report", "r.json"), 2, ("not a JSON report",), files={"r.json": "{x"}),
+    GateCase("report-a-list", ("comment", "--report", "r.json"), 2, ("r.json",), files={"r.json": "[1]"}),
+    GateCase(
+        "report-without-marker",
+        ("comment", "--report", "r.json"),
+        2,
+        ("marker",),
+        files={"r.json": report(markdown="### no marker")},
+    ),
+    GateCase(
+        "report-bad-pr-number",
+        ("comment", "--report", "r.json"),
+        2,
+        ("pull request number",),
+        files={"r.json": report(pr_number="7; rm -rf /")},
+    ),
+    GateCase(
+        "report-bad-sha",
+        ("comment", "--report", "r.json"),
+        2,
+        ("not a commit SHA",),
+        files={"r.json": report(head_sha="<img src=x>")},
+    ),
+    GateCase(
+        "report-for-another-commit",
+        ("comment", "--report", "r.json", "--expect-sha", "d" * 40),
+        2,
+        ("refusing",),
+        files={"r.json": report()},
+    ),
+    GateCase(
+        "report-without-decision",
+        ("comment", "--report", "r.json"),
+        2,
+        ("gate_passed",),
+        files={"r.json": report(gate_passed="yes")},
+    ),
+]
+
+
+def seed_gate(url: str, experiment: str) -> dict[str, str]:
+    """A champion, a PR candidate, a still-running run, and a run in another experiment."""
+    from tests.reliability_scenarios import make_run
+
+    ids = {
+        "experiment": experiment,
+        "champion": make_run(url, experiment, branch="main", sha="a" * 40, metrics={"rmse": 0.5}),
+        "candidate": make_run(
+            url, experiment, branch="feature", sha=HEAD, metrics={"rmse": 0.45}, tags={"ci.pr_number": "7"}
+        ),
+        "running": make_run(url, experiment, branch="feature", sha=HEAD, metrics={"rmse": 0.4}, status="RUNNING"),
+        "foreign": make_run(url, f"{experiment}-other", branch="main", sha="e" * 40, metrics={"rmse": 0.1}),
+    }
+    return ids
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+@pytest.mark.parametrize("case", GATE_CASES, ids=[case.id for case in GATE_CASES])
+def test_bad_gate_input_fails_cleanly_in_one_line(
+    case: GateCase, mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.fake_github import running_fake_github
+    from tests.reliability_scenarios import github_pr_env
+
+    values = {**seed_gate(mlflow_server.url, experiment_name), "server": mlflow_server.url}
+    work = tmp_path / "work"
+    init_repo(work, {"README.md": "corpus\n"})
+    files = {".ci-track.yml": GATE_CONFIG, **case.files}
+    for name, content in files.items():
+        (work / name).write_text(_fill(content, values))
+    args = [_fill(arg, values) for arg in case.args]
+    settings = {"CI_TRACK_RETRY_BUDGET": "1", "CI_TRACK_HTTP_ATTEMPTS": "2", "CI_TRACK_GITHUB_ATTEMPTS": "2"}
+    settings["CI_TRACK_GITHUB_MAX_WAIT"] = "2"
+    if case.github is None:
+        env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url, **settings)
+        env.update({key: _fill(value, values) for key, value in case.env.items()})
+        result = ci_track(*args, env=env, cwd=work, timeout=120)
+    else:
+        with running_fake_github(head_sha=HEAD, pr_number=99 if case.github == "no-pr" else 7) as fake:
+            if case.github not in ("ok", "wrong-token", "no-pr"):
+                fake.fail(case.github, times=100)
+            env = github_pr_env(
+                work, tracking_uri=mlflow_server.url, github_api_url=fake.url, head_sha=HEAD, **settings
+            )
+            if case.github == "wrong-token":
+                env["GITHUB_TOKEN"] = "ghs_NotTheTokenTheFakeGitHubExpects0000"
+            env.update({key: _fill(value, values) for key, value in case.env.items()})
+            result = ci_track(*args, env=env, cwd=work, timeout=120)
+    if case.warning:
+        assert result.code == case.code, result.stderr
+        assert result.error_lines == [] and "Traceback" not in result.stderr, result.stderr
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("ci-track: warning:")]
+        assert warnings and all(any(f in w for w in warnings) for f in case.fragments), result.stderr
+    else:
+        assert_clean_failure(result, case.code, *case.fragments)
+    assert '"verdict": "pass"' not in result.stdout
+    record(request, "bad_input_cases", 1)
+
+
+NON_FINITE = [
+    ("nan", '{"rmse": NaN}'),
+    ("infinity", '{"rmse": Infinity}'),
+    ("minus-infinity", '{"rmse": -Infinity}'),
+    ("overflow-to-infinity", '{"rmse": 1e999}'),
+    ("nan-string", '{"rmse": "NaN"}'),
+]
+
+
+@pytest.mark.parametrize(("label", "content"), NON_FINITE, ids=[label for label, _ in NON_FINITE])
+def test_non_finite_metric_values_are_recorded_but_never_pass_the_gate(
+    label: str,
+    content: str,
+    mlflow_server: MlflowServer,
+    experiment_name: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """NaN/Inf from a training command: `run` records it (exit 0), `compare` fails it (exit 1), no traceback."""
+    from tests.reliability_scenarios import make_run
+
+    make_run(mlflow_server.url, experiment_name, branch="main", sha="a" * 40, metrics={"rmse": 0.5})
+    work = tmp_path / "work"
+    init_repo(work, {".ci-track.yml": _fill(GATE_CONFIG, {"experiment": experiment_name})})
+    (work / "m.json").write_text(content)
+    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    ran = ci_track("run", "--metrics-file", "m.json", "--", "true", env=env, cwd=work)
+    assert ran.code == 0 and "Traceback" not in ran.stderr, ran.stderr
+    compared = ci_track("compare", "--base-branch", "main", "--format", "json", env=env, cwd=work)
+    assert "Traceback" not in compared.stderr
+    assert compared.code == 1, (label, compared.stdout[-2000:], compared.stderr)
+    assert json.loads(compared.stdout)["verdict"] == "regression"
+    record(request, "bad_input_cases", 1)
