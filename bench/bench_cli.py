@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.common import (
     CI_TRACK,
     BenchContext,
+    Command,
     CommandFailed,
     Figure,
     clean_env,
@@ -25,7 +26,7 @@ from bench.common import (
     median,
     run_once,
     spread,
-    time_command,
+    time_interleaved,
 )
 from bench.counting_proxy import Counted, counting_proxy
 
@@ -59,36 +60,38 @@ def run(ctx: BenchContext) -> list[Figure]:
 
 def cold_start(ctx: BenchContext) -> list[Figure]:
     env = clean_env()
-    ctx.log("  cold start: python -c pass, import mlflow, ci-track --version, ci-track compare --help")
-    python_start = median(time_command([sys.executable, "-c", "pass"], repeat=ctx.repeat, env=env))
-    mlflow_samples = time_command([sys.executable, "-c", "import mlflow"], repeat=ctx.repeat, env=env)
-    mlflow_import = median(mlflow_samples)
+    ctx.log("  cold start: python -c pass, import mlflow, ci-track --version, ci-track compare --help (interleaved)")
+    commands = {
+        "pass": Command([sys.executable, "-c", "pass"], env),
+        "mlflow": Command([sys.executable, "-c", "import mlflow"], env),
+        "--version": Command([CI_TRACK, "--version"], env),
+        "compare --help": Command([CI_TRACK, "compare", "--help"], env),
+    }
+    goal = f"<= {COLD_START_LIMIT} s and <= 1/4 of the mlflow import"
+    try:
+        _, done = run_once([CI_TRACK, "compare", "--help"], env=env)
+        if "compare" not in done.stdout:
+            raise CommandFailed("`ci-track compare --help` did not print compare's help")
+        samples = time_interleaved(commands, repeat=ctx.repeat)
+    except CommandFailed as error:
+        return [failed(f"cold start: `ci-track {args}`", "s", str(error), goal=goal) for args in list(commands)[2:]]
+    python_start, mlflow_import = median(samples["pass"]), median(samples["mlflow"])
     label = f'`python -c "import mlflow"` ({mlflow_import:.3f} s)'
     figures = []
-    for args in (["--version"], ["compare", "--help"]):
-        name = f"cold start: `ci-track {' '.join(args)}`, median of {ctx.repeat}"
-        goal = f"<= {COLD_START_LIMIT} s and <= 1/4 of the mlflow import"
-        try:
-            samples = time_command([CI_TRACK, *args], repeat=ctx.repeat, env=env)
-            if args[0] == "compare":
-                _, done = run_once([CI_TRACK, *args], env=env)
-                if "compare" not in done.stdout:
-                    raise CommandFailed("`ci-track compare --help` did not print compare's help")
-        except CommandFailed as error:
-            figures.append(failed(name, "s", str(error), goal=goal, comparison_label=label))
-            continue
-        value = median(samples)
+    for args in ("--version", "compare --help"):
+        value = median(samples[args])
         figures.append(
             Figure(
-                name,
+                f"cold start: `ci-track {args}`, median of {ctx.repeat}",
                 value,
                 "s",
                 comparison=mlflow_import,
                 comparison_label=label,
                 goal=goal,
                 met=value <= COLD_START_LIMIT and value <= mlflow_import / 4,
-                note=f"{spread(samples)}; a bare `python -c pass` takes {python_start:.3f} s here",
-                samples=samples,
+                note=f"{spread(samples[args])}; `import mlflow`: {spread(samples['mlflow'])}; a bare "
+                f"`python -c pass` takes {python_start:.3f} s here",
+                samples=samples[args],
             )
         )
     return figures
@@ -102,9 +105,11 @@ def run_overhead(ctx: BenchContext) -> Figure:
     try:
         server = ctx.empty_server()
         env = github_actions_env(workdir, sha=PUSH_SHA, MLFLOW_TRACKING_URI=server.url)
-        bare = median(time_command(["true"], repeat=ctx.repeat, env=env, cwd=workdir))
         argv = [CI_TRACK, "run", "--experiment", "bench-run-overhead", "--", "true"]
-        samples = time_command(argv, repeat=ctx.repeat, env=env, cwd=workdir)
+        timed = time_interleaved(
+            {"true": Command(["true"], env, workdir), "run": Command(argv, env, workdir)}, repeat=ctx.repeat
+        )
+        bare, samples = median(timed["true"]), timed["run"]
         with counting_proxy(server.url) as proxy:
             run_once(argv, env={**env, "MLFLOW_TRACKING_URI": proxy.url}, cwd=workdir)
             requests = [r.endpoint for r in proxy.api_requests()]

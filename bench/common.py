@@ -147,6 +147,34 @@ def time_command(
     return [run_once(argv, env=env, cwd=cwd, ok_codes=ok_codes)[0] for _ in range(repeat)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+    argv: Sequence[str]
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    ok_codes: Sequence[int] = (0,)
+
+
+def time_interleaved(commands: Mapping[str, Command], *, repeat: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Wall times of several commands, taken in rounds (A B C, B C A, ...) rather than one block each.
+
+    On a shared machine the load changes by the minute; interleaving spreads it over every command,
+    so ratios between them stay fair even when the absolute times move.
+    """
+    names = list(commands)
+    for _ in range(warmup):
+        for name in names:
+            command = commands[name]
+            run_once(command.argv, env=command.env, cwd=command.cwd, ok_codes=command.ok_codes)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(repeat):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            command = commands[name]
+            samples[name].append(run_once(command.argv, env=command.env, cwd=command.cwd, ok_codes=command.ok_codes)[0])
+    return samples
+
+
 def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 

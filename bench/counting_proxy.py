@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import http.client
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ class Counted:
     request_bytes: int
     response_bytes: int
     body: bytes = dataclasses.field(default=b"", repr=False)  # the request body, for benchmarks that look inside
+    seconds: float = 0.0  # from forwarding the request to having the whole answer: the server's share
 
     @property
     def endpoint(self) -> str:
@@ -101,6 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         connection = http.client.HTTPConnection(owner.upstream_host, owner.upstream_port, timeout=600)
+        started = time.perf_counter()
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             headers["Content-Length"] = str(len(body))
@@ -110,7 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, reason, reply_headers = response.status, response.reason, response.getheaders()
         finally:
             connection.close()
-        owner.record(Counted(self.command, self.path, status, len(body), len(answer), body))
+        elapsed = time.perf_counter() - started
+        owner.record(Counted(self.command, self.path, status, len(body), len(answer), body, elapsed))
         self.send_response(status, reason)
         for name, value in reply_headers:
             if name.lower() not in _HOP_BY_HOP:
