@@ -607,6 +607,14 @@ def seed_gate(url: str, experiment: str) -> dict[str, str]:
     return ids
 
 
+@pytest.fixture(scope="module")
+def gate_runs(mlflow_server: MlflowServer) -> dict[str, str]:
+    """Seeded once: no gate case changes the runs (comments go to a fake GitHub of their own)."""
+    import uuid
+
+    return seed_gate(mlflow_server.url, f"corpus-gate-{uuid.uuid4().hex[:8]}")
+
+
 def _fill(text: str, values: Mapping[str, str]) -> str:
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
@@ -615,12 +623,16 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
 
 @pytest.mark.parametrize("case", GATE_CASES, ids=[case.id for case in GATE_CASES])
 def test_bad_gate_input_fails_cleanly_in_one_line(
-    case: GateCase, mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, request: pytest.FixtureRequest
+    case: GateCase,
+    mlflow_server: MlflowServer,
+    gate_runs: dict[str, str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     from tests.fake_github import running_fake_github
     from tests.reliability_scenarios import github_pr_env
 
-    values = {**seed_gate(mlflow_server.url, experiment_name), "server": mlflow_server.url}
+    values = {**gate_runs, "server": mlflow_server.url}
     work = tmp_path / "work"
     init_repo(work, {"README.md": "corpus\n"})
     files = {".ci-track.yml": GATE_CONFIG, **case.files}
