@@ -105,6 +105,7 @@ def assert_run_is_exactly_right(url: str, run: Run, variant: str, head: str) -> 
     return history_errors(url, run.run_id, "loss", HISTORY_LENGTH) + history_errors(url, run.run_id, "script_loss", 5)
 
 
+@pytest.mark.slow
 def test_run_completes_with_exactly_the_right_data_through_30_percent_faults(
     mlflow_server: MlflowServer, experiment_name: str, project: Path, request: pytest.FixtureRequest
 ) -> None:

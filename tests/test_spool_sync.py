@@ -71,6 +71,7 @@ def own_server(tmp_path: Path) -> Iterator[MlflowServer]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_results_spooled_while_the_server_is_down_are_synced_exactly_once(
     own_server: MlflowServer, experiment_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
