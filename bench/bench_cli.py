@@ -23,6 +23,7 @@ from bench.common import (
     clean_env,
     failed,
     github_actions_env,
+    make_checkout,
     median,
     run_once,
     spread,
@@ -101,7 +102,7 @@ def run_overhead(ctx: BenchContext) -> Figure:
     name = f"`ci-track run -- true` overhead vs `true`, median of {ctx.repeat}"
     goal = f"<= {RUN_OVERHEAD_LIMIT} s added"
     ctx.log("  run overhead: ci-track run -- true vs true")
-    workdir = ctx.work / "run-overhead"
+    workdir = make_checkout(ctx.work / "run-overhead")
     try:
         server = ctx.empty_server()
         env = github_actions_env(workdir, sha=PUSH_SHA, MLFLOW_TRACKING_URI=server.url)
@@ -195,8 +196,7 @@ def metrics_ingest(ctx: BenchContext) -> list[Figure]:
     goal = f"<= {INGEST_LIMIT} requests"
     label = "`MlflowClient.log_batch` with the same points"
     ctx.log(f"  metrics ingest: {INGEST_POINTS:,} points")
-    workdir = ctx.work / "ingest"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = make_checkout(ctx.work / "ingest")
     path = metrics_file(workdir / "metrics.json", INGEST_POINTS)
     try:
         server = ctx.empty_server()

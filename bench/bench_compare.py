@@ -33,6 +33,7 @@ from bench.common import (
     failed,
     github_actions_env,
     import_profile,
+    make_checkout,
     median,
     run_once,
     spread,
@@ -102,8 +103,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                 size = ctx.size(full_size)
                 ctx.log(f"  compare on an experiment of {size:,} runs: counting requests")
                 population = populated_db(size, log=ctx.log)
-                workdir = ctx.work / f"compare-{population.runs}"
-                workdir.mkdir(parents=True, exist_ok=True)
+                workdir = make_checkout(ctx.work / f"compare-{population.runs}")
                 (workdir / ".ci-track.yml").write_text(CONFIG.format(experiment=EXPERIMENT))
                 server = stack.enter_context(serving(population, workdir / "server"))
                 measured[full_size], timed = count_and_check(population, workdir, server.url)

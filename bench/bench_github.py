@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import CI_TRACK, BenchContext, CommandFailed, Figure, failed, github_actions_env, run_once
+from bench.common import (
+    CI_TRACK,
+    BenchContext,
+    CommandFailed,
+    Figure,
+    failed,
+    github_actions_env,
+    make_checkout,
+    run_once,
+)
 from bench.populate import CANDIDATE_BRANCH, CANDIDATE_PR, REPOSITORY, populated_db, serving
 
 SIZES = (0, 100, 1000)
@@ -47,8 +56,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         return [failed("GitHub calls per `compare`", "requests", f"not built yet: {error}")]
 
     population = populated_db(ctx.size(1000), log=ctx.log)
-    workdir = ctx.work / "github"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = make_checkout(ctx.work / "github")
     (workdir / ".ci-track.yml").write_text(CONFIG)
     argv = [CI_TRACK, "compare", "--config", str(workdir / ".ci-track.yml"), "--format", "json"]
     marker = comment_marker("bench")

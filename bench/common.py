@@ -335,3 +335,24 @@ def import_profile(
     total = sum(cumulative for depth, _, cumulative in entries if depth == 0)
     libraries["ci_track's own modules"] = own_code
     return total, sorted(libraries.items(), key=lambda item: -item[1])[:top]
+
+
+def make_checkout(workdir: Path) -> Path:
+    """Make `workdir` a git checkout with one commit, like the working copy a CI job runs in.
+
+    The commit is not the one the CI variables name (as in a shallow PR checkout, where the merge-base
+    is not in the history either): ci-track reads the repository the way it would in a real job.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    if (workdir / ".git").exists():
+        return workdir
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    (workdir / "train.py").write_text("print('training')\n")
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "train.py"],
+        ["git", "commit", "-q", "-m", "the model"],
+    ):
+        subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True)
+    return workdir
