@@ -18,6 +18,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ci_track import __version__
 from ci_track.errors import CiTrackError, ExitCode
@@ -37,8 +38,17 @@ exit codes:
 """
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one `ci-track: error:` line (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("ci-track").strip()
+        hint = f"ci-track {command} --help" if command else "ci-track --help"
+        self.exit(int(ExitCode.USAGE), f"ci-track: error: {self.prog}: {message} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="ci-track",
         description="Track every commit as an MLflow run, compare it with the champion, gate the merge.",
         epilog=EXIT_CODES_HELP,

@@ -15,18 +15,20 @@ import dataclasses
 import email.utils
 import json
 import math
+import os
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.runs import Experiment, ModelVersion, Run
+from ci_track.secrets import strip_url_credentials
 
 API_PREFIX = "/api/2.0/mlflow/"
 
@@ -75,25 +77,40 @@ class TrackingSettings:
             token = environ.get("DATABRICKS_TOKEN") or token
             ui_base = raw_uri.rstrip("/") + "/ml"
         parts = urlsplit(raw_uri)
+        username = environ.get("MLFLOW_TRACKING_USERNAME") or None
+        password = environ.get("MLFLOW_TRACKING_PASSWORD") or None
+        if parts.username is not None or parts.password is not None:
+            # user:password@ in the URI works like the variables, but never travels on in the URI
+            username = username or unquote(parts.username or "") or None
+            password = password or unquote(parts.password or "") or None
+            raw_uri = strip_url_credentials(raw_uri)
+            parts = urlsplit(raw_uri)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(
                 f"tracking URI {raw_uri!r} is not an http(s) URL: ci-track talks to an MLflow tracking server "
                 "over REST (file:, sqlite: and other local stores are not supported)"
             )
-        cert_path = environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None
+        cert_path = _existing_file(environ, "MLFLOW_TRACKING_SERVER_CERT_PATH")
         insecure = environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true", "yes")
         return cls(
             uri=raw_uri.rstrip("/"),
-            username=environ.get("MLFLOW_TRACKING_USERNAME") or None,
-            password=environ.get("MLFLOW_TRACKING_PASSWORD") or None,
+            username=username,
+            password=password,
             token=token,
             verify=False if insecure else (cert_path or True),
-            client_cert=environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None,
+            client_cert=_existing_file(environ, "MLFLOW_TRACKING_CLIENT_CERT_PATH"),
             timeout=_positive_float(environ, "CI_TRACK_HTTP_TIMEOUT", 30.0),
             max_attempts=max(1, int(_positive_float(environ, "CI_TRACK_HTTP_ATTEMPTS", 6))),
             retry_budget=_positive_float(environ, "CI_TRACK_RETRY_BUDGET", 60.0),
             ui_base=ui_base,
         )
+
+
+def _existing_file(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name) or None
+    if path is not None and not os.path.isfile(path):
+        raise UsageError(f"{name} points at {path}, which is not a readable file")
+    return path
 
 
 def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -162,6 +179,15 @@ class MlflowClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def child_credentials(self) -> dict[str, str]:
+        """Credentials for a training script's own MLflow client (the URI it gets carries none)."""
+        if self.settings.username and self.settings.password is not None:
+            return {
+                "MLFLOW_TRACKING_USERNAME": self.settings.username,
+                "MLFLOW_TRACKING_PASSWORD": self.settings.password,
+            }
+        return {}
 
     # ---- links -------------------------------------------------------------------------
 
@@ -352,6 +378,8 @@ class MlflowClient:
                     data=None if json is None else _dumps(json),
                     headers={"Content-Type": "application/json"} if json is not None else None,
                     timeout=self.settings.timeout,
+                    # explicit, or REQUESTS_CA_BUNDLE (set on many CI images) would override the MLflow variables
+                    verify=self.settings.verify,
                 )
             except requests.exceptions.SSLError as error:
                 raise TrackingError(

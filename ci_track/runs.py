@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,7 +82,11 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _metric_value(value: Any) -> float:
-    # The server writes NaN/Infinity as JSON tokens or strings depending on the store.
+    # The server writes NaN/Infinity as JSON tokens or strings depending on the store, and the
+    # SQL stores clamp +-Infinity to +-1.7976931348623157e308: read those back as infinite again.
     if value is None:
         return math.nan
-    return float(value)
+    number = float(value)
+    if math.isfinite(number) and abs(number) >= sys.float_info.max:
+        return math.copysign(math.inf, number)
+    return number

@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -221,18 +222,20 @@ def test_settings_reject_bad_environment(env: dict[str, str], message: str) -> N
         TrackingSettings.from_env(env)
 
 
-def test_settings_read_the_mlflow_client_environment() -> None:
+def test_settings_read_the_mlflow_client_environment(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("ca")
+    (tmp_path / "client.pem").write_text("client")
     settings = TrackingSettings.from_env(
         {
             "MLFLOW_TRACKING_URI": "https://mlflow.example/",
             "MLFLOW_TRACKING_USERNAME": "u",
             "MLFLOW_TRACKING_PASSWORD": "secret-password-value",
-            "MLFLOW_TRACKING_SERVER_CERT_PATH": "/ca.pem",
-            "MLFLOW_TRACKING_CLIENT_CERT_PATH": "/client.pem",
+            "MLFLOW_TRACKING_SERVER_CERT_PATH": str(tmp_path / "ca.pem"),
+            "MLFLOW_TRACKING_CLIENT_CERT_PATH": str(tmp_path / "client.pem"),
         }
     )
     assert settings.uri == "https://mlflow.example"
-    assert settings.verify == "/ca.pem" and settings.client_cert == "/client.pem"
+    assert settings.verify == str(tmp_path / "ca.pem") and settings.client_cert == str(tmp_path / "client.pem")
     assert "secret-password-value" not in repr(settings)
     insecure = TrackingSettings.from_env({"MLFLOW_TRACKING_URI": "https://h", "MLFLOW_TRACKING_INSECURE_TLS": "true"})
     assert insecure.verify is False

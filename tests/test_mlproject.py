@@ -116,8 +116,8 @@ def test_the_sample_project_in_examples_loads(repo_root: Path) -> None:
 
     command, params = entry.build_command({})
 
-    assert params == {"alpha": "0.05", "l1_ratio": "0.5", "seed": "42", "log_model": "true"}
-    assert command == "python train.py --alpha 0.05 --l1-ratio 0.5 --seed 42 --log-model true"
+    assert params == {"alpha": "0.01", "l1_ratio": "0.5", "seed": "42", "log_model": "true"}
+    assert command == "python train.py --alpha 0.01 --l1-ratio 0.5 --seed 42 --log-model true"
 
 
 # --- building commands ----------------------------------------------------------------------

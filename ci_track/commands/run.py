@@ -13,6 +13,7 @@ import contextlib
 import getpass
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,7 +135,23 @@ def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) ->
         raise UsageError("-P/--param needs --entry-point (pass a command's own arguments after --)")
     if not command:
         raise UsageError("nothing to run: give a command after -- or --entry-point NAME")
+    check_executable(command[0], cwd=cwd)
     return TrainingPlan(argv=command, source_name=shlex.join(command)[:500], workdir=cwd)
+
+
+def check_executable(program: str, *, cwd: Path) -> None:
+    """Refuse a command that cannot start before a run is created for it (no run is left RUNNING)."""
+    if os.sep not in program:
+        if shutil.which(program) is None:
+            raise UsageError(f"command not found: {program!r}")
+        return
+    path = cwd / program
+    if not path.is_file():
+        raise UsageError(f"command not found: {program!r}")
+    if not os.access(path, os.X_OK):
+        raise UsageError(
+            f"command is not executable: {program!r} (run it through its interpreter, e.g. bash {program})"
+        )
 
 
 def parse_key_values(items: Sequence[str], *, what: str) -> dict[str, str]:
@@ -165,6 +182,7 @@ class TrainingRun:
         extra_tags: Mapping[str, str],
         metrics_files: Sequence[Path],
     ) -> int:
+        from ci_track.secrets import redact
         from ci_track.tags import build_run_tags, default_run_name
 
         experiment = self.client.get_or_create_experiment(experiment_name)
@@ -177,6 +195,8 @@ class TrainingRun:
             entry_point=plan.entry_point,
             extra=extra_tags,
         )
+        # A token pasted into a command line or a --tag must not be stored in the run.
+        tags = {key: redact(value, self.environ) for key, value in tags.items()}
         run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
         if plan.params:
             self.client.log_batch(run.run_id, params=plan.params)
@@ -195,6 +215,7 @@ class TrainingRun:
             "MLFLOW_RUN_ID": run.run_id,
             "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
             "MLFLOW_EXPERIMENT_NAME": experiment_name,
+            **self.client.child_credentials(),
         }
         exit_code, stopped_by = run_command(plan.argv, env=child_env, cwd=plan.workdir)
         if stopped_by is not None:
