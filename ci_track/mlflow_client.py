@@ -18,6 +18,7 @@ import math
 import os
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ MAX_PARAM_VALUE = 6000
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
+CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -241,14 +243,38 @@ class MlflowClient:
         tags: Mapping[str, str] | None = None,
         start_time: int | None = None,
     ) -> Run:
+        """Create a run, exactly once even when an answer is lost and the request is retried.
+
+        runs/create is not idempotent, so the run carries a random `ci.create_id` tag; before a
+        retry the client looks for a run with that tag and takes it instead of creating a twin.
+        """
+        create_id = uuid.uuid4().hex
         payload: dict[str, Any] = {
             "experiment_id": experiment_id,
             "start_time": start_time if start_time is not None else now_ms(),  # omitted -> 0 is stored
-            "tags": [{"key": k, "value": _cut(v, MAX_TAG_VALUE)} for k, v in (tags or {}).items()],
+            "tags": [
+                {"key": k, "value": _cut(v, MAX_TAG_VALUE)}
+                for k, v in {**(tags or {}), CREATE_ID_TAG: create_id}.items()
+            ],
         }
         if run_name:
             payload["run_name"] = run_name
-        body = self._call("POST", "runs/create", json=payload)
+
+        def already_created() -> dict[str, Any] | None:
+            found = self._call(
+                "POST",
+                "runs/search",
+                json={
+                    "experiment_ids": [experiment_id],
+                    "filter": f"tags.`{CREATE_ID_TAG}` = '{create_id}'",
+                    "run_view_type": "ALL",
+                    "max_results": 1,
+                },
+            )
+            runs = found.get("runs", [])
+            return {"run": runs[0]} if runs else None
+
+        body = self._call("POST", "runs/create", json=payload, before_retry=already_created)
         return Run.from_json(body["run"])
 
     def update_run(self, run_id: str, status: str, *, end_time: int | None = None) -> None:
@@ -361,7 +387,9 @@ class MlflowClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
+        before_retry: Callable[[], dict[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
+        """One API call with retries. `before_retry` may return the answer a lost attempt already caused."""
         url = self.settings.uri + API_PREFIX + endpoint
         deadline = self._clock() + self.settings.retry_budget
         attempt = 0
@@ -403,6 +431,13 @@ class MlflowClient:
             if self._clock() + wait > deadline:
                 break
             self._sleep(wait)
+            if before_retry is not None and failure != "HTTP 429":  # a 429 was refused, not processed
+                try:
+                    earlier = before_retry()
+                except TrackingError:
+                    earlier = None  # could not tell: retrying is still right, the next lookup may answer
+                if earlier is not None:
+                    return earlier
         raise TrackingError(
             f"cannot reach the MLflow tracking server at {self.uri}: {failure} "
             f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''} on {endpoint})",

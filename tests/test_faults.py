@@ -203,10 +203,6 @@ def test_lost_responses_to_writes_duplicate_nothing(
     record(request, "faults_survived", injected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runs/create is not idempotent: a retry after a lost answer creates a second run (see docs/reliability.md)",
-)
 def test_lost_response_to_run_creation_leaves_one_live_run(
     mlflow_server: MlflowServer, experiment_name: str, project: Path
 ) -> None:
