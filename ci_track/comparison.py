@@ -66,6 +66,21 @@ HEADLINE_LIMIT = 140  # GitHub's commit status description limit
 _SLACK = 1e-9  # relative slack at a tolerance limit
 
 
+# Each metric status in words, for the reports.
+STATUS_LABELS = {
+    "improved": "improved",
+    "unchanged": "unchanged",
+    "within_tolerance": "within tolerance",
+    "regressed": "regressed",
+    "out_of_bounds": "out of bounds",
+    "missing": "missing",
+    "nan": "NaN/inf",
+    "new": "new",
+    "removed": "removed",
+    "info": "info",
+}
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MetricResult:
     """One metric judged: its values, what happened (`status`) and what it means for the gate (`outcome`)."""

@@ -6,20 +6,8 @@ are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metri
 
 from __future__ import annotations
 
-from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value
+from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, format_delta, format_percent, format_value
 
-STATUS_LABELS = {
-    "improved": "improved",
-    "unchanged": "unchanged",
-    "within_tolerance": "within tolerance",
-    "regressed": "regressed",
-    "out_of_bounds": "out of bounds",
-    "missing": "missing",
-    "nan": "NaN/inf",
-    "new": "new",
-    "removed": "removed",
-    "info": "info",
-}
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _MAX_CELL = 60

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value
 from ci_track.errors import ConfigError
 from ci_track.markdown_escape import escape_inline, link, safe_url
@@ -31,18 +32,7 @@ _MIN_CHARS = 400  # below this not even the verdict and the note fit
 _MAX_VALUE = 80  # param values are cut in the table (MLflow allows 6000 characters)
 
 VERDICT_ICONS = {"pass": "✅", "regression": "❌"}
-STATUS_LABELS = {
-    "improved": "improved",
-    "unchanged": "unchanged",
-    "within_tolerance": "within tolerance",
-    "regressed": "regressed",
-    "out_of_bounds": "out of bounds",
-    "missing": "missing",
-    "nan": "NaN/inf",
-    "new": "new",
-    "removed": "removed",
-    "info": "not gated",
-}
+STATUS_LABELS = {**BASE_STATUS_LABELS, "info": "not gated"}  # the comment says why it did not gate
 _OUTCOME_ICONS = {"fail": "❌", "warn": "⚠️", "info": "ℹ️"}
 _OK_ICONS = {"improved": "🟢", "new": "🆕", "removed": "➖"}
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
