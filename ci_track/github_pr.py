@@ -4,7 +4,7 @@ The command's `main()` builds `GitHubSettings.from_env(...)`, calls `connect(set
 passes the client down; everything here takes it as an argument. PyGithub and urllib3 are imported
 inside functions so that importing this module (for its dataclasses) stays cheap.
 
-GitHub's rules this module follows (see ../shared/github-openapi/README.md):
+GitHub's rules this module follows (see tests/contracts/README.md):
 - the sticky comment is found by a hidden marker on every page of the PR's comments (GitHub lists
   them oldest first, 100 a page at most); duplicates left by concurrent posters are deleted, the
   lowest id is kept;

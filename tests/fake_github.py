@@ -1,6 +1,6 @@
 """A stateful fake of GitHub's REST API on 127.0.0.1, checked against GitHub's own OpenAPI description.
 
-It serves exactly the operations of `../shared/github-openapi/github-rest-subset.json` (repos/get,
+It serves exactly the operations of `tests/contracts/github-rest-subset.json` (repos/get,
 pulls/get, the issue-comment CRUD with real pagination, commit statuses, check runs, /user,
 /rate_limit), under both `/...` and the GitHub Enterprise `/api/v3/...` prefix. It keeps state
 (repositories, pull requests, comments, statuses, check runs), records every request, puts the
@@ -45,7 +45,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SPEC_ENV = "CI_TRACK_GITHUB_OPENAPI"
-SPEC_RELATIVE = Path("..", "shared", "github-openapi", "github-rest-subset.json")
+SPEC_PATH = Path(__file__).resolve().parent / "contracts" / "github-rest-subset.json"
 ENTERPRISE_PREFIX = "/api/v3"
 MAX_COMMENT_LENGTH = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 MAX_STATUS_DESCRIPTION = 140
@@ -61,16 +61,13 @@ _SPEC_URI = "urn:github-rest-subset"
 
 
 def locate_spec() -> Path:
-    """The subset beside the clone (X/../shared when the clone is X), else $CI_TRACK_GITHUB_OPENAPI."""
-    beside_clone = Path(__file__).resolve().parent.parent / SPEC_RELATIVE
-    if beside_clone.is_file():
-        return beside_clone.resolve()
+    """The vendored subset (tests/contracts/), or $CI_TRACK_GITHUB_OPENAPI to check against another copy."""
     from_env = os.environ.get(SPEC_ENV, "")
-    if from_env and Path(from_env).is_file():
+    if from_env:
+        if not Path(from_env).is_file():
+            raise FileNotFoundError(f"{SPEC_ENV}={from_env} is not an existing file")
         return Path(from_env)
-    raise FileNotFoundError(
-        f"GitHub OpenAPI subset not found at {beside_clone} and {SPEC_ENV} is not set to an existing file"
-    )
+    return SPEC_PATH
 
 
 # --------------------------------------------------------------------------------------------

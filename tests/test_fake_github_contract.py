@@ -263,10 +263,15 @@ def test_known_schema_faults_are_the_readmes(contract: OpenApiContract) -> None:
     assert contract.check_response(op, 201, {}, json.dumps(in_progress).encode()) == []
 
 
-def test_spec_is_found_through_the_environment_when_not_beside_the_clone(
+def test_spec_is_vendored_inside_the_repository(contract: OpenApiContract) -> None:
+    repo = Path(fake_github.__file__).resolve().parent.parent
+    assert contract.spec_path.resolve().is_relative_to(repo)
+    assert contract.spec["info"]["version"] == "1.1.4"
+
+
+def test_spec_is_found_through_the_environment_when_set(
     contract: OpenApiContract, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(fake_github, "SPEC_RELATIVE", Path("no", "such", "spec.json"))
     monkeypatch.setenv(fake_github.SPEC_ENV, str(contract.spec_path))
     assert fake_github.locate_spec() == contract.spec_path
     monkeypatch.setenv(fake_github.SPEC_ENV, str(tmp_path / "missing.json"))
