@@ -11,7 +11,9 @@ Rules for a configured metric (`metrics:` in .ci-track.yml), checked in this ord
    (then it is accepted, but an infinite value still breaches a bound);
 3. below `min` or above `max` -> `out_of_bounds`, even when better than the champion: bounds
    are hard;
-4. no champion, or the champion lacks the metric -> `new` (nothing to compare with);
+4. no champion, or the champion lacks the metric -> `new` (nothing to compare with); when a
+   champion exists but lacks a metric that has a goal, that is a warning, never a silent pass, and
+   when it lacks every gated metric it is unusable: each of them fails (the gate fails closed);
 5. no `goal` -> `info` (only the checks above apply);
 6. else, against the champion's value: equal -> `unchanged`; better -> `improved`; worse by at
    most the tolerance -> `within_tolerance`; worse by more -> `regressed`. A value exactly at the
@@ -46,7 +48,7 @@ import math
 from collections.abc import Mapping
 
 from ci_track.config import Config, MetricRule
-from ci_track.runs import Run
+from ci_track.runs import RelatedRun, Run
 
 STATUSES = (
     "improved",
@@ -117,6 +119,8 @@ class Comparison:
     params: tuple[ParamChange, ...]  # sorted by name
     verdict: str  # pass | regression | no-champion
     no_champion_policy: str = "pass"
+    notices: tuple[str, ...] = ()  # shown above the table: how the runs were chosen, what was skipped
+    related_runs: tuple[RelatedRun, ...] = ()  # nested and extra runs of the candidate's training, not judged
 
     @property
     def failures(self) -> tuple[MetricResult, ...]:
@@ -226,6 +230,8 @@ def compare(
     config: Config,
     *,
     champion_source: str | None = None,
+    notices: tuple[str, ...] = (),
+    related_runs: tuple[RelatedRun, ...] = (),
 ) -> Comparison:
     """Judge `candidate` against `champion` (None: no champion was found) under `config`'s rules."""
     champion_metrics: Mapping[str, float] = champion.metrics if champion is not None else {}
@@ -233,6 +239,8 @@ def compare(
         _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=champion is not None)
         for name, rule in config.metrics.items()
     ]
+    if champion is not None:
+        results = _unusable_champion(results, config, champion)
     for name in sorted(set(candidate.metrics) - set(config.metrics)):
         results.append(_unconfigured(name, candidate.metrics[name], champion_metrics.get(name)))
     for name in sorted(set(champion_metrics) - set(candidate.metrics) - set(config.metrics)):
@@ -265,7 +273,33 @@ def compare(
         params=diff_params(champion.params if champion is not None else None, candidate.params),
         verdict=verdict,
         no_champion_policy=config.no_champion,
+        notices=notices,
+        related_runs=related_runs,
     )
+
+
+def _unusable_champion(results: list[MetricResult], config: Config, champion: Run) -> list[MetricResult]:
+    """A champion that has none of the gated metrics cannot serve as a baseline: fail closed on each.
+
+    One gated metric the champion lacks is a warning (`new`, see `_judge`): the rule is newer than
+    the champion. When it lacks every metric that has a goal, the champion is unusable (renamed
+    metrics, or a run that never logged them), and passing would judge nothing at all.
+    """
+    judged = [r for r in results if r.goal and r.severity == "fail" and r.candidate is not None]
+    if not judged or any(r.champion is not None for r in judged):
+        return results
+    reason = (
+        f"the champion run {champion.run_id} has none of the gated metrics "
+        f"({', '.join(r.name for r in judged[:5])}{', …' if len(judged) > 5 else ''}): it cannot serve as a "
+        "baseline, so the gate fails closed (promote a run that logs them, with --force if needed)"
+    )
+    names = {r.name for r in judged}
+    return [
+        dataclasses.replace(r, outcome="fail", reason=f"{r.name}: {reason}", short=f"{r.name} no baseline")
+        if r.name in names
+        else r
+        for r in results
+    ]
 
 
 def diff_params(champion: Mapping[str, str] | None, candidate: Mapping[str, str]) -> tuple[ParamChange, ...]:
@@ -355,10 +389,19 @@ def _judge(
             f"{name} {format_value(candidate)} {sign} {'min' if word == 'below' else 'max'} {format_value(bound)}",
         )
 
-    # 4. nothing to compare with.
+    # 4. nothing to compare with. A champion that lacks a gated metric is said out loud (a warning,
+    # never a silent pass): the rule is newer than the champion, so only the bounds were checked.
     if champion is None:
-        why = "the champion run has no such metric" if has_champion else "no champion to compare with"
-        return result("new", "ok", f"{name} {format_value(candidate)} ({why})", f"{name} new")
+        if not has_champion:
+            return result("new", "ok", f"{name} {format_value(candidate)} (no champion to compare with)", f"{name} new")
+        outcome = "warn" if rule.goal and rule.severity != "info" else "info"
+        return result(
+            "new",
+            outcome,
+            f"{name} {format_value(candidate)}: the champion run has no {name}, so it was not compared "
+            "(only its bounds were checked); it will be once a run that logs it is promoted",
+            f"{name} no baseline",
+        )
 
     change = f"{name} {format_value(champion)} -> {format_value(candidate)}"
 

@@ -67,6 +67,10 @@ class TrackingError(ServiceError):
         self.error_code = error_code
 
 
+class UntrustedChampionError(ServiceError):
+    """The configured champion exists but cannot be trusted (e.g. an alias on an incomplete run): fail closed."""
+
+
 class NotFoundError(TrackingError):
     """MLflow said RESOURCE_DOES_NOT_EXIST (or 404 with a JSON error body)."""
 

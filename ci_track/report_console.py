@@ -70,7 +70,16 @@ def render_table(comparison: Comparison) -> str:
     if notes:
         lines.append("")
         lines.extend(f"{OUTCOME_MARKS[m.outcome]}: {console_safe(m.reason, max_length=300)}" for m in notes)
+    if comparison.related_runs:
+        lines.append("")
+        lines.append(f"not judged ({len(comparison.related_runs)} other runs of this training):")
+        lines.extend(
+            f"  {run.kind}: run {console_safe(run.run_id)} {console_safe(run.run_name or '')} "
+            f"({console_safe(run.status)})"
+            for run in comparison.related_runs[:20]
+        )
     lines.append("")
+    lines.extend(f"note: {console_safe(text, max_length=300)}" for text in comparison.notices)
     if comparison.champion is not None:
         source = f" ({console_safe(comparison.champion_source, max_length=120)})" if comparison.champion_source else ""
         lines.append(f"champion: run {console_safe(comparison.champion.run_id)}{source}")

@@ -25,7 +25,7 @@ from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value
 from ci_track.errors import ConfigError
 from ci_track.markdown_escape import escape_inline, link, safe_url
-from ci_track.runs import Run
+from ci_track.runs import RelatedRun, Run
 
 MAX_CHARS = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 _MIN_CHARS = 400  # below this not even the verdict and the note fit
@@ -142,6 +142,7 @@ def build_context(
     if base is not None:
         experiment_url = f"{base.rstrip('/')}/#/experiments/{comparison.candidate.experiment_id}"
     others = comparison.others
+    related = comparison.related_runs
     return {
         "marker": marker(experiment),
         "icon": icon,
@@ -174,6 +175,23 @@ def build_context(
             f"Params: {counts['changed']} changed, {counts['added']} added, {counts['removed']} removed"
         ),
         "truncation_note": None,
+        "notices": [escape_inline(text, max_length=400) for text in comparison.notices],
+        "related_runs": [_related_view(run, tracking_uri, comparison.candidate.experiment_id) for run in related],
+        "related_summary": (
+            f"{_plural(len(related), 'other run')} of this training (opened by the training script, not judged)"
+        ),
+    }
+
+
+def _related_view(run: RelatedRun, tracking_uri: str | None, experiment_id: str) -> dict[str, str]:
+    base = safe_url(tracking_uri)
+    url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run.run_id}" if base else None
+    label = f"run {run.run_name}" if run.run_name else f"run {run.run_id[:8]}"
+    return {
+        "link": link(label, url, max_length=_MAX_VALUE),
+        "kind": run.kind,
+        "status": escape_inline(run.status, max_length=20),
+        "note": escape_inline(run.note, max_length=200),
     }
 
 

@@ -500,7 +500,7 @@ GATE_CASES: list[GateCase] = [
         ("champion run", "belongs to experiment"),
     ),
     GateCase("champion-missing", (*COMPARE, "--champion-run-id", MISSING_RUN), 2, ("champion run", "does not exist")),
-    GateCase("no-run-for-commit", ("compare",), 2, ("no FINISHED run for commit",)),
+    GateCase("no-run-for-commit", ("compare",), 2, ("no complete FINISHED run of ci-track for commit",)),
     GateCase("no-experiment", COMPARE, 2, ("no experiment",), files={".ci-track.yml": "base_branch: main\n"}),
     GateCase("unknown-format", (*COMPARE, "--format", "xml"), 2, ("invalid choice", "xml")),
     GateCase("template-missing", (*COMPARE, "--template", "nope.j2"), 2, ("nope.j2",)),

@@ -199,7 +199,9 @@ def test_missing_configured_metric_fails_by_default() -> None:
 
 
 def test_missing_warn_policy_warns_instead() -> None:
-    comparison = judge("missing: warn\n" + RULES, {"rmse": 0.7, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7})
+    comparison = judge(
+        "missing: warn\n" + RULES, {"rmse": 0.7, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7, "mae": 0.5}
+    )
     assert metric(comparison, "r2").outcome == "warn"
     assert comparison.verdict == "pass"
     assert len(comparison.warnings) == 1
@@ -307,12 +309,29 @@ def test_no_gate_always_exits_zero() -> None:
     assert judge(ONE, {"rmse": 9.0}, {"rmse": 0.7}).exit_code(gate=False) == 0
 
 
-def test_configured_metric_the_champion_lacks_is_new_and_passes() -> None:
+def test_configured_metric_the_champion_lacks_is_a_visible_warning_never_a_silent_pass() -> None:
     comparison = judge(RULES, {"rmse": 0.7, "r2": 0.8, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7})
     r2 = metric(comparison, "r2")
-    assert (r2.status, r2.outcome) == ("new", "ok")
-    assert r2.reason == "r2 0.8 (the champion run has no such metric)"
+    assert (r2.status, r2.outcome) == ("new", "warn")
+    assert r2.reason.startswith("r2 0.8: the champion run has no r2, so it was not compared (only its bounds")
+    assert r2 in comparison.warnings and "r2 no baseline" in comparison.headline
+    assert metric(comparison, "train_time_s").outcome == "info"  # severity info stays info
     assert comparison.verdict == "pass"
+
+
+def test_a_champion_without_any_gated_metric_is_unusable_and_the_gate_fails_closed() -> None:
+    comparison = judge(RULES, {"rmse": 0.7, "r2": 0.8, "mae": 0.5}, {"eval_latency_ms": 12.0})
+    assert comparison.verdict == "regression"
+    failed = {m.name for m in comparison.failures}
+    assert failed == {"rmse", "r2"}  # the metrics with a goal and severity fail
+    assert "has none of the gated metrics (rmse, r2)" in metric(comparison, "rmse").reason
+    assert "fails closed" in metric(comparison, "rmse").reason
+    assert metric(comparison, "mae").outcome == "warn"
+
+
+def test_a_bound_still_applies_when_the_champion_lacks_the_metric() -> None:
+    comparison = judge(RULES, {"rmse": 0.7, "r2": 0.1}, {"rmse": 0.7})
+    assert (metric(comparison, "r2").status, metric(comparison, "r2").outcome) == ("out_of_bounds", "fail")
 
 
 # ---------------------------------------------------------------- unconfigured metrics

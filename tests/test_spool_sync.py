@@ -194,12 +194,14 @@ def test_a_partially_sent_spool_resumes_where_it_stopped(
         sent_batches = len(counting.requests_to("runs/log-batch"))
         sent_updates = len(counting.requests_to("runs/update"))
     assert finished.code == 0, finished.stderr
-    assert sent_batches == len(remaining)  # resumed: nothing that was already accepted was sent again
+    # resumed: nothing that was already accepted was sent again; then the status, then the completion mark
+    assert sent_batches == len(remaining) + 1
     assert sent_updates == 1
     assert spool_files(repo) == []
 
     run = only_run(mlflow_server.url, experiment_name)
     assert run.status == "FINISHED" and run.metrics["rmse"] == 0.5
+    assert run.tags["ci.exit_code"] == "0"  # complete only now
     lost = history_errors(mlflow_server.url, run.run_id, "loss", HISTORY_LENGTH)
     record(request, "data_lost", lost)
     assert lost == 0
