@@ -184,11 +184,13 @@ def test_credentials_are_masked_before_anything_runs(stand_in: dict[str, str], c
         INPUT_COMMAND="true",
         INPUT_TRACKING_URI="https://ci:p%40ss-w0rd-Xy@mlflow.example.invalid",
         MLFLOW_TRACKING_TOKEN="tok-123456\nsecond-line-of-it",
+        DATABRICKS_CLIENT_SECRET="dose-sp-secret-42",
     )
     code, out = run_entry(stand_in, capsys)
     assert code == 0
     masks = [line.removeprefix("::add-mask::") for line in out.splitlines() if line.startswith("::add-mask::")]
-    assert set(masks) == {GITHUB_TOKEN, "tok-123456", "second-line-of-it", "p%40ss-w0rd-Xy", "p@ss-w0rd-Xy"}
+    expected = {GITHUB_TOKEN, "tok-123456", "second-line-of-it", "p%40ss-w0rd-Xy", "p@ss-w0rd-Xy", "dose-sp-secret-42"}
+    assert set(masks) == expected
     assert out.index("::add-mask::") < out.index("ci-track: ci-track run")
 
 
