@@ -61,7 +61,7 @@ class CiTrackInstallTest {
         pipeline.libraryLoadedFrom(REMOTE, COMMIT)
         Map stage = pipeline.runStage { ciTrack -> ciTrack.compare() }
         assert stage.failure == null
-        assert pipInstalls() == ["ci-track @ git+${REMOTE}@${COMMIT}".toString()]
+        assert pipInstalls() == ["git+${REMOTE}@${COMMIT}".toString()]
         // the installer checks the new ci-track with --version, then the step runs it
         assert pipeline.ciTrackExecutables() == ["${venv()}/bin/ci-track".toString()] * 2
         assert pipeline.ciTrackCalls()*.getAt(0) == ['--version', 'compare']
@@ -80,15 +80,15 @@ class CiTrackInstallTest {
         pipeline.libraryLoadedFrom(repository[0], 'v0.3.1')
         Map stage = pipeline.runStage { ciTrack -> ciTrack.promote(runId: 'r1') }
         assert stage.failure == null
-        assert pipInstalls() == ["ci-track @ git+${repository[0]}@${repository[1]}".toString()]
-        assert pipeline.log.toString().contains("ci-track: installing ci-track @ git+${repository[0]}@${repository[1]} into ")
+        assert pipInstalls() == ["git+${repository[0]}@${repository[1]}".toString()]
+        assert pipeline.log.toString().contains("ci-track: installing git+${repository[0]}@${repository[1]} into ")
     }
 
     @Test
     void theLibraryPathTellsWhereThePythonProjectIs() {
         pipeline.libraryLoadedFrom('git@git.example.com:acme/monorepo.git', COMMIT, 'tools/jenkins/')
         pipeline.runStage { ciTrack -> ciTrack.rollback() }
-        assert pipInstalls() == ["ci-track @ git+ssh://git@git.example.com/acme/monorepo.git@${COMMIT}#subdirectory=tools".toString()]
+        assert pipInstalls() == ["git+ssh://git@git.example.com/acme/monorepo.git@${COMMIT}#subdirectory=tools".toString()]
     }
 
     @Test
@@ -100,7 +100,7 @@ class CiTrackInstallTest {
             ciTrack.compare(install: '/src/ci-track')
             ciTrack.compare(install: '/src/ci-track')
         }
-        assert pipInstalls() == ["ci-track @ git+${REMOTE}@${COMMIT}".toString(), '/src/ci-track']
+        assert pipInstalls() == ["git+${REMOTE}@${COMMIT}".toString(), '/src/ci-track']
         assert pipeline.ciTrackCalls()*.getAt(0) == ['--version', 'compare', 'compare', '--version', 'compare', 'compare']
     }
 

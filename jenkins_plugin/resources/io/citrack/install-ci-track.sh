@@ -43,7 +43,8 @@ case "$3" in
     [ "$#" -ge 5 ] || usage
     url=$4
     commit=$(resolve_commit "$url" "$5")
-    requirement="ci-track @ git+$url@$commit"
+    # A bare VCS URL, not "ci-track @ URL": pip before 24 rejects PEP 508 URLs without a host (file:///).
+    requirement="git+$url@$commit"
     if [ -n "${6:-}" ]; then
       requirement="$requirement#subdirectory=$6"
     fi
