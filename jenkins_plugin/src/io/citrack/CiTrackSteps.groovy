@@ -54,7 +54,8 @@ class CiTrackSteps implements Serializable {
                         "or ci-track's: 2 usage, 3 tracking server); see the log above${runId ? ', run ' + runId : ''}")
         }
         if (!runId) {
-            steps.echo("${caller}: ci-track wrote no RUN_ID to ${propertiesPath}; compare and promote will look the run up themselves")
+            steps.echo("${caller}: ci-track wrote no RUN_ID to ${propertiesPath}; " +
+                       'compare and promote will look the run up themselves')
         }
         return runId
     }
@@ -151,7 +152,7 @@ class CiTrackSteps implements Serializable {
     private String ciTrackExecutable(Map opts) {
         String install = (String) opts.install
         boolean explicit = install != Options.INSTALL_AUTO && !Options.INSTALL_NONE.contains(install)
-        if (!explicit && steps.sh(script: Shell.onPathScript('ci-track'), returnStatus: true, label: 'find ci-track') == 0) {
+        if (!explicit && onPath('ci-track')) {
             return 'ci-track'
         }
         if (Options.INSTALL_NONE.contains(install)) {
@@ -168,9 +169,13 @@ class CiTrackSteps implements Serializable {
             String what = explicit ? install : "ci-track from ${installerArguments[1]} at ${installerArguments[2]}"
             steps.error("${caller}: installing ${what} into ${venv} failed (exit ${status}); the agent needs " +
                         "${opts.python} with the venv module, git, and access to the repository and to the " +
-                        "package index for the dependencies; or put ci-track on the PATH, or give install: a pip requirement")
+                        'package index for the dependencies; or put ci-track on the PATH, or give install: a pip requirement')
         }
         return venv + '/bin/ci-track'
+    }
+
+    private boolean onPath(String program) {
+        return steps.sh(script: Shell.onPathScript(program), returnStatus: true, label: "find ${program}".toString()) == 0
     }
 
     /** `--git URL REVISION SUBDIRECTORY` for the installer: this library's repository and revision. */
@@ -179,12 +184,14 @@ class CiTrackSteps implements Serializable {
         String revision = steps.env[LibrarySource.versionVariable(name)]
         String hint = "give install: a pip requirement, or put ci-track on the agent's PATH"
         if (!revision) {
-            steps.error("${caller}: cannot install ci-track from the library's source: ${LibrarySource.versionVariable(name)} " +
-                        "is not set (load the library as '${name}', with @Library('${name}') or library '${name}'); ${hint}")
+            steps.error("${caller}: cannot install ci-track from the library's source: " +
+                        "${LibrarySource.versionVariable(name)} is not set (load the library as '${name}', " +
+                        "with @Library('${name}') or library '${name}'); ${hint}")
         }
         Map source
         try {
-            source = LibrarySource.describe(LibrarySource.configurationFor(steps.currentBuild.rawBuild.parent, name, revision))
+            Object job = steps.currentBuild.rawBuild.parent
+            source = LibrarySource.describe(LibrarySource.configurationFor(job, name, revision))
         } catch (IllegalStateException | IllegalArgumentException | SecurityException problem) {
             // SecurityException: the Groovy sandbox refuses rawBuild and the lookup (a sandboxed library).
             steps.error("${caller}: cannot install ci-track from the library's source: ${problem.message}; ${hint}")

@@ -94,8 +94,9 @@ class LibrarySource implements Serializable {
         }
         def scpLike = url =~ /^([^\/@:]+@)?([^\/:]+):(.+)$/
         if (scpLike.matches()) {
+            String user = scpLike.group(1) ?: ''
             String path = scpLike.group(3)
-            return "ssh://${scpLike.group(1) ?: ''}${scpLike.group(2)}/${path.startsWith('/') ? path.substring(1) : path}".toString()
+            return "ssh://${user}${scpLike.group(2)}/${path.startsWith('/') ? path.substring(1) : path}".toString()
         }
         throw new IllegalArgumentException("the library's Git remote '${remote}' is not a URL pip can install from")
     }
