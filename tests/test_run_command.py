@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,6 +239,21 @@ def test_unreachable_tracking_server_exits_3_naming_the_url(tmp_path: Path) -> N
     result = ci_track("run", "--experiment", "x", "--", "true", env=env, cwd=tmp_path)
     assert time.monotonic() - started < 30
     assert_clean_failure(result, 3, url, "connection refused")
+
+
+def test_every_retry_against_a_closed_port_is_announced_on_stderr(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # a free port: nothing listens, every connection is refused
+    env = base_env(MLFLOW_TRACKING_URI=url, CI_TRACK_RETRY_BUDGET="5", CI_TRACK_HTTP_ATTEMPTS="3")
+    result = ci_track("run", "--experiment", "x", "--", "true", env=env, cwd=tmp_path)
+    assert_clean_failure(result, 3, url, "connection refused", "gave up after 3 attempts on experiments/get-by-name")
+    notices = [line for line in result.stderr.splitlines() if line.startswith("ci-track: retrying")]
+    assert len(notices) == 2, result.stderr
+    for notice, attempt in zip(notices, (2, 3), strict=True):
+        assert re.fullmatch(
+            rf"ci-track: retrying experiments/get-by-name in \d+\.\d s \(attempt {attempt} of 3\): connection refused",
+            notice,
+        ), notice
+    assert result.stderr.index(notices[-1]) < result.stderr.index("ci-track: error:")  # progress, then the verdict
 
 
 def test_jenkins_build_gets_a_properties_file(
