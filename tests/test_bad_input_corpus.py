@@ -63,6 +63,16 @@ CASES: list[Case] = [
     # ---- the command line ------------------------------------------------------------------
     Case("unknown-command", ("frobnicate",), 2, ("invalid choice", "frobnicate")),
     Case("unknown-option", (*RUN, "--bogus", "--", "true"), 2, ("unrecognized arguments", "--bogus")),
+    # one `ci-track:` prefix, and the hint names the subcommand whose --help helps
+    Case(
+        "unknown-top-level-option", ("--formt",), 2, ("error: unrecognized arguments: --formt (see ci-track --help)",)
+    ),
+    Case(
+        "unknown-compare-option",
+        ("compare", "--formt", "json"),
+        2,
+        ("error: unrecognized arguments: --formt json (see ci-track compare --help)",),
+    ),
     Case("option-without-value", ("run", "--experiment"), 2, ("--experiment", "expected one argument")),
     Case("run-without-command", RUN, 2, ("nothing to run",)),
     Case("run-entry-point-and-command", (*RUN, "--entry-point", "main", "--", "true"), 2, ("not both",)),
