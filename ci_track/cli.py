@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except CiTrackError as error:
         _print_error(str(error))
+        for line in error.follow_up:
+            print(line, file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         _print_error("interrupted")

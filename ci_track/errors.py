@@ -22,9 +22,14 @@ class ExitCode(enum.IntEnum):
 
 
 class CiTrackError(Exception):
-    """A failure the user can act on. `str(error)` is the one-line message shown."""
+    """A failure the user can act on. `str(error)` is the one-line message shown.
+
+    `follow_up` holds lines the CLI prints after the error line: what became of the work the
+    failure interrupted (e.g. "MLflow run ... failed"), which reads as noise before the reason.
+    """
 
     exit_code: ExitCode = ExitCode.USAGE
+    follow_up: tuple[str, ...] = ()
 
 
 class UsageError(CiTrackError):
