@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import ConfigError, UsageError
+from ci_track.errors import TOO_DEEP, ConfigError, UsageError
 
 if TYPE_CHECKING:
     import yaml
@@ -79,6 +79,7 @@ METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan")
 RUN_KEYS = ("tags", "metrics_files")
 
 DEFAULT_ALIAS = "champion"
+MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
 
 
@@ -174,6 +175,13 @@ def load_config(path: Path | None, *, cwd: Path) -> Config:
 
 def parse_config(text: str, *, source: str = CONFIG_NAMES[0]) -> Config:
     """Validate the YAML text of a configuration file; `source` names it in error messages."""
+    try:
+        return _parse_config(text, source=source)
+    except RecursionError:  # PyYAML composes and constructs recursively
+        raise ConfigError(f"{source}: {TOO_DEEP}") from None
+
+
+def _parse_config(text: str, *, source: str) -> Config:
     import yaml
 
     try:
@@ -616,5 +624,11 @@ def require_experiment(config: Config) -> str:
     if not config.experiment:
         raise UsageError(
             "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    if len(config.experiment) > MAX_EXPERIMENT_NAME_LENGTH:
+        # checked here: the server's refusal would be a 400 after a run was half set up (exit 3)
+        raise UsageError(
+            f"the experiment name is {len(config.experiment)} characters long, more than MLflow's limit of "
+            f"{MAX_EXPERIMENT_NAME_LENGTH}: choose a shorter one"
         )
     return config.experiment

@@ -42,6 +42,11 @@ class ConfigError(UsageError):
     """`.ci-track.yml`, an MLproject file or a metrics file is invalid."""
 
 
+# What a file nested thousands of levels deep (`[[[[...]]]]`) is called in messages: the parsers
+# recurse, and a RecursionError would otherwise end as an internal error (exit 4).
+TOO_DEEP = "nested too deeply to read (thousands of levels of lists or mappings)"
+
+
 class ContextError(UsageError):
     """The CI environment is missing or inconsistent (e.g. a PR event without its payload)."""
 

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.errors import ConfigError, ExitCode, TrackingError
+    from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
     from ci_track.results_upload import send_pending
     from ci_track.secrets import redact
@@ -62,9 +62,10 @@ def main(args: argparse.Namespace) -> int:
             continue
         try:
             pending = PendingResults.from_json(claimed.read_text(encoding="utf-8"))
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, RecursionError) as error:
             os.replace(claimed, path)
-            raise ConfigError(f"spool file {path} is not readable: {error}") from None
+            reason = TOO_DEEP if isinstance(error, RecursionError) else error
+            raise ConfigError(f"spool file {path} is not readable: {reason}") from None
         uri = args.tracking_uri or environ.get("MLFLOW_TRACKING_URI") or pending.tracking_uri
         settings = TrackingSettings.from_env(environ, uri=uri)
         with MlflowClient(settings) as client:
