@@ -120,6 +120,16 @@ CASES: list[Case] = [
                 ("max_regression must be a finite number",),
             ),
             (
+                "infinite-tolerance",
+                "metrics:\n  rmse: {goal: minimize, max_regression: .inf}\n",
+                ("max_regression must be a finite number", ".inf"),
+            ),
+            (
+                "yaml-1.1-only-number",
+                "metrics:\n  rmse: {goal: minimize, max: 1_000}\n",
+                ("metrics.rmse.max must be a number", "'1_000'"),
+            ),
+            (
                 "tolerance-without-goal",
                 "metrics:\n  rmse: {max_regression: 0.1}\n",
                 ("max_regression needs metrics.rmse.goal",),
