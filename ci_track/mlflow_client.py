@@ -3,8 +3,10 @@
 It reads the same environment as the MLflow client (MLFLOW_TRACKING_URI, _USERNAME/_PASSWORD,
 _TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH, _CLIENT_CERT_PATH; for `databricks[://PROFILE]` the
 DATABRICKS_* variables and ~/.databrickscfg, resolved in databricks_auth.py), pools connections,
-retries connection errors, 429 and 5xx with backoff within
-a bounded time budget (honouring Retry-After) and never retries other 4xx. Server errors become
+retries connection errors, 429 and 5xx with backoff within a bounded time budget (honouring
+Retry-After) and never retries other 4xx; each retry is announced in one line on stderr
+(`ci-track: retrying runs/get in 2.0 s (attempt 2 of 6): HTTP 503`), so a server that is down is
+never minutes of silence. Server errors become
 `TrackingError` carrying MLflow's `error_code`. It handles the API's traps (see
 shared/notes/mlflow.md): NaN/Infinity sent as strings, empty lists missing from responses,
 `start_time` always sent, log-batch chunked to the server's limits.
@@ -18,6 +20,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 import uuid
 from collections import deque
@@ -171,8 +174,10 @@ class MlflowClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._progress = progress or _say
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
         self._sleep = sleep
         self._clock = clock
@@ -462,6 +467,7 @@ class MlflowClient:
                 wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
             if self._clock() + wait > deadline:
                 break
+            self._progress(retry_notice(endpoint, wait, attempt + 1, self.settings.max_attempts, failure))
             self._sleep(wait)
             if before_retry is not None and failure != "HTTP 429":  # a 429 was refused, not processed
                 try:
@@ -475,6 +481,15 @@ class MlflowClient:
             f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''} on {endpoint})",
             url=self.uri,
         )
+
+
+def retry_notice(what: str, wait: float, next_attempt: int, attempts: int, reason: str) -> str:
+    """The line announcing a retry: `ci-track: retrying experiments/get-by-name in 2.0 s (attempt 2 of 6): HTTP 503`."""
+    return f"ci-track: retrying {what} in {wait:.1f} s (attempt {next_attempt} of {attempts}): {reason}"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def plan_log_batches(

@@ -6,7 +6,7 @@ are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metri
 
 from __future__ import annotations
 
-from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, format_delta, format_percent, format_value
+from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, result_cells
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -37,14 +37,7 @@ def _row(result: MetricResult) -> list[str]:
         status = status.upper()  # what failed the gate stands out in a log
     elif result.outcome in ("warn", "info") and result.status in ("regressed", "out_of_bounds", "nan", "missing"):
         status = f"{status} ({result.outcome})"
-    return [
-        console_safe(result.name),
-        format_value(result.champion),
-        format_value(result.candidate),
-        format_delta(result.delta),
-        format_percent(result.delta_pct),
-        status,
-    ]
+    return [console_safe(result.name), *result_cells(result), status]
 
 
 def render_table(comparison: Comparison) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
-from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value
+from ci_track.comparison import Comparison, MetricResult, result_cells
 from ci_track.errors import ConfigError
 from ci_track.markdown_escape import escape_inline, link, safe_url
 from ci_track.runs import RelatedRun, Run
@@ -63,12 +63,13 @@ def _status_cell(result: MetricResult) -> str:
 
 
 def _row(result: MetricResult) -> dict[str, str]:
+    champion, candidate, delta, delta_pct = result_cells(result)
     return {
         "name": escape_inline(result.name, max_length=_MAX_VALUE),
-        "champion": format_value(result.champion),
-        "candidate": format_value(result.candidate),
-        "delta": format_delta(result.delta),
-        "delta_pct": format_percent(result.delta_pct),
+        "champion": champion,
+        "candidate": candidate,
+        "delta": delta,
+        "delta_pct": delta_pct,
         "status": _status_cell(result),
     }
 

@@ -216,6 +216,24 @@ def test_sync_of_an_unreadable_spool_file_is_a_clean_error_and_keeps_the_file(tm
     assert (spool / "broken.json").exists()  # never thrown away: a person can still look at it
 
 
+@pytest.mark.parametrize("spool", ["absent", "empty", "absent-CI_TRACK_SPOOL_DIR"])
+def test_sync_with_nothing_spooled_passes_saying_so(spool: str, tmp_path: Path) -> None:
+    """A CI step that always runs `ci-track sync` must not fail when `run` had nothing to keep."""
+    env = base_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9")  # nothing listens: sync must not even try
+    if spool == "empty":
+        (tmp_path / ".ci-track" / "spool").mkdir(parents=True)
+    if spool == "absent-CI_TRACK_SPOOL_DIR":
+        env["CI_TRACK_SPOOL_DIR"] = str(tmp_path / "no-such-spool")
+    result = ci_track("sync", env=env, cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.stderr.splitlines() == ["ci-track: nothing to sync"]
+
+
+def test_sync_of_a_named_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    result = ci_track("sync", "spool-typo", env=base_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"), cwd=tmp_path)
+    assert_clean_failure(result, 2, "no spool at spool-typo")
+
+
 def test_sync_with_the_server_still_down_keeps_the_spool_and_names_the_url(
     mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
 ) -> None:

@@ -261,10 +261,30 @@ class TrainingRun:
             # Written last, after the status: the mark of a complete run (see ci_track/champion.py).
             final_tags={"ci.exit_code": str(exit_code)},
         )
-        _say(f"MLflow run {run.run_id} {status.lower()} (exit code {exit_code}): {run_url}")
         if metrics_error is not None:
+            # The reason first: "failed (exit code 0)" alone reads like a mystery, so it comes after.
+            why = f"the command exited {exit_code}" + (", but a metrics file is unusable" if exit_code == 0 else "")
+            metrics_error.follow_up = (f"ci-track: MLflow run {run.run_id} {status.lower()} ({why}): {run_url}",)
             raise metrics_error
+        _say(f"MLflow run {run.run_id} {status.lower()} (exit code {exit_code}): {run_url}")
+        if exit_code == 0 and not metrics:
+            self._warn_if_no_metrics(run.run_id)
         return exit_code
+
+    def _warn_if_no_metrics(self, run_id: str) -> None:
+        """A run without metrics gives `compare` nothing to gate on: say how to log them (one request)."""
+        from ci_track.errors import TrackingError
+
+        try:
+            logged = self.client.get_run(run_id).metrics
+        except TrackingError:
+            return  # only a hint: the run itself is complete, this check must not fail the step
+        if not logged:
+            _say(
+                f"warning: run {run_id} has no metrics, so `ci-track compare` has nothing to gate on: log them "
+                "from the script with mlflow.log_metric(...), or name the file it writes with --metrics-file PATH "
+                "(or run.metrics_files in .ci-track.yml)"
+            )
 
 
 class StderrWatch:
