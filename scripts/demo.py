@@ -173,9 +173,9 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     if args.keep:
-        print(f"Kept: the sample repository {repo} and the server's data {work / 'mlflow'};")
-        print(f"browse it with: {bin_dir / 'mlflow'} ui --backend-store-uri sqlite:///{work / 'mlflow' / 'mlflow.db'}")
-    print(f"\nResults (report.md is the PR comment; report.json; report.txt is the console table): {output}")
+        print(f"\nKept (--keep): the sample repository {repo} and the MLflow server's data {work / 'mlflow'}.")
+        print(f"Browse the runs: {bin_dir / 'mlflow'} ui --backend-store-uri sqlite:///{work / 'mlflow' / 'mlflow.db'}")
+    print(f"\nThe reports (report.md: the PR comment, report.json, report.txt: the console table) are in {output}")
     return 0
 
 

@@ -42,7 +42,7 @@ def test_the_demo_leaves_its_reports_and_names_the_folder_last(tmp_path: Path) -
         "report.md",
         "report.txt",
     ]
-    assert lines[-1].endswith(f": {results}"), lines[-1]
+    assert lines[-1].endswith(f" are in {results}"), lines[-1]
 
     report = json.loads((results / "report.json").read_text())
     assert report["verdict"] == "regression"
