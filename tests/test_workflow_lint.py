@@ -29,8 +29,8 @@ ACTIONLINT = REPO_ROOT / "node_modules" / "@tktco" / "node-actionlint" / "bin" /
 
 # actions/* pinned by full commit SHA; the version comment says which tag the SHA is.
 PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-# This product's own action in the templates: a release tag the user pins when copying (see the headers).
-OWN_ACTION = "acme/ci-track@v0.1.0"
+# This product's own action in the templates: main, which the user pins to a commit SHA when copying (see the headers).
+OWN_ACTION = "ci-track/ci-track@main"
 
 BAD_WORKFLOW = """\
 name: bad
@@ -49,7 +49,7 @@ def tool(name: str) -> str:
     beside = Path(sys.executable).with_name(name)
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+        pytest.skip(f"{name} is not installed (scripts/setup installs the dev dependency group)")
     return found
 
 
