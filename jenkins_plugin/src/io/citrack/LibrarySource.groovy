@@ -6,7 +6,7 @@ package io.citrack
  *
  * - The revision: Pipeline: Groovy Libraries sets `library.<name>.version` in the build's
  *   environment for every library it loaded (LibrariesAction.LibraryEnvironment): the version the
- *   Jenkinsfile asked for (`@Library('ci-track@v0.2.0')`) or the configured default version.
+ *   Jenkinsfile asked for (`@Library('ci-track@<commit SHA>')`) or the configured default version.
  * - The repository: Jenkins does not put it in the environment, so it is read from the library's
  *   configuration, which the same plugin resolves for the job (global, folder or other resolvers,
  *   looked up as it does itself: the first definition of the name wins). Its Git remote, and its
