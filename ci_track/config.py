@@ -73,9 +73,14 @@ TOP_LEVEL_KEYS = (
     "run",
     "comment",
     "status",
+    "rules_from",
 )
 CHAMPION_KEYS = ("strategy", "model", "alias", "metric")
-METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan")
+METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate")
+RULES_FROM = ("base", "head")
+# `aggregate:` values: one value per run out of the metric's logged history (see ci_track/aggregates.py).
+AGGREGATES = ("last", "min", "max", "mean_last_N")
+_MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
 RUN_KEYS = ("tags", "metrics_files")
 
 DEFAULT_ALIAS = "champion"
@@ -94,6 +99,7 @@ class MetricRule:
     max: float | None = None
     severity: str = "fail"  # fail | warn | info
     allow_nan: bool = False
+    aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (ci_track/aggregates.py)
 
     def allowed_worsening(self) -> str:
         """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `none`."""
@@ -130,6 +136,7 @@ class Config:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     comment: str | None = None  # None: decided by the context (update on a PR with a token)
     status: bool | None = None  # None: decided by the context (on with a token)
+    rules_from: str | None = None  # base | head: whose rules gate a PR (None: base); only the base's file counts
     source: str | None = None  # the file it was read from, for messages
 
     def metric_goal(self, name: str | None) -> str | None:
@@ -306,6 +313,8 @@ class _Reader:
             values["comment"] = self.choice(top["comment"][1], "comment", COMMENT_MODES)
         if "status" in top:
             values["status"] = self.boolean(top["status"][1], "status")
+        if "rules_from" in top:
+            values["rules_from"] = self.choice(top["rules_from"][1], "rules_from", RULES_FROM)
         metrics: dict[str, MetricRule] = {}
         if "metrics" in top:
             metrics = self.metrics(top["metrics"][1])
@@ -336,6 +345,8 @@ class _Reader:
             values["severity"] = self.choice(fields["severity"][1], f"{where}.severity", SEVERITIES) or "fail"
         if "allow_nan" in fields:
             values["allow_nan"] = bool(self.boolean(fields["allow_nan"][1], f"{where}.allow_nan"))
+        if "aggregate" in fields:
+            values["aggregate"] = self.aggregate(fields["aggregate"][1], f"{where}.aggregate")
         for bound in ("min", "max"):
             if bound in fields:
                 values[bound] = self.number(fields[bound][1], f"{where}.{bound}")
@@ -353,6 +364,25 @@ class _Reader:
                 )
             values["tolerance_kind"], values["tolerance"] = kind, tolerance
         return MetricRule(**values)
+
+    def aggregate(self, node: yaml.Node, where: str) -> str:
+        if self.is_null(node):
+            return "last"
+        if not isinstance(node, self.yaml.ScalarNode):
+            raise self.error(node, f"{where} {_AGGREGATE_HELP}, got {_show(self.value(node))}")
+        text = str(node.value).strip().lower()
+        if text in ("last", "min", "max") or _MEAN_LAST.match(text):
+            return text
+        return self._bad_aggregate(node, where, text)
+
+    def _bad_aggregate(self, node: yaml.Node, where: str, text: str) -> str:
+        hint = ""
+        if text.startswith("mean"):
+            hint = " (the mean of the last N steps is spelled mean_last_N, e.g. mean_last_5)"
+        else:
+            close = difflib.get_close_matches(text, ("last", "min", "max", "mean_last_5"), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise self.error(node, f"{where} {_AGGREGATE_HELP}, got {text!r}{hint}")
 
     def tolerance(self, node: yaml.Node, where: str) -> tuple[str, float]:
         if self.is_null(node):
@@ -450,6 +480,9 @@ def champion_problem(champion: ChampionConfig, metrics: Mapping[str, MetricRule]
                 f"champion.metric {champion.metric!r} needs metrics.{champion.metric}.goal (minimize or maximize)",
             )
     return None
+
+
+_AGGREGATE_HELP = "must be last, min, max or mean_last_N (N from 1 to 999999)"
 
 
 def _unknown_key(key: str, allowed: Sequence[str], where: str) -> str:
