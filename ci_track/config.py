@@ -23,6 +23,7 @@ Where each setting comes from, first match wins:
 | missing metric | `--missing` | `CI_TRACK_MISSING` | `missing` | `fail` |
 | PR comment | `--comment` | `CI_TRACK_COMMENT` | `comment` | `update` on a PR with a token |
 | commit status | `--status`/`--no-status` | `CI_TRACK_STATUS` | `status` | on with a GitHub token |
+| whose rules gate a PR | `--rules-from` | `CI_TRACK_RULES_FROM` | `rules_from` (base commit's only) | `base` |
 
 - The experiment has no default of its own: without any of the four, commands fail with exit 2.
 - The base branch default (the PR's base branch from the CI context, else the repository's default
@@ -34,7 +35,11 @@ Where each setting comes from, first match wins:
 - `CI_TRACK_STATUS` accepts true/false, 1/0, yes/no, on/off.
 - `comment` and `status` are None when nobody set them: the command decides from the context.
 An empty environment variable counts as unset (CI systems pass empty inputs as empty strings).
-Metric rules (`metrics:`) and `run:` come only from the file.
+Metric rules (`metrics:`) and `run:` come only from the file. A metric rule's `aggregate:`
+(last | min | max | mean_last_N) says which value of the logged history is judged
+(ci_track/aggregates.py). On a pull request the gate takes the gating settings from the base
+commit's file, not the checkout's: ci_track/gate_rules.py, which also reads `rules_from`, its
+flag and its variable (this module only validates the key).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from ci_track.aggregates import HistoryPoint, aggregate_history
@@ -22,6 +23,7 @@ from ci_track.mlflow_client import MlflowClient, TrackingSettings
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer
+from tests.test_reports import documented_schema
 
 TRAIN = """\
 import json
@@ -119,6 +121,7 @@ def test_aggregate_min_judges_the_best_epoch_of_both_runs(
     metric = _val_loss(document)
     assert metric["champion"] == pytest.approx(0.20) and metric["candidate"] == pytest.approx(0.10)
     assert (metric["status"], metric["aggregate"]) == ("improved", "min")
+    jsonschema.validate(document, documented_schema())
     assert "val_loss (min) 0.2 -> 0.1" in metric["reason"]
     assert "| val\\_loss \\(min\\) | 0.2 | 0.1 |" in reports  # the markdown row names the aggregate
     assert "val_loss (min)" in reports.splitlines()[2]  # and so does the console table's first row

@@ -10,12 +10,14 @@ import json
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from ci_track.config import parse_config
 from ci_track.gate_rules import describe_rule, diff_rules
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
+from tests.test_reports import documented_schema
 
 TRAIN = """\
 import json
@@ -143,6 +145,7 @@ def test_a_pr_that_loosens_its_own_gate_still_fails_and_the_report_shows_the_cha
         }
     ]
     assert "the new rules apply after the merge" in rules["summary"]
+    jsonschema.validate(document, documented_schema())  # the `rules` field as docs/json-report-schema.md says
 
     # markdown: right under the title, before the headline, with both rules side by side
     notice_at, headline_at = markdown.index("[!WARNING]"), markdown.index("regression\\: rmse")
