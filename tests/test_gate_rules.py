@@ -14,7 +14,9 @@ import jsonschema
 import pytest
 
 from ci_track.config import parse_config
-from ci_track.gate_rules import describe_rule, diff_rules
+from ci_track.context import CIContext
+from ci_track.errors import ConfigError, ContextError
+from ci_track.gate_rules import describe_rule, diff_rules, fetch_hint, load_gate_rules
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
 from tests.test_reports import documented_schema
@@ -341,3 +343,51 @@ def test_every_field_of_a_rule_is_described() -> None:
     assert describe_rule(rule) == (
         "goal: minimize, max_regression: 0.01, min: 0, max: 5, severity: warn, aggregate: mean_last_5, allow_nan: true"
     )
+
+
+# ---------------------------------------------------------------- which commit, and what to fetch
+
+
+def _context(provider: str, **fields: object) -> CIContext:
+    values: dict = {"provider": provider, "event": "pull_request", "head_sha": "e" * 40, "pr_number": 3}
+    return CIContext(**{**values, **fields})
+
+
+def test_without_a_base_sha_the_merge_commits_base_side_is_the_base(tmp_path: Path) -> None:
+    """A Jenkins PR build checked out as a merge: no base_sha from the provider, the merge's first parent."""
+    repo = tmp_path / "ws"
+    base = init_repo(repo, {".ci-track.yml": 'metrics:\n  rmse: {goal: minimize, max_regression: "2%"}\n'})
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / ".ci-track.yml").write_text("metrics:\n  rmse: {goal: minimize, severity: info}\n")
+    head = commit_all(repo, "loosen")
+    git(repo, "checkout", "-q", "--detach", base)
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", head)
+    merge = git(repo, "rev-parse", "HEAD")
+    context = _context("jenkins", head_sha=head, merge_sha=merge, base_branch="main")
+    rules = load_gate_rules(None, cwd=repo, cli={}, environ={}, context=context)
+    assert rules.report.base_sha == base and rules.config.metrics["rmse"].severity == "fail"
+    assert [c.name for c in rules.report.changes] == ["rmse"]
+    with pytest.raises(ContextError, match="cannot tell this pull request's base commit"):
+        load_gate_rules(None, cwd=repo, cli={}, environ={}, context=_context("jenkins", base_branch="main"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "fragment"),
+    [
+        ("github-actions", "`fetch-depth: 0` (or 2 for the merge commit of a pull_request event) on actions/checkout"),
+        ("gitlab", "`GIT_DEPTH: 0`"),
+        ("jenkins", "shallow clone"),
+        ("local", "git fetch --unshallow"),
+    ],
+)
+def test_the_fetch_hint_names_each_ci_systems_option(provider: str, fragment: str) -> None:
+    hint = fetch_hint(_context(provider), shallow=True)
+    assert fragment in hint and hint.endswith("set CI_TRACK_RULES_FROM=head to gate on the pull request's own rules")
+
+
+def test_a_bad_rules_from_variable_is_a_config_error(tmp_path: Path) -> None:
+    init_repo(tmp_path / "r", {"x": "y"})
+    with pytest.raises(ConfigError, match="CI_TRACK_RULES_FROM must be one of base, head, got 'heads'"):
+        load_gate_rules(
+            None, cwd=tmp_path / "r", cli={}, environ={"CI_TRACK_RULES_FROM": "heads"}, context=_context("local")
+        )
