@@ -1,10 +1,11 @@
 """Entry script of the ci-track composite action: the action's inputs (environment) become ci-track command lines.
 
 action.yml hands every input over as an `INPUT_*` environment variable (never as `${{ }}` text in a
-script), and this script turns them into argument lists for `ci-track run`, `compare` or `comment`:
-no shell sees an input, so no input can inject anything. It masks the credentials first, runs the
-CLI, relays the CLI's step outputs, and passes the exit code through (a regression fails the step
-only with `fail-on-regression: true`).
+script; input `champion-model` arrives as INPUT_CHAMPION_MODEL), and this script turns them into
+argument lists for `ci-track run`, `compare` or `comment`: no shell sees an input, so no input can
+inject anything. An input it cannot use stops the step with one `::error::` line before anything
+runs. It masks the credentials first, runs the CLI, relays the CLI's step outputs, and passes the
+exit code through (a regression fails the step only with `fail-on-regression: true`).
 
 The training command never sees the GitHub token: only `compare` and `comment` get GITHUB_TOKEN.
 Standard library only; it runs with the interpreter of ci-track's own virtual environment.
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
+CHAMPION_STRATEGIES = ("alias", "best", "latest")
+NO_CHAMPION_POLICIES = ("pass", "fail")
+MISSING_POLICIES = ("fail", "warn")
 CREDENTIAL_VARIABLES = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
@@ -58,6 +62,22 @@ class Inputs:
     compare: bool = True
     metrics_files: tuple[str, ...] = ()
     report: str = ""
+    # `ci-track run` only
+    run_name: str = ""
+    tags: tuple[str, ...] = ()
+    # `ci-track compare` only
+    run_id: str = ""
+    champion_run_id: str = ""
+    champion_strategy: str = ""
+    champion_model: str = ""
+    champion_alias: str = ""
+    champion_metric: str = ""
+    no_champion: str = ""
+    missing: str = ""
+    check_run: bool = False
+    template: str = ""
+    markdown_output: str = ""
+    json_output: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Inputs:
@@ -79,6 +99,20 @@ class Inputs:
             compare=_boolean(text("COMPARE") or "true", "compare"),
             metrics_files=_lines(text("METRICS_FILES")),
             report=text("REPORT"),
+            run_name=text("RUN_NAME"),
+            tags=_key_values(text("TAGS"), "tags"),
+            run_id=text("RUN_ID"),
+            champion_run_id=text("CHAMPION_RUN_ID"),
+            champion_strategy=_strategy_list(text("CHAMPION_STRATEGY")),
+            champion_model=text("CHAMPION_MODEL"),
+            champion_alias=text("CHAMPION_ALIAS"),
+            champion_metric=text("CHAMPION_METRIC"),
+            no_champion=_choice(text("NO_CHAMPION"), "no-champion", NO_CHAMPION_POLICIES),
+            missing=_choice(text("MISSING"), "missing", MISSING_POLICIES),
+            check_run=_boolean(text("CHECK_RUN") or "false", "check-run"),
+            template=text("TEMPLATE"),
+            markdown_output=text("MARKDOWN_OUTPUT"),
+            json_output=text("JSON_OUTPUT"),
         )
         inputs.check()
         return inputs
@@ -96,6 +130,36 @@ class Inputs:
             raise InputError("`report` posts an earlier report and runs nothing: drop `command`/`entry-point`")
         if not (self.report or self.trains or self.compare):
             raise InputError("nothing to do: set `command` or `entry-point`, or `compare: true`, or `report`")
+        if self.run_id and self.trains:
+            raise InputError("`run-id` compares a run made earlier: drop `command`/`entry-point`, or drop `run-id`")
+        unused = [name for name in self.set_inputs(RUN_ONLY) if not self.trains]
+        if unused:
+            raise InputError(f"`{unused[0]}` is for the training run: set `command` or `entry-point`")
+        unused = [name for name in self.set_inputs(COMPARE_ONLY) if self.report or not self.compare]
+        if unused:
+            raise InputError(f"`{unused[0]}` is for the comparison: it needs `compare: true` and no `report`")
+
+    def set_inputs(self, names: Sequence[str]) -> list[str]:
+        """Those of the named inputs (action spelling) that were given a value."""
+        return [name for name in names if getattr(self, name.replace("-", "_"))]
+
+
+# Inputs that only one verb uses: given where that verb does not run, they would be silently ignored.
+RUN_ONLY = ("run-name", "tags")
+COMPARE_ONLY = (
+    "run-id",
+    "champion-run-id",
+    "champion-strategy",
+    "champion-model",
+    "champion-alias",
+    "champion-metric",
+    "no-champion",
+    "missing",
+    "check-run",
+    "template",
+    "markdown-output",
+    "json-output",
+)
 
 
 def _lines(value: str) -> tuple[str, ...]:
@@ -124,6 +188,24 @@ def _comment_mode(value: str) -> str:
     return value
 
 
+def _choice(value: str, name: str, choices: Sequence[str]) -> str:
+    """Empty (the CLI's own default, from .ci-track.yml) or one of `choices`."""
+    if value and value not in choices:
+        raise InputError(f"`{name}` must be one of {', '.join(choices)} (or empty), got {value!r}")
+    return value
+
+
+def _strategy_list(value: str) -> str:
+    """A comma list of champion strategies, checked here so a typo fails before the training runs."""
+    if not value:
+        return ""
+    names = [part.strip() for part in value.split(",")]
+    for name in names:
+        if name not in CHAMPION_STRATEGIES:
+            raise InputError(f"`champion-strategy` is a comma list of {', '.join(CHAMPION_STRATEGIES)}, got {value!r}")
+    return ",".join(names)
+
+
 # -- command lines ------------------------------------------------------------------------------
 
 
@@ -134,6 +216,10 @@ def run_arguments(inputs: Inputs) -> list[str]:
         args += ["--experiment", inputs.experiment]
     if inputs.config:
         args += ["--config", inputs.config]
+    if inputs.run_name:
+        args += ["--run-name", inputs.run_name]
+    for item in inputs.tags:
+        args += ["--tag", item]
     for path in inputs.metrics_files:
         args += ["--metrics-file", path]
     if inputs.entry_point:
@@ -146,23 +232,45 @@ def run_arguments(inputs: Inputs) -> list[str]:
 
 
 def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[str]:
+    """`ci-track compare` arguments; `run_id` is the run just trained (else the `run-id` input, else none)."""
     args = ["compare"]
-    if run_id:
-        args += ["--run-id", run_id]
-    if inputs.config:
-        args += ["--config", inputs.config]
-    if inputs.base_branch:
-        args += ["--base-branch", inputs.base_branch]
+    optional = {
+        "--run-id": run_id or inputs.run_id,
+        "--champion-run-id": inputs.champion_run_id,
+        "--config": inputs.config,
+        "--experiment": inputs.experiment,
+        "--base-branch": inputs.base_branch,
+        "--champion-strategy": inputs.champion_strategy,
+        "--champion-model": inputs.champion_model,
+        "--champion-alias": inputs.champion_alias,
+        "--champion-metric": inputs.champion_metric,
+        "--no-champion": inputs.no_champion,
+        "--missing": inputs.missing,
+        "--template": inputs.template,
+    }
+    for flag, value in optional.items():
+        if value:
+            args += [flag, value]
+    markdown, json_report = report_paths(inputs, report_dir)
     args += [
         "--comment",
         inputs.comment,
         "--status" if inputs.status else "--no-status",
         "--markdown-output",
-        str(report_dir / "report.md"),
+        str(markdown),
         "--json-output",
-        str(report_dir / "report.json"),
+        str(json_report),
     ]
+    if inputs.check_run:
+        args.append("--check-run")
     return args
+
+
+def report_paths(inputs: Inputs, report_dir: Path) -> tuple[Path, Path]:
+    """Where compare writes its reports: the `markdown-output`/`json-output` inputs, else the step's own directory."""
+    markdown = Path(inputs.markdown_output) if inputs.markdown_output else report_dir / "report.md"
+    json_report = Path(inputs.json_output) if inputs.json_output else report_dir / "report.json"
+    return markdown, json_report
 
 
 def comment_arguments(inputs: Inputs, trigger: Mapping[str, Any]) -> list[str]:
@@ -316,11 +424,11 @@ def execute(inputs: Inputs, environ: Mapping[str, str], step: Step) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     args = compare_arguments(inputs, run_id=run_id, report_dir=report_dir)
     code, outputs = step.call(args, cli_environment(environ, inputs, github_token=True))
-    json_report = report_dir / "report.json"
+    markdown, json_report = report_paths(inputs, report_dir)
     if json_report.is_file():
-        step.set_output("report-json", str(json_report))
-    if "report-path" not in outputs and (report_dir / "report.md").is_file():
-        step.set_output("report-path", str(report_dir / "report.md"))
+        step.set_output("report-json", str(json_report.resolve()))
+    if "report-path" not in outputs and markdown.is_file():
+        step.set_output("report-path", str(markdown.resolve()))
     if code == EXIT_REGRESSION and not inputs.fail_on_regression:
         print("::warning title=ci-track::the comparison found a regression (fail-on-regression: false)")
         return 0

@@ -1,29 +1,44 @@
 """Where the champion is chosen: the candidate run of this commit and the base branch's champion.
 
-Every lookup is one server-side filtered, ordered `runs/search` with a tiny `max_results`, so
-the cost does not grow with the experiment. Strategies, tried in the configured order:
+Only runs that ci-track itself created **and completed** count, as candidate or as champion. A
+run is complete once ci-track has written `ci.exit_code`, which `ci-track run` records last, after
+every metric and after the final status (see results_upload.py); a run the training script opened
+itself (an extra `mlflow.start_run()`, nested sweep trials) never carries it, and neither does a
+run whose results are still in the spool. Candidates and champions are complete runs that
+FINISHED with exit code 0. Other runs of the commit are listed for the report, never judged.
 
-- `alias`: the registered model's alias (`registered-models/alias`) and the run behind it;
-  without a registered model, the run tagged `ci.champion=true` by `ci-track promote`;
-- `best`: the best FINISHED run on the base branch by `champion.metric` (its goal decides the order);
-- `latest`: the newest FINISHED run on the base branch, preferring one at the merge-base commit.
+Every lookup is one server-side filtered, ordered `runs/search` with a tiny `max_results`, so
+the cost does not grow with the experiment. The champion is per base branch; strategies, tried in
+the configured order:
+
+- `alias`: the registered model's alias for the base branch (`@champion` on the default branch,
+  `@champion-<branch>-<hash>` elsewhere, see `branch_alias`) and the run behind it; without a
+  registered model, the base branch's run tagged `ci.champion=true` by `ci-track promote`;
+- `best`: the best complete run on the base branch by `champion.metric` (its goal decides the order);
+- `latest`: the newest complete run on the base branch, preferring one at the merge-base commit.
 
 Runs made for pull requests (tagged `ci.pr_number`) never count as the base branch's runs, so a
 fork's branch called `main` cannot become the champion. The candidate itself never counts.
-A server or auth failure propagates (the gate fails closed); "nothing found" returns None.
+A server or auth failure propagates (the gate fails closed), and so does a registry alias that
+points at a run ci-track cannot vouch for; "nothing found" returns None.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from collections.abc import Sequence
 
-from ci_track.errors import NotFoundError, UsageError
+from ci_track.errors import NotFoundError, UntrustedChampionError, UsageError
 from ci_track.mlflow_client import MlflowClient
-from ci_track.runs import Run
+from ci_track.runs import RelatedRun, Run
 
 CHAMPION_TAG = "ci.champion"
+EXIT_CODE_TAG = "ci.exit_code"  # the completion marker: written last by `ci-track run`
 STRATEGIES = ("alias", "best", "latest")
+_RELATED_LIMIT = 50  # runs opened during the candidate's training that the report lists
+_COMMIT_PAGE = 20  # runs of one commit read to find its newest complete one (and newer failed attempts)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -32,6 +47,12 @@ class ChampionChoice:
     strategy: str  # alias | best | latest | run-id
     description: str  # in words, for the report: "alias champion of model wine (version 3)"
     model_version: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Candidate:
+    run: Run
+    notes: tuple[str, ...] = ()  # why this run and not a newer attempt, in words
 
 
 def quote_filter_value(value: str) -> str:
@@ -47,6 +68,56 @@ def _tag(key: str) -> str:
     return f"tags.`{key}`"
 
 
+# A complete, successful ci-track run: the filter every candidate and champion search carries.
+COMPLETE_FILTER = f"{_tag(EXIT_CODE_TAG)} = '0' and attributes.status = 'FINISHED'"
+
+
+def is_complete(run: Run) -> bool:
+    """ci-track recorded the run as complete and successful (the same test as COMPLETE_FILTER)."""
+    return run.status == "FINISHED" and run.tags.get(EXIT_CODE_TAG) == "0"
+
+
+def is_ci_track_run(run: Run) -> bool:
+    """Created by `ci-track run` (its create id), as opposed to a run the training script opened itself."""
+    return "ci.create_id" in run.tags or EXIT_CODE_TAG in run.tags
+
+
+def why_not_complete(run: Run) -> str:
+    """In words, why `run` cannot be a candidate or a champion (for a run that is not `is_complete`)."""
+    parent = run.tags.get("mlflow.parentRunId")
+    if parent:
+        return f"it is a nested run of {parent}, opened by the training script; only ci-track's own run is judged"
+    if not is_ci_track_run(run):
+        return "it was not created by `ci-track run` (a run the training script or someone else opened)"
+    code = run.tags.get(EXIT_CODE_TAG)
+    if run.status in ("RUNNING", "SCHEDULED") and code is None:
+        return f"it is still {run.status}: compare it once `ci-track run` has finished"
+    if code is None:
+        return (
+            f"ci-track has not recorded it as complete (status {run.status}, no {EXIT_CODE_TAG}): its results "
+            "may still be in a spool file; run `ci-track sync`"
+        )
+    if code != "0":
+        return f"its training command failed (exit code {code}, status {run.status})"
+    return f"it ended {run.status}"
+
+
+def branch_alias(alias: str, branch: str | None, default_branch: str | None) -> str:
+    """The registry alias that holds `branch`'s champion.
+
+    The default branch keeps the plain alias (`champion`), so existing registries keep working.
+    Any other branch gets `<alias>-<slug>-<hash8>`: the slug keeps it readable (every character
+    MLflow does not allow in an alias becomes `-`), the first 8 hex digits of the branch name's
+    SHA-256 keep two branches that slug alike apart. The result matches MLflow's alias rule
+    (`^[\\w\\-]*$`, at most 255 characters) and can never be a reserved name (`latest`, `v<n>`).
+    """
+    if not branch or branch == default_branch:
+        return alias
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", branch).strip("-")[:60] or "branch"
+    digest = hashlib.sha256(branch.encode("utf-8")).hexdigest()[:8]
+    return f"{alias}-{slug}-{digest}"[:255]
+
+
 def get_run_in_experiment(client: MlflowClient, run_id: str, experiment_id: str, *, role: str) -> Run:
     try:
         run = client.get_run(run_id)
@@ -59,28 +130,102 @@ def get_run_in_experiment(client: MlflowClient, run_id: str, experiment_id: str,
     return run
 
 
-def find_candidate(client: MlflowClient, experiment_id: str, *, run_id: str | None, head_sha: str | None) -> Run:
-    """`--run-id`, else the newest FINISHED run of the head commit."""
+def find_candidate(
+    client: MlflowClient,
+    experiment_id: str,
+    *,
+    run_id: str | None,
+    head_sha: str | None,
+    experiment_name: str | None = None,
+) -> Candidate:
+    """`--run-id` (which must be a complete ci-track run), else the newest complete run of the head commit."""
+    where = f"experiment {experiment_name!r} ({experiment_id})" if experiment_name else f"experiment {experiment_id}"
     if run_id:
         run = get_run_in_experiment(client, run_id, experiment_id, role="candidate")
-        if run.status in ("RUNNING", "SCHEDULED"):
-            raise UsageError(f"candidate run {run_id} is still {run.status}: compare it once it has finished")
-        return run
+        if not is_complete(run):
+            raise UsageError(f"candidate run {run_id} cannot be compared: {why_not_complete(run)}")
+        return Candidate(run=run)
     if not head_sha:
         raise UsageError("no candidate: not in a git checkout or CI build with a commit SHA; pass --run-id")
-    runs, _ = client.search_runs(
-        [experiment_id],
-        filter_string=f"{_tag('mlflow.source.git.commit')} = {quote_filter_value(head_sha)} "
-        "and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+    commit = f"{_tag('mlflow.source.git.commit')} = {quote_filter_value(head_sha)}"
+    # One page of the commit's runs, newest first: the newest complete one is the candidate, and the
+    # ci-track attempts newer than it say why an older run was chosen.
+    runs, more = client.search_runs(
+        [experiment_id], filter_string=commit, order_by=["attributes.start_time DESC"], max_results=_COMMIT_PAGE
     )
-    if not runs:
+    chosen = next((run for run in runs if is_complete(run)), None)
+    if chosen is None and more:
+        found, _ = client.search_runs(
+            [experiment_id],
+            filter_string=f"{commit} and {COMPLETE_FILTER}",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        chosen = found[0] if found else None
+    attempts = [run for run in runs if is_ci_track_run(run) and not run.tags.get("mlflow.parentRunId")]
+    newer = attempts if chosen is None else [run for run in attempts if _started_after(run, chosen)]
+    failed = [f"run {run.run_id} ({why_not_complete(run)})" for run in newer if not is_complete(run)]
+    if chosen is None:
+        detail = f"; newer attempts: {'; '.join(failed[:3])}" if failed else ""
         raise UsageError(
-            f"no FINISHED run for commit {head_sha[:12]} in experiment {experiment_id}: "
+            f"no complete FINISHED run of ci-track for commit {head_sha[:12]} in {where}{detail}: "
             "run `ci-track run` first, or pass --run-id"
         )
-    return runs[0]
+    notes = tuple(
+        f"a newer attempt of this commit is not judged: {text}; comparing run {chosen.run_id} instead"
+        for text in failed[:3]
+    )
+    return Candidate(run=chosen, notes=notes)
+
+
+def _started_after(run: Run, other: Run) -> bool:
+    return (run.start_time or 0) > (other.start_time or 0) and run.run_id != other.run_id
+
+
+def find_related_runs(client: MlflowClient, experiment_id: str, candidate: Run) -> tuple[RelatedRun, ...]:
+    """Runs the training script opened while the candidate trained: nested runs and extra runs (one search).
+
+    Found by time (started within the candidate's run) and then kept only when they belong to it:
+    a nested run whose parent chain reaches the candidate, or a run at the candidate's commit (or
+    the merge commit CI checked out) that ci-track did not create. Listed in the report, never judged.
+    """
+    if not candidate.start_time:
+        return ()
+    clauses = [f"attributes.start_time >= {int(candidate.start_time)}"]
+    if candidate.end_time:
+        clauses.append(f"attributes.start_time <= {int(candidate.end_time)}")
+    runs, _ = client.search_runs(
+        [experiment_id],
+        filter_string=" and ".join(clauses),
+        order_by=["attributes.start_time ASC"],
+        max_results=_RELATED_LIMIT,
+    )
+    parents = {run.run_id: run.tags.get("mlflow.parentRunId") for run in runs}
+    commits = {sha for sha in (candidate.head_sha, candidate.tags.get("ci.merge_sha")) if sha}
+    related: list[RelatedRun] = []
+    for run in runs:
+        if run.run_id == candidate.run_id:
+            continue
+        if _descends_from(run.run_id, candidate.run_id, parents):
+            related.append(_related(run, "nested", f"nested run of {run.tags.get('mlflow.parentRunId')}"))
+        elif run.head_sha in commits and not is_ci_track_run(run) and not run.tags.get("mlflow.parentRunId"):
+            related.append(_related(run, "extra", "extra run opened by the training script"))
+    return tuple(related)
+
+
+def _descends_from(run_id: str, ancestor: str, parents: dict[str, str | None]) -> bool:
+    seen: set[str] = set()
+    current = parents.get(run_id)
+    while current and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+def _related(run: Run, kind: str, note: str) -> RelatedRun:
+    return RelatedRun(run_id=run.run_id, run_name=run.run_name, kind=kind, status=run.status, note=note)
 
 
 def find_champion(
@@ -90,6 +235,7 @@ def find_champion(
     candidate: Run,
     strategies: Sequence[str],
     base_branch: str | None,
+    default_branch: str | None = None,
     model: str | None = None,
     alias: str = "champion",
     metric: str | None = None,
@@ -98,10 +244,12 @@ def find_champion(
 ) -> ChampionChoice | None:
     if champion_run_id:
         run = get_run_in_experiment(client, champion_run_id, experiment_id, role="champion")
+        if not is_complete(run):
+            raise UsageError(f"champion run {champion_run_id} cannot serve as the champion: {why_not_complete(run)}")
         return ChampionChoice(run=run, strategy="run-id", description=f"run {champion_run_id} (--champion-run-id)")
     for strategy in strategies:
         if strategy == "alias":
-            choice = _by_alias(client, experiment_id, candidate, base_branch, model, alias)
+            choice = _by_alias(client, experiment_id, candidate, base_branch, default_branch, model, alias)
         elif strategy == "best":
             choice = _best(client, experiment_id, candidate, base_branch, metric, metric_goal)
         elif strategy == "latest":
@@ -113,15 +261,36 @@ def find_champion(
     return None
 
 
+def _branch_filter(base_branch: str) -> str:
+    return f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+
+
 def _base_filter(base_branch: str) -> str:
-    return (
-        f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)} "
-        f"and attributes.status = 'FINISHED' and {_tag('ci.pr_number')} IS NULL"
-    )
+    return f"{_branch_filter(base_branch)} and {COMPLETE_FILTER} and {_tag('ci.pr_number')} IS NULL"
 
 
 def _first_other(runs: Sequence[Run], candidate: Run) -> Run | None:
     return next((run for run in runs if run.run_id != candidate.run_id), None)
+
+
+def resolve_branch_alias(
+    client: MlflowClient, model: str, alias: str, branch: str | None, default_branch: str | None
+) -> str:
+    """The alias name that holds `branch`'s champion in `model` (see `branch_alias`).
+
+    When the repository's default branch is unknown, the plain alias belongs to the branch of the
+    run behind it: `branch` uses it if it is unset or already `branch`'s, else its own alias.
+    """
+    if default_branch is not None or not branch:
+        return branch_alias(alias, branch, default_branch)
+    plain = client.get_model_version_by_alias(model, alias)
+    if plain is None or not plain.run_id:
+        return alias
+    try:
+        owner = client.get_run(plain.run_id).branch
+    except NotFoundError:
+        owner = None
+    return alias if owner in (None, branch) else branch_alias(alias, branch, None)
 
 
 def _by_alias(
@@ -129,23 +298,36 @@ def _by_alias(
     experiment_id: str,
     candidate: Run,
     base_branch: str | None,
+    default_branch: str | None,
     model: str | None,
     alias: str,
 ) -> ChampionChoice | None:
     if model:
-        version = client.get_model_version_by_alias(model, alias)
+        name = resolve_branch_alias(client, model, alias, base_branch, default_branch)
+        version = client.get_model_version_by_alias(model, name)
         if version is None or not version.run_id or version.run_id == candidate.run_id:
             return None
-        run = get_run_in_experiment(client, version.run_id, experiment_id, role=f"champion (alias {alias!r})")
+        run = get_run_in_experiment(client, version.run_id, experiment_id, role=f"champion (alias {name!r})")
+        if base_branch and run.branch and run.branch != base_branch:
+            # The plain alias of a registry whose default branch is unknown here: another branch's champion.
+            return None
+        if not is_complete(run):
+            raise UntrustedChampionError(
+                f"alias @{name} of model {model} (version {version.version}) points at run {run.run_id}, which "
+                f"cannot serve as the champion: {why_not_complete(run)}; point the alias at a complete run "
+                "(`ci-track rollback`, or `ci-track promote --force` on the base branch)"
+            )
         return ChampionChoice(
             run=run,
             strategy="alias",
-            description=f"alias @{alias} of model {model} (version {version.version})",
+            description=f"alias @{name} of model {model} (version {version.version})",
             model_version=version.version,
         )
+    if not base_branch:
+        return None
     runs, _ = client.search_runs(
         [experiment_id],
-        filter_string=f"{_tag(CHAMPION_TAG)} = 'true' and attributes.status = 'FINISHED'",
+        filter_string=f"{_tag(CHAMPION_TAG)} = 'true' and {_branch_filter(base_branch)} and {COMPLETE_FILTER}",
         order_by=["attributes.start_time DESC"],
         max_results=2,
     )
@@ -153,7 +335,9 @@ def _by_alias(
     if tagged is None:
         return None
     return ChampionChoice(
-        run=tagged, strategy="alias", description=f"run tagged {CHAMPION_TAG}=true by ci-track promote"
+        run=tagged,
+        strategy="alias",
+        description=f"run tagged {CHAMPION_TAG}=true on {base_branch} by ci-track promote",
     )
 
 
@@ -209,4 +393,4 @@ def _latest(client: MlflowClient, experiment_id: str, candidate: Run, base_branc
     run = _first_other(runs, candidate)
     if run is None:
         return None
-    return ChampionChoice(run=run, strategy="latest", description=f"latest FINISHED run on {base_branch}")
+    return ChampionChoice(run=run, strategy="latest", description=f"latest complete run on {base_branch}")

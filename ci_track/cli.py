@@ -39,12 +39,25 @@ exit codes:
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one `ci-track: error:` line (exit 2), like every other error."""
+    """argparse, but a usage error is one `ci-track: error:` line (exit 2), like every other error.
+
+    The line carries the prefix once (`self.prog` is already "ci-track compare"): the hint at the
+    end names the (sub)command whose --help explains the fix.
+    """
 
     def error(self, message: str) -> NoReturn:
-        command = self.prog.removeprefix("ci-track").strip()
-        hint = f"ci-track {command} --help" if command else "ci-track --help"
-        self.exit(int(ExitCode.USAGE), f"ci-track: error: {self.prog}: {message} (see {hint})\n")
+        self.exit(int(ExitCode.USAGE), f"ci-track: error: {message} (see {self.prog} --help)\n")
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost subcommand parser the arguments selected (`ci-track jenkins trigger`'s own)."""
+    chosen = parser
+    while True:
+        subparsers = [a for a in chosen._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subparsers[0].dest, None) if subparsers else None
+        if not isinstance(name, str) or name not in subparsers[0].choices:
+            return chosen
+        chosen = subparsers[0].choices[name]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ci-track {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # dest "verb", not "command": `run` has a positional `command` that would overwrite it
+    subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"ci_track.commands.{name}")
@@ -69,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse exits 2 with a one-line usage error
+    args, unknown = parser.parse_known_args(argv)  # argparse exits 2 with a one-line usage error
+    if unknown:
+        # argparse reports these from the top-level parser; the subcommand's --help is the useful hint
+        _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -78,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except CiTrackError as error:
         _print_error(str(error))
+        for line in error.follow_up:
+            print(line, file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         _print_error("interrupted")

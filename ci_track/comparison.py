@@ -11,7 +11,9 @@ Rules for a configured metric (`metrics:` in .ci-track.yml), checked in this ord
    (then it is accepted, but an infinite value still breaches a bound);
 3. below `min` or above `max` -> `out_of_bounds`, even when better than the champion: bounds
    are hard;
-4. no champion, or the champion lacks the metric -> `new` (nothing to compare with);
+4. no champion, or the champion lacks the metric -> `new` (nothing to compare with); when a
+   champion exists but lacks a metric that has a goal, that is a warning, never a silent pass, and
+   when it lacks every gated metric it is unusable: each of them fails (the gate fails closed);
 5. no `goal` -> `info` (only the checks above apply);
 6. else, against the champion's value: equal -> `unchanged`; better -> `improved`; worse by at
    most the tolerance -> `within_tolerance`; worse by more -> `regressed`. A value exactly at the
@@ -33,6 +35,11 @@ metric's `reason` says so.
 is counted as a warning, `info` is only reported. That is the result's `outcome`
 (ok | fail | warn | info).
 
+Numbers in words: `format_value` shows 6 significant digits, deltas 4, percentages one decimal. A
+regression or a breached bound shows as many more digits as it takes for its numbers to visibly
+break the rule (`0.5 -> 0.51001 (+2.002%), allowed +2%`, never `(+2.0%)`); the tables show the
+same (`result_cells`).
+
 Metrics that are not configured are reported, never gated: `info` (with their delta) when the
 champion has them too, `new` when it does not, and champion metrics absent from the candidate are
 `removed`.
@@ -47,10 +54,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ci_track.config import Config, MetricRule
-from ci_track.runs import Run
+from ci_track.runs import RelatedRun, Run
 
 STATUSES = (
     "improved",
@@ -103,6 +110,10 @@ class MetricResult:
     aggregate: str | None = None  # the rule's aggregate (last, min, max, mean_last_N); None when not configured
     reason: str  # in words: "rmse 0.742 -> 0.801 (+7.9%), allowed +2%"
     short: str  # for the headline: "rmse +7.9% (allowed +2%)"
+    # champion, candidate, delta and delta % as the reason shows them, when a failure or warning
+    # needed more digits than the default to visibly break its rule (0.5 -> 0.51001 is +2.002%, not
+    # +2.0%, against +2%); None: the default formats. The report tables show the same.
+    shown: tuple[str, str, str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -122,6 +133,8 @@ class Comparison:
     params: tuple[ParamChange, ...]  # sorted by name
     verdict: str  # pass | regression | no-champion
     no_champion_policy: str = "pass"
+    notices: tuple[str, ...] = ()  # shown above the table: how the runs were chosen, what was skipped
+    related_runs: tuple[RelatedRun, ...] = ()  # nested and extra runs of the candidate's training, not judged
 
     @property
     def failures(self) -> tuple[MetricResult, ...]:
@@ -210,6 +223,58 @@ def format_percent(value: float | None) -> str:
     return f"{value:+.1f}%"
 
 
+_DEFAULT_DIGITS = 6  # format_value's significant digits
+_MAX_DIGITS = 17  # enough for any two different doubles to print differently
+
+
+def format_values_apart(
+    first: float | None, second: float | None, *, enough: Callable[[float, float], bool] | None = None
+) -> tuple[str, str]:
+    """Both values as format_value shows them, with as many more significant digits as it takes for
+    the shown numbers to satisfy `enough(shown_first, shown_second)`; by default, to differ when the
+    values do (0.5 -> 0.5000001, not 0.5 -> 0.5). A failure must show the digits that decided it."""
+    if not (_finite(first) and _finite(second)) or first == second:
+        return format_value(first), format_value(second)
+    assert first is not None and second is not None
+    for digits in range(_DEFAULT_DIGITS, _MAX_DIGITS + 1):
+        shown = f"{first:.{digits}g}", f"{second:.{digits}g}"
+        if enough(float(shown[0]), float(shown[1])) if enough else shown[0] != shown[1]:
+            return shown
+    return repr(first), repr(second)
+
+
+def format_delta_beyond(delta: float, limit: float) -> str:
+    """format_delta, with the digits it takes for the shown change to exceed `limit` visibly."""
+    return _beyond(format_delta(delta), delta, limit, start=4, suffix="")
+
+
+def format_percent_beyond(pct: float, limit: float) -> str:
+    """format_percent, with the digits it takes for the shown percentage to exceed `limit` visibly."""
+    return _beyond(format_percent(pct), pct, limit, start=2, suffix="%")
+
+
+def _beyond(text: str, value: float, limit: float, *, start: int, suffix: str) -> str:
+    # The default rounding can land on the limit itself (+2.002% shown as +2.0%, allowed +2%).
+    digits = start
+    while not _clearly_above(abs(float(text.removesuffix(suffix))), limit) and digits < _MAX_DIGITS:
+        digits += 1
+        text = f"{value:+.{digits}g}{suffix}"
+    return text
+
+
+def _clearly_above(shown: float, limit: float) -> bool:
+    """Above the limit by more than float noise (0.51 - 0.5 is 0.010000000000000009, not above 0.01)."""
+    return shown > limit and not math.isclose(shown, limit, rel_tol=_SLACK)
+
+
+def result_cells(result: MetricResult) -> tuple[str, str, str, str]:
+    """champion, candidate, delta and delta % as the report tables show them, matching the reason."""
+    if result.shown is not None:
+        return result.shown
+    champion, candidate = format_values_apart(result.champion, result.candidate)
+    return champion, candidate, format_delta(result.delta), format_percent(result.delta_pct)
+
+
 def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
@@ -231,6 +296,8 @@ def compare(
     config: Config,
     *,
     champion_source: str | None = None,
+    notices: tuple[str, ...] = (),
+    related_runs: tuple[RelatedRun, ...] = (),
 ) -> Comparison:
     """Judge `candidate` against `champion` (None: no champion was found) under `config`'s rules."""
     champion_metrics: Mapping[str, float] = champion.metrics if champion is not None else {}
@@ -238,6 +305,8 @@ def compare(
         _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=champion is not None)
         for name, rule in config.metrics.items()
     ]
+    if champion is not None:
+        results = _unusable_champion(results, config, champion)
     for name in sorted(set(candidate.metrics) - set(config.metrics)):
         results.append(_unconfigured(name, candidate.metrics[name], champion_metrics.get(name)))
     for name in sorted(set(champion_metrics) - set(candidate.metrics) - set(config.metrics)):
@@ -270,7 +339,33 @@ def compare(
         params=diff_params(champion.params if champion is not None else None, candidate.params),
         verdict=verdict,
         no_champion_policy=config.no_champion,
+        notices=notices,
+        related_runs=related_runs,
     )
+
+
+def _unusable_champion(results: list[MetricResult], config: Config, champion: Run) -> list[MetricResult]:
+    """A champion that has none of the gated metrics cannot serve as a baseline: fail closed on each.
+
+    One gated metric the champion lacks is a warning (`new`, see `_judge`): the rule is newer than
+    the champion. When it lacks every metric that has a goal, the champion is unusable (renamed
+    metrics, or a run that never logged them), and passing would judge nothing at all.
+    """
+    judged = [r for r in results if r.goal and r.severity == "fail" and r.candidate is not None]
+    if not judged or any(r.champion is not None for r in judged):
+        return results
+    reason = (
+        f"the champion run {champion.run_id} has none of the gated metrics "
+        f"({', '.join(r.name for r in judged[:5])}{', …' if len(judged) > 5 else ''}): it cannot serve as a "
+        "baseline, so the gate fails closed (promote a run that logs them, with --force if needed)"
+    )
+    names = {r.name for r in judged}
+    return [
+        dataclasses.replace(r, outcome="fail", reason=f"{r.name}: {reason}", short=f"{r.name} no baseline")
+        if r.name in names
+        else r
+        for r in results
+    ]
 
 
 def diff_params(champion: Mapping[str, str] | None, candidate: Mapping[str, str]) -> tuple[ParamChange, ...]:
@@ -304,7 +399,9 @@ def _judge(
     delta, pct = _delta(candidate, champion)
     allowed = rule.allowed_worsening() if rule.goal else None
 
-    def result(status: str, outcome: str, reason: str, short: str) -> MetricResult:
+    def result(
+        status: str, outcome: str, reason: str, short: str, shown: tuple[str, str, str, str] | None = None
+    ) -> MetricResult:
         return MetricResult(
             name=key,
             status=status,
@@ -320,6 +417,7 @@ def _judge(
             aggregate=rule.aggregate,
             reason=reason,
             short=short,
+            shown=shown,
         )
 
     # 1. missing: the `missing` policy, never stricter than the metric's severity.
@@ -350,8 +448,9 @@ def _judge(
     breach = _bound_breach(rule, candidate)
     if breach is not None:
         word, bound = breach
-        reason = f"{name} {format_value(candidate)} is {word} the {'minimum' if word == 'below' else 'maximum'} "
-        reason += format_value(bound)
+        shown_candidate, shown_bound = format_values_apart(candidate, bound)  # 0.3000001 is above 0.3
+        reason = f"{name} {shown_candidate} is {word} the {'minimum' if word == 'below' else 'maximum'} "
+        reason += shown_bound
         if champion is not None and math.isfinite(champion) and rule.goal and _better(rule.goal, candidate, champion):
             reason += f", although better than the champion's {format_value(champion)}: bounds are hard"
         sign = "<" if word == "below" else ">"
@@ -359,15 +458,26 @@ def _judge(
             "out_of_bounds",
             _severity_outcome(rule.severity),
             reason,
-            f"{name} {format_value(candidate)} {sign} {'min' if word == 'below' else 'max'} {format_value(bound)}",
+            f"{name} {shown_candidate} {sign} {'min' if word == 'below' else 'max'} {shown_bound}",
+            (format_value(champion), shown_candidate, format_delta(delta), format_percent(pct)),
         )
 
-    # 4. nothing to compare with.
+    # 4. nothing to compare with. A champion that lacks a gated metric is said out loud (a warning,
+    # never a silent pass): the rule is newer than the champion, so only the bounds were checked.
     if champion is None:
-        why = "the champion run has no such metric" if has_champion else "no champion to compare with"
-        return result("new", "ok", f"{name} {format_value(candidate)} ({why})", f"{name} new")
+        if not has_champion:
+            return result("new", "ok", f"{name} {format_value(candidate)} (no champion to compare with)", f"{name} new")
+        outcome = "warn" if rule.goal and rule.severity != "info" else "info"
+        return result(
+            "new",
+            outcome,
+            f"{name} {format_value(candidate)}: the champion run has no {name}, so it was not compared "
+            "(only its bounds were checked); it will be once a run that logs it is promoted",
+            f"{name} no baseline",
+        )
 
-    change = f"{name} {format_value(champion)} -> {format_value(candidate)}"
+    shown_champion, shown_candidate = format_values_apart(champion, candidate)
+    change = f"{name} {shown_champion} -> {shown_candidate}"
 
     # 5. no direction: bounds only.
     if rule.goal is None:
@@ -422,11 +532,25 @@ def _judge(
             f"{change} ({shown}), allowed {allowed}",
             f"{name} {short_change} (allowed {allowed})",
         )
+    # Beyond the allowance: show as many digits as it takes to see it (+2.002%, not +2.0%, against +2%).
+    # The values too: 0.5 -> 0.51 would read as exactly +0.01 when the candidate is 0.5100001.
+    shown_champion, shown_candidate = format_values_apart(
+        champion, candidate, enough=lambda old, new: _clearly_above(abs(new - old), limit)
+    )
+    change = f"{name} {shown_champion} -> {shown_candidate}"
+    if rule.tolerance_kind == "absolute":
+        beyond = format_delta_beyond(delta, rule.tolerance)
+        cells = (shown_champion, shown_candidate, beyond, format_percent(pct))
+    else:
+        assert pct is not None
+        beyond = format_percent_beyond(pct, rule.tolerance)
+        cells = (shown_champion, shown_candidate, format_delta(delta), beyond)
     return result(
         "regressed",
         _severity_outcome(rule.severity),
-        f"{change} ({shown}), allowed {allowed}",
-        f"{name} {short_change} (allowed {allowed})",
+        f"{change} ({beyond}), allowed {allowed}",
+        f"{name} {beyond} (allowed {allowed})",
+        cells,
     )
 
 

@@ -35,6 +35,9 @@ Where each setting comes from, first match wins:
 - `CI_TRACK_STATUS` accepts true/false, 1/0, yes/no, on/off.
 - `comment` and `status` are None when nobody set them: the command decides from the context.
 An empty environment variable counts as unset (CI systems pass empty inputs as empty strings).
+Numeric settings (`max_regression`, `min`, `max`) are read as YAML 1.2 spells numbers (`1e-2` is
+0.01, `017` is 17), not as PyYAML's YAML 1.1 does, so ci-track and an editor validating against the
+JSON Schema agree; they must be finite.
 Metric rules (`metrics:`) and `run:` come only from the file. A metric rule's `aggregate:`
 (last | min | max | mean_last_N) says which value of the logged history is judged
 (ci_track/aggregates.py). On a pull request the gate takes the gating settings from the base
@@ -52,7 +55,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import ConfigError, UsageError
+from ci_track.errors import TOO_DEEP, ConfigError, UsageError
 
 if TYPE_CHECKING:
     import yaml
@@ -89,7 +92,16 @@ _MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
 RUN_KEYS = ("tags", "metrics_files")
 
 DEFAULT_ALIAS = "champion"
+MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+# Numbers as YAML 1.2's core schema spells them (what editors and the JSON Schema see). PyYAML
+# implements YAML 1.1, where `1e-2` (no dot) is a string and `017` is octal 15.
+_YAML12_INT = re.compile(r"[-+]?[0-9]+")
+_YAML12_OCTAL = re.compile(r"0o[0-7]+")
+_YAML12_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_YAML12_INFINITY = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
+_YAML12_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -153,6 +165,26 @@ def _plain(number: float) -> str:
     return f"{number:g}"
 
 
+def yaml12_number(text: str) -> float | None:
+    """The number a plain YAML 1.2 (core schema) scalar spells, or None when it spells none.
+
+    Accepted: 3, -3, +3, 0o17, 0x1F, 1.5, .5, 1., +1.5, 1e-2, 1E-2, 1.5e+3, .inf, -.inf, .nan.
+    """
+    if _YAML12_INT.fullmatch(text):
+        return float(int(text))
+    if _YAML12_OCTAL.fullmatch(text):
+        return float(int(text[2:], 8))
+    if _YAML12_HEX.fullmatch(text):
+        return float(int(text[2:], 16))
+    if _YAML12_FLOAT.fullmatch(text):
+        return float(text)
+    if match := _YAML12_INFINITY.fullmatch(text):
+        return -math.inf if match.group(1) == "-" else math.inf
+    if _YAML12_NAN.fullmatch(text):
+        return math.nan
+    return None
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -186,6 +218,13 @@ def load_config(path: Path | None, *, cwd: Path) -> Config:
 
 def parse_config(text: str, *, source: str = CONFIG_NAMES[0]) -> Config:
     """Validate the YAML text of a configuration file; `source` names it in error messages."""
+    try:
+        return _parse_config(text, source=source)
+    except RecursionError:  # PyYAML composes and constructs recursively
+        raise ConfigError(f"{source}: {TOO_DEEP}") from None
+
+
+def _parse_config(text: str, *, source: str) -> Config:
     import yaml
 
     try:
@@ -278,10 +317,20 @@ class _Reader:
             raise self.error(node, f"{where} must be true or false, got {_show(value)}")
         return value
 
+    def numeric_value(self, node: yaml.Node) -> Any:
+        """A numeric setting's value, read as YAML 1.2 reads it: `1e-2` is 0.01 (PyYAML: a string)."""
+        if isinstance(node, self.yaml.ScalarNode) and node.style is None:  # plain, not quoted
+            number = yaml12_number(str(node.value))
+            if number is not None:
+                return number
+            if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+                return str(node.value)  # a YAML 1.1-only spelling (1_000, 1:30, 0b1): a string in YAML 1.2
+        return self.value(node)
+
     def number(self, node: yaml.Node, where: str) -> float | None:
         if self.is_null(node):
             return None
-        value = self.value(node)
+        value = self.numeric_value(node)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(node, f"{where} must be a number, got {_show(value)}")
         if not math.isfinite(value):
@@ -392,7 +441,7 @@ class _Reader:
     def tolerance(self, node: yaml.Node, where: str) -> tuple[str, float]:
         if self.is_null(node):
             return "none", 0.0
-        value = self.value(node)
+        value = self.numeric_value(node)
         if isinstance(value, str) and (match := _PERCENT.match(value)):
             return "relative", float(match.group(1))
         if isinstance(value, str) and value.strip().startswith("-") and value.strip().endswith("%"):
@@ -654,5 +703,11 @@ def require_experiment(config: Config) -> str:
     if not config.experiment:
         raise UsageError(
             "no experiment: pass --experiment, set CI_TRACK_EXPERIMENT, or put `experiment:` in .ci-track.yml"
+        )
+    if len(config.experiment) > MAX_EXPERIMENT_NAME_LENGTH:
+        # checked here: the server's refusal would be a 400 after a run was half set up (exit 3)
+        raise UsageError(
+            f"the experiment name is {len(config.experiment)} characters long, more than MLflow's limit of "
+            f"{MAX_EXPERIMENT_NAME_LENGTH}: choose a shorter one"
         )
     return config.experiment

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import ContextError
+from ci_track.errors import TOO_DEEP, ContextError
 from ci_track.secrets import strip_url_credentials
 
 if TYPE_CHECKING:
@@ -143,9 +143,10 @@ def read_github_event(environ: Mapping[str, str]) -> dict[str, Any]:
         return {}
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         if required:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+            reason = TOO_DEEP if isinstance(error, RecursionError) else reason
             raise ContextError(f"cannot read the {event} payload at GITHUB_EVENT_PATH={path}: {reason}") from None
         return {}
     if not isinstance(payload, dict):

@@ -22,9 +22,14 @@ class ExitCode(enum.IntEnum):
 
 
 class CiTrackError(Exception):
-    """A failure the user can act on. `str(error)` is the one-line message shown."""
+    """A failure the user can act on. `str(error)` is the one-line message shown.
+
+    `follow_up` holds lines the CLI prints after the error line: what became of the work the
+    failure interrupted (e.g. "MLflow run ... failed"), which reads as noise before the reason.
+    """
 
     exit_code: ExitCode = ExitCode.USAGE
+    follow_up: tuple[str, ...] = ()
 
 
 class UsageError(CiTrackError):
@@ -35,6 +40,11 @@ class UsageError(CiTrackError):
 
 class ConfigError(UsageError):
     """`.ci-track.yml`, an MLproject file or a metrics file is invalid."""
+
+
+# What a file nested thousands of levels deep (`[[[[...]]]]`) is called in messages: the parsers
+# recurse, and a RecursionError would otherwise end as an internal error (exit 4).
+TOO_DEEP = "nested too deeply to read (thousands of levels of lists or mappings)"
 
 
 class ContextError(UsageError):
@@ -65,6 +75,10 @@ class TrackingError(ServiceError):
         self.url = url
         self.status = status
         self.error_code = error_code
+
+
+class UntrustedChampionError(ServiceError):
+    """The configured champion exists but cannot be trusted (e.g. an alias on an incomplete run): fail closed."""
 
 
 class NotFoundError(TrackingError):

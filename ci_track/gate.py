@@ -140,8 +140,12 @@ def metric_annotations(comparison: Any) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) -> GateOutcome:
-    from ci_track.champion import find_candidate, find_champion
+def run_gate(
+    args: argparse.Namespace, environ: Mapping[str, str], cwd: Path, *, for_promotion: bool = False
+) -> GateOutcome:
+    """Read the rules, the candidate and the champion, and judge. `for_promotion`: the champion is the
+    candidate's own branch's (the one `promote` would replace), never another branch's."""
+    from ci_track.champion import find_candidate, find_champion, find_related_runs
     from ci_track.comparison import compare
     from ci_track.config import require_experiment
     from ci_track.context import detect_context
@@ -176,10 +180,28 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
             raise UsageError(f"experiment {experiment_name!r} does not exist on {client.uri}")
-        candidate = find_candidate(client, experiment.experiment_id, run_id=args.run_id, head_sha=context.head_sha)
-        base_branch = (
-            config.base_branch or context.base_branch or candidate.tags.get("ci.base_branch") or context.default_branch
+        found = find_candidate(
+            client,
+            experiment.experiment_id,
+            run_id=args.run_id,
+            head_sha=context.head_sha,
+            experiment_name=experiment_name,
         )
+        candidate = found.run
+        if for_promotion:
+            base_branch = candidate.branch
+            if args.base_branch and args.base_branch != base_branch:
+                raise UsageError(
+                    f"promote makes run {candidate.run_id} the champion of its own branch {base_branch!r}; "
+                    f"--base-branch {args.base_branch!r} would move another branch's champion"
+                )
+        else:
+            base_branch = (
+                config.base_branch
+                or context.base_branch
+                or candidate.tags.get("ci.base_branch")
+                or context.default_branch
+            )
         metric = config.champion.metric
         try:
             choice = find_champion(
@@ -188,12 +210,14 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
                 candidate=candidate,
                 strategies=config.champion.strategy,
                 base_branch=base_branch,
+                default_branch=context.default_branch,
                 model=config.champion.model,
                 alias=config.champion.alias,
                 metric=metric,
                 metric_goal=config.metric_goal(metric),
                 champion_run_id=args.champion_run_id,
             )
+            related = find_related_runs(client, experiment.experiment_id, candidate)
         except TrackingError as error:
             raise TrackingError(
                 f"cannot read the champion, failing closed: {error}",
@@ -206,6 +230,8 @@ def run_gate(args: argparse.Namespace, environ: Mapping[str, str], cwd: Path) ->
             with_aggregates(client, choice.run, config) if choice else None,
             config,
             champion_source=choice.description if choice else None,
+            notices=found.notes,
+            related_runs=related,
         )
         return GateOutcome(
             experiment=experiment_name,

@@ -13,7 +13,9 @@ GitHub's rules this module follows (see tests/contracts/README.md):
   `forbidden` outcome that the caller reports as a warning, not a failure;
 - rate limits (429, and 403 with a rate-limit message) are retried: `retry-after` when given,
   otherwise until `x-ratelimit-reset` when no requests remain, otherwise at least a minute with
-  exponential backoff; a bounded number of attempts, and never a longer wait than `max_wait`.
+  exponential backoff; a bounded number of attempts, and never a longer wait than `max_wait`;
+  each retry is announced in one line on stderr, in the shape the MLflow client uses
+  (`ci-track: retrying GitHub GET /repos/o/r/issues/7/comments in 1.0 s (attempt 2 of 5): HTTP 502`).
 Every other failure becomes `GitHubError` (exit 3) with a one-line message that never holds the token.
 """
 
@@ -27,6 +29,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -137,6 +140,7 @@ class RetryPolicy:
     max_wait: float = 600.0
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], float] = time.time
+    progress: Callable[[str], None] | None = None  # None: one line on stderr a retry
 
 
 def rate_limit_wait(headers: Mapping[str, str], retry_number: int, *, now: float) -> float:
@@ -234,14 +238,12 @@ def _retry_class() -> type:
                     "or raise CI_TRACK_GITHUB_MAX_WAIT",
                     status=status,
                 )
-            log.info(
-                "GitHub answered %s to %s %s; retry %d in %.0f s",
-                response.status if response is not None else type(error).__name__,
-                method,
-                redact(_path_only(url)),
-                retry_number,
-                wait,
+            reason = f"HTTP {response.status}" if response is not None else _error_reason(error)
+            notice = (
+                f"ci-track: retrying GitHub {method} {redact(_path_only(url))} in {wait:.1f} s "
+                f"(attempt {retry_number + 1} of {self.policy.max_attempts}): {reason}"
             )
+            (self.policy.progress or _say)(notice)
             retry.next_wait = wait
             return retry
 
@@ -250,6 +252,24 @@ def _retry_class() -> type:
                 self.policy.sleep(self.next_wait)
 
     return GitHubRateLimitRetry
+
+
+def _error_reason(error: Exception | None) -> str:
+    """A dropped or refused connection in a few words (urllib3's messages are long and nested)."""
+    text = str(error)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "Connection reset" in text:
+        return "connection dropped"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "host name not found"
+    return type(error).__name__
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ci_track.errors import ConfigError
+from ci_track.errors import TOO_DEEP, ConfigError
 
 MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag keys
 # MLflow's portable key alphabet (the server on Linux also accepts ":", Windows servers do not).
@@ -59,8 +59,11 @@ def key_problem(key: str) -> str | None:
 
 def read_metrics_file(path: Path) -> list[MetricPoint]:
     """All metric points in `path`, in file order; ConfigError on anything that is not a metric."""
-    data = _parse(path)
-    points = list(_points(data, path))
+    try:
+        data = _parse(path)
+        points = list(_points(data, path))
+    except RecursionError:  # json, PyYAML and the walk over nested mappings all recurse
+        raise ConfigError(f"metrics file {path} is {TOO_DEEP}") from None
     if not points:
         raise ConfigError(f"metrics file {path} contains no metrics")
     for point in points:

@@ -1,9 +1,12 @@
 """MLflow's REST API over `requests`: the only module that talks to the tracking server.
 
 It reads the same environment as the MLflow client (MLFLOW_TRACKING_URI, _USERNAME/_PASSWORD,
-_TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH, _CLIENT_CERT_PATH; DATABRICKS_HOST/_TOKEN for
-`databricks`), pools connections, retries connection errors, 429 and 5xx with backoff within
-a bounded time budget (honouring Retry-After) and never retries other 4xx. Server errors become
+_TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH, _CLIENT_CERT_PATH; for `databricks[://PROFILE]` the
+DATABRICKS_* variables and ~/.databrickscfg, resolved in databricks_auth.py), pools connections,
+retries connection errors, 429 and 5xx with backoff within a bounded time budget (honouring
+Retry-After) and never retries other 4xx; each retry is announced in one line on stderr
+(`ci-track: retrying runs/get in 2.0 s (attempt 2 of 6): HTTP 503`), so a server that is down is
+never minutes of silence. Server errors become
 `TrackingError` carrying MLflow's `error_code`. It handles the API's traps (see
 shared/notes/mlflow.md): NaN/Infinity sent as strings, empty lists missing from responses,
 `start_time` always sent, log-batch chunked to the server's limits.
@@ -17,6 +20,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 import uuid
 from collections import deque
@@ -27,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from ci_track import databricks_auth
 from ci_track.aggregates import HistoryPoint
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.runs import Experiment, ModelVersion, Run, metric_value
@@ -64,6 +69,8 @@ class TrackingSettings:
     max_attempts: int = 6  # attempts per call, the first included
     retry_budget: float = 60.0  # seconds a call may spend retrying before it gives up
     ui_base: str | None = None  # where run links point (Databricks differs from the API host)
+    databricks: databricks_auth.DatabricksCredentials | None = None  # OAuth M2M, and what the child needs
+    child_uri: str | None = None  # the training command's MLFLOW_TRACKING_URI when it is not `uri`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, uri: str | None = None) -> TrackingSettings:
@@ -73,17 +80,18 @@ class TrackingSettings:
                 "no tracking server: set MLFLOW_TRACKING_URI (or --tracking-uri) to your MLflow server's http(s) URL"
             )
         token = environ.get("MLFLOW_TRACKING_TOKEN") or None
-        ui_base = None
+        ui_base = databricks = child_uri = None
         if raw_uri == "databricks" or raw_uri.startswith("databricks://"):
-            host = environ.get("DATABRICKS_HOST", "").strip()
-            if not host:
-                raise UsageError("MLFLOW_TRACKING_URI is 'databricks' but DATABRICKS_HOST is not set")
-            raw_uri = host if "://" in host else f"https://{host}"
-            token = environ.get("DATABRICKS_TOKEN") or token
-            ui_base = raw_uri.rstrip("/") + "/ml"
+            databricks = databricks_auth.resolve(raw_uri, _databricks_environment(environ))
+            # the training script's MLflow client resolves the same profile or variables itself
+            child_uri = raw_uri
+            raw_uri = databricks.host
+            token = databricks.token or (None if databricks.uses_oauth else token)
+            ui_base = raw_uri + "/ml"
         parts = urlsplit(raw_uri)
-        username = environ.get("MLFLOW_TRACKING_USERNAME") or None
-        password = environ.get("MLFLOW_TRACKING_PASSWORD") or None
+        # on Databricks the MLflow client ignores these too: a Basic pair would only displace the token
+        username = None if databricks else environ.get("MLFLOW_TRACKING_USERNAME") or None
+        password = None if databricks else environ.get("MLFLOW_TRACKING_PASSWORD") or None
         if parts.username is not None or parts.password is not None:
             # user:password@ in the URI works like the variables, but never travels on in the URI
             username = username or unquote(parts.username or "") or None
@@ -108,7 +116,22 @@ class TrackingSettings:
             max_attempts=max(1, int(_positive_float(environ, "CI_TRACK_HTTP_ATTEMPTS", 6))),
             retry_budget=_positive_float(environ, "CI_TRACK_RETRY_BUDGET", 60.0),
             ui_base=ui_base,
+            databricks=databricks,
+            child_uri=child_uri,
         )
+
+
+def _databricks_environment(environ: Mapping[str, str]) -> databricks_auth.DatabricksEnvironment:
+    """The variables the Databricks SDK reads for authentication (see databricks_auth.resolve)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return databricks_auth.DatabricksEnvironment(
+        host=environ.get("DATABRICKS_HOST"),
+        token=environ.get("DATABRICKS_TOKEN"),
+        client_id=environ.get("DATABRICKS_CLIENT_ID"),
+        client_secret=environ.get("DATABRICKS_CLIENT_SECRET"),
+        profile=environ.get("DATABRICKS_CONFIG_PROFILE"),
+        config_file=environ.get("DATABRICKS_CONFIG_FILE") or os.path.join(home, ".databrickscfg"),
+    )
 
 
 def _existing_file(environ: Mapping[str, str], name: str) -> str | None:
@@ -154,8 +177,10 @@ class MlflowClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._progress = progress or _say
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
         self._sleep = sleep
         self._clock = clock
@@ -163,10 +188,16 @@ class MlflowClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        self.oauth: databricks_auth.OAuthM2M | None = None
         if settings.username and settings.password is not None:
             self._session.auth = (settings.username, settings.password)  # Basic wins over a token, as in MLflow
         elif settings.token:
             self._session.headers["Authorization"] = f"Bearer {settings.token}"
+        elif settings.databricks is not None and settings.databricks.uses_oauth:
+            self.oauth = databricks_auth.OAuthM2M(
+                settings.databricks, self._session, timeout=settings.timeout, verify=settings.verify, clock=clock
+            )
+            self._session.auth = self.oauth
         self._session.headers["User-Agent"] = "ci-track"
         self._session.verify = settings.verify
         if settings.client_cert:
@@ -186,7 +217,13 @@ class MlflowClient:
         self.close()
 
     def child_credentials(self) -> dict[str, str]:
-        """Credentials for a training script's own MLflow client (the URI it gets carries none)."""
+        """Credentials for a training script's own MLflow client (the URI it gets carries none).
+
+        For Databricks the script gets `databricks[://PROFILE]` back as its tracking URI: its MLflow
+        client reads the same profile, or the DATABRICKS_* variables it inherits.
+        """
+        if self.settings.child_uri:
+            return {"MLFLOW_TRACKING_URI": self.settings.child_uri}
         if self.settings.username and self.settings.password is not None:
             return {
                 "MLFLOW_TRACKING_USERNAME": self.settings.username,
@@ -466,6 +503,7 @@ class MlflowClient:
                 wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
             if self._clock() + wait > deadline:
                 break
+            self._progress(retry_notice(endpoint, wait, attempt + 1, self.settings.max_attempts, failure))
             self._sleep(wait)
             if before_retry is not None and failure != "HTTP 429":  # a 429 was refused, not processed
                 try:
@@ -479,6 +517,15 @@ class MlflowClient:
             f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''} on {endpoint})",
             url=self.uri,
         )
+
+
+def retry_notice(what: str, wait: float, next_attempt: int, attempts: int, reason: str) -> str:
+    """The line announcing a retry: `ci-track: retrying experiments/get-by-name in 2.0 s (attempt 2 of 6): HTTP 503`."""
+    return f"ci-track: retrying {what} in {wait:.1f} s (attempt {next_attempt} of {attempts}): {reason}"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def plan_log_batches(

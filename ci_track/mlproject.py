@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ci_track.errors import ConfigError
+from ci_track.errors import TOO_DEEP, ConfigError
 from ci_track.metrics_file import key_problem
 
 PARAMETER_TYPES = ("string", "float", "int", "path", "uri")
@@ -156,6 +156,8 @@ def load_project(project_dir: Path) -> Project:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path} is not valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is {TOO_DEEP}") from None
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
         raise ConfigError(f"cannot read {path}: {reason}") from None

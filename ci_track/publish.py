@@ -77,7 +77,7 @@ def publish_to_github(
     post_status: bool,
     post_check_run: bool = False,
 ) -> dict[str, str]:
-    """Post the sticky comment and the commit status. Returns outputs such as `comment-url`."""
+    """Post the sticky comment, the commit status and the check run. Returns outputs such as `comment-url`."""
     from ci_track import github_pr
 
     outputs: dict[str, str] = {}
@@ -146,6 +146,8 @@ def publish_to_github(
             )
             if check.action == "forbidden":
                 warn("GitHub refused the check run (it needs `checks: write`): it was not created")
+            elif check.html_url:
+                outputs["check-run-url"] = check.html_url
     return outputs
 
 

@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ci_track.comparison import (
-    STATUS_LABELS,
-    Comparison,
-    MetricResult,
-    format_delta,
-    format_percent,
-    format_value,
-    metric_label,
-)
+from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -47,14 +39,7 @@ def _row(result: MetricResult) -> list[str]:
         status = status.upper()  # what failed the gate stands out in a log
     elif result.outcome in ("warn", "info") and result.status in ("regressed", "out_of_bounds", "nan", "missing"):
         status = f"{status} ({result.outcome})"
-    return [
-        console_safe(metric_label(result.name, result.aggregate)),
-        format_value(result.champion),
-        format_value(result.candidate),
-        format_delta(result.delta),
-        format_percent(result.delta_pct),
-        status,
-    ]
+    return [console_safe(metric_label(result.name, result.aggregate)), *result_cells(result), status]
 
 
 def rules_lines(rules: Any) -> list[str]:
@@ -98,7 +83,16 @@ def render_table(comparison: Comparison, *, rules: Any = None) -> str:
     if notes:
         lines.append("")
         lines.extend(f"{OUTCOME_MARKS[m.outcome]}: {console_safe(m.reason, max_length=300)}" for m in notes)
+    if comparison.related_runs:
+        lines.append("")
+        lines.append(f"not judged ({len(comparison.related_runs)} other runs of this training):")
+        lines.extend(
+            f"  {run.kind}: run {console_safe(run.run_id)} {console_safe(run.run_name or '')} "
+            f"({console_safe(run.status)})"
+            for run in comparison.related_runs[:20]
+        )
     lines.append("")
+    lines.extend(f"note: {console_safe(text, max_length=300)}" for text in comparison.notices)
     if comparison.champion is not None:
         source = f" ({console_safe(comparison.champion_source, max_length=120)})" if comparison.champion_source else ""
         lines.append(f"champion: run {console_safe(comparison.champion.run_id)}{source}")

@@ -111,6 +111,11 @@ def report_dict(
             if comparison.champion is not None
             else None
         ),
+        "notices": list(comparison.notices),
+        "related_runs": [
+            {"run_id": r.run_id, "run_name": r.run_name, "kind": r.kind, "status": r.status, "note": r.note}
+            for r in comparison.related_runs
+        ],
         "metrics": [_metric(m) for m in comparison.metrics],
         "params": [_param(p) for p in comparison.params],
     }

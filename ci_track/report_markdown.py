@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
-from ci_track.comparison import Comparison, MetricResult, format_delta, format_percent, format_value, metric_label
+from ci_track.comparison import Comparison, MetricResult, metric_label, result_cells
 from ci_track.errors import ConfigError
 from ci_track.markdown_escape import escape_inline, link, safe_url
-from ci_track.runs import Run
+from ci_track.runs import RelatedRun, Run
 
 MAX_CHARS = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 _MIN_CHARS = 400  # below this not even the verdict and the note fit
@@ -63,12 +63,13 @@ def _status_cell(result: MetricResult) -> str:
 
 
 def _row(result: MetricResult) -> dict[str, str]:
+    champion, candidate, delta, delta_pct = result_cells(result)
     return {
         "name": escape_inline(metric_label(result.name, result.aggregate), max_length=_MAX_VALUE),
-        "champion": format_value(result.champion),
-        "candidate": format_value(result.candidate),
-        "delta": format_delta(result.delta),
-        "delta_pct": format_percent(result.delta_pct),
+        "champion": champion,
+        "candidate": candidate,
+        "delta": delta,
+        "delta_pct": delta_pct,
         "status": _status_cell(result),
     }
 
@@ -159,6 +160,7 @@ def build_context(
     if base is not None:
         experiment_url = f"{base.rstrip('/')}/#/experiments/{comparison.candidate.experiment_id}"
     others = comparison.others
+    related = comparison.related_runs
     return {
         "marker": marker(experiment),
         "icon": icon,
@@ -192,6 +194,23 @@ def build_context(
         ),
         "truncation_note": None,
         "rules_notice": rules_notice(rules),
+        "notices": [escape_inline(text, max_length=400) for text in comparison.notices],
+        "related_runs": [_related_view(run, tracking_uri, comparison.candidate.experiment_id) for run in related],
+        "related_summary": (
+            f"{_plural(len(related), 'other run')} of this training (opened by the training script, not judged)"
+        ),
+    }
+
+
+def _related_view(run: RelatedRun, tracking_uri: str | None, experiment_id: str) -> dict[str, str]:
+    base = safe_url(tracking_uri)
+    url = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run.run_id}" if base else None
+    label = f"run {run.run_name}" if run.run_name else f"run {run.run_id[:8]}"
+    return {
+        "link": link(label, url, max_length=_MAX_VALUE),
+        "kind": run.kind,
+        "status": escape_inline(run.status, max_length=20),
+        "note": escape_inline(run.note, max_length=200),
     }
 
 

@@ -52,6 +52,17 @@ class Run:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class RelatedRun:
+    """A run of the same training that is not judged: a nested run or an extra run the script opened."""
+
+    run_id: str
+    run_name: str | None
+    kind: str  # nested | extra
+    status: str
+    note: str  # in words, for the report
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Experiment:
     experiment_id: str
     name: str

@@ -1,7 +1,9 @@
 """Keeps tokens out of everything ci-track prints or writes.
 
 Every message that leaves the process (errors, logs, reports, spool files) goes through
-`redact`, which replaces the values of the known secret variables with `***`.
+`redact`, which replaces the values of the known secret variables with `***`, and the secrets
+that do not live in a variable (a token read from ~/.databrickscfg, an OAuth access token fetched
+at run time) once `remember_secret` has been told about them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ SECRET_VARIABLES = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
     "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_SECRET",
     "JENKINS_TOKEN",
     "JENKINS_PASSWORD",
     "GITLAB_TOKEN",
@@ -27,12 +30,19 @@ SECRET_VARIABLES = (
 # user:password@ in a URL, e.g. https://x-access-token:TOKEN@github.com/owner/repo.git
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary words
+_REMEMBERED: set[str] = set()  # secrets of this process that are in no variable
+
+
+def remember_secret(value: str | None) -> None:
+    """Redact `value` from now on, whatever environment `redact` is given."""
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        _REMEMBERED.add(value)
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     values = {env[name] for name in SECRET_VARIABLES if len(env.get(name, "")) >= _MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
+    return sorted(values | _REMEMBERED, key=len, reverse=True)
 
 
 def strip_url_credentials(url: str) -> str:

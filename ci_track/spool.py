@@ -2,7 +2,8 @@
 
 A spool entry is one JSON file per run under `.ci-track/spool/` in the working directory
 (or CI_TRACK_SPOOL_DIR). It holds exactly what remained to be sent: the log-batch requests not
-yet accepted (already split and timestamped, so a resend is identical) and the final status.
+yet accepted (already split and timestamped, so a resend is identical), the final status, and the
+completion tags sent after the status (`ci.exit_code`: a run counts as complete only once it has them).
 `sync` sends an entry and deletes it after the server took all of it; the entry is first
 renamed to `*.sending` so two concurrent syncs never send it twice.
 Tokens never enter the spool: only run data and the tracking URI (credentials stripped).
@@ -19,7 +20,8 @@ from typing import Any
 
 from ci_track.secrets import strip_url_credentials
 
-SPOOL_VERSION = 1
+SPOOL_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 had no final_tags: its tags travelled in the batches
 
 
 def default_spool_dir(environ: Mapping[str, str], cwd: Path) -> Path:
@@ -36,6 +38,7 @@ class PendingResults:
     batches: tuple[Mapping[str, Any], ...] = ()  # log-batch request bodies, run_id included
     status: str | None = None  # FINISHED | FAILED | KILLED
     end_time: int | None = None
+    final_tags: Mapping[str, str] = dataclasses.field(default_factory=dict)  # sent last, after the status
 
     def to_json(self) -> str:
         return json.dumps(
@@ -46,6 +49,7 @@ class PendingResults:
                 "batches": list(self.batches),
                 "status": self.status,
                 "end_time": self.end_time,
+                "final_tags": dict(self.final_tags),
             },
             indent=1,
         )
@@ -53,7 +57,7 @@ class PendingResults:
     @classmethod
     def from_json(cls, text: str) -> PendingResults:
         raw = json.loads(text)
-        if raw.get("version") != SPOOL_VERSION:
+        if raw.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"unsupported spool version {raw.get('version')!r}")
         return cls(
             tracking_uri=raw["tracking_uri"],
@@ -61,6 +65,7 @@ class PendingResults:
             batches=tuple(raw.get("batches", [])),
             status=raw.get("status"),
             end_time=raw.get("end_time"),
+            final_tags=dict(raw.get("final_tags") or {}),
         )
 
 

@@ -47,6 +47,8 @@ def make_run(
         client.log_batch(run.run_id, metrics=points, params=dict(params or {}))
         if status != "RUNNING":
             client.update_run(run.run_id, status)
+            # ci-track's completion mark, written last (after the status) as `ci-track run` does
+            client.set_tag(run.run_id, "ci.exit_code", "0" if status == "FINISHED" else "1")
         return run.run_id
 
 

@@ -75,7 +75,9 @@ with open(os.environ["GITHUB_OUTPUT"], "a") as out:
     if verb == "compare":
         out.write("verdict=regression\\nregressions=2\\nreport-path=/tmp/r.md\\n")
         out.write("summary<<EOF_1\\nline one\\nline two\\nEOF_1\\n")
-        Path(sys.argv[sys.argv.index("--json-output") + 1]).write_text("{{}}")
+        report = Path(sys.argv[sys.argv.index("--json-output") + 1])
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text("{{}}")
 sys.exit(int(codes.get(verb, 0)))
 """
 
@@ -138,7 +140,8 @@ def test_a_hostile_command_reaches_bash_as_one_argument(stand_in: dict[str, str]
         command,
     ]
     assert compare["argv"][:3] == ["compare", "--run-id", "0123456789abcdef"]
-    assert compare["argv"][3:7] == ["--comment", "update", "--status", "--markdown-output"]
+    assert compare["argv"][3:5] == ["--experiment", "exp; echo x"]
+    assert compare["argv"][5:9] == ["--comment", "update", "--status", "--markdown-output"]
 
 
 def test_an_entry_point_gets_its_parameters_as_separate_arguments(stand_in: dict[str, str], capsys: Any) -> None:
@@ -181,11 +184,13 @@ def test_credentials_are_masked_before_anything_runs(stand_in: dict[str, str], c
         INPUT_COMMAND="true",
         INPUT_TRACKING_URI="https://ci:p%40ss-w0rd-Xy@mlflow.example.invalid",
         MLFLOW_TRACKING_TOKEN="tok-123456\nsecond-line-of-it",
+        DATABRICKS_CLIENT_SECRET="dose-sp-secret-42",
     )
     code, out = run_entry(stand_in, capsys)
     assert code == 0
     masks = [line.removeprefix("::add-mask::") for line in out.splitlines() if line.startswith("::add-mask::")]
-    assert set(masks) == {GITHUB_TOKEN, "tok-123456", "second-line-of-it", "p%40ss-w0rd-Xy", "p@ss-w0rd-Xy"}
+    expected = {GITHUB_TOKEN, "tok-123456", "second-line-of-it", "p%40ss-w0rd-Xy", "p@ss-w0rd-Xy", "dose-sp-secret-42"}
+    assert set(masks) == expected
     assert out.index("::add-mask::") < out.index("ci-track: ci-track run")
 
 
@@ -287,6 +292,162 @@ def test_bad_inputs_fail_with_one_error_that_names_the_input(
     assert line.startswith("::error title=ci-track input::") and message in line, line
 
 
+# -- every CLI option a workflow wants, from `with:` ---------------------------------------------
+
+RUN_ID = "0123456789abcdef"  # what the stand-in `ci-track run` reports
+
+
+@pytest.mark.parametrize(
+    ("inputs", "verb", "flags"),
+    [
+        ({"INPUT_RUN_NAME": "nightly $(id)"}, "run", ["--run-name", "nightly $(id)"]),
+        ({"INPUT_TAGS": "team=ml\n\n  note = a=b; `x` \n"}, "run", ["--tag", "team=ml", "--tag", "note = a=b; `x`"]),
+        ({"INPUT_EXPERIMENT": "exp 1"}, "compare", ["--experiment", "exp 1"]),
+        ({"INPUT_CONFIG": "ci/gate.yml"}, "compare", ["--config", "ci/gate.yml"]),
+        ({"INPUT_BASE_BRANCH": "release/2.x"}, "compare", ["--base-branch", "release/2.x"]),
+        ({"INPUT_CHAMPION_RUN_ID": "feedc0de"}, "compare", ["--champion-run-id", "feedc0de"]),
+        ({"INPUT_CHAMPION_STRATEGY": " best , alias"}, "compare", ["--champion-strategy", "best,alias"]),
+        ({"INPUT_CHAMPION_MODEL": "diabetes model"}, "compare", ["--champion-model", "diabetes model"]),
+        ({"INPUT_CHAMPION_ALIAS": "prod"}, "compare", ["--champion-alias", "prod"]),
+        ({"INPUT_CHAMPION_METRIC": "val/rmse"}, "compare", ["--champion-metric", "val/rmse"]),
+        ({"INPUT_NO_CHAMPION": "fail"}, "compare", ["--no-champion", "fail"]),
+        ({"INPUT_MISSING": "warn"}, "compare", ["--missing", "warn"]),
+        ({"INPUT_TEMPLATE": "ci/report.md.j2"}, "compare", ["--template", "ci/report.md.j2"]),
+        ({"INPUT_CHECK_RUN": "true"}, "compare", ["--check-run"]),
+        ({"INPUT_CHECK_RUN": "TRUE"}, "compare", ["--check-run"]),
+        ({"INPUT_STATUS": "false"}, "compare", ["--no-status"]),
+        ({"INPUT_COMMENT": "delete-on-pass"}, "compare", ["--comment", "delete-on-pass"]),
+    ],
+)
+def test_each_input_becomes_its_cli_flag_as_one_argument(
+    stand_in: dict[str, str], capsys: Any, inputs: dict[str, str], verb: str, flags: list[str]
+) -> None:
+    stand_in.update(INPUT_COMMAND="python train.py", **inputs)
+    assert run_entry(stand_in, capsys)[0] == 0
+    (call,) = [call for call in calls(stand_in) if call["argv"][0] == verb]
+    argv = call["argv"]
+    if verb == "run":
+        argv = argv[: argv.index("--")]  # the flags, not the command
+    start = next(i for i in range(len(argv)) if argv[i : i + len(flags)] == flags)
+    assert argv[start : start + len(flags)] == flags, argv
+
+
+def test_inputs_left_empty_add_no_flag(stand_in: dict[str, str], capsys: Any) -> None:
+    stand_in.update(INPUT_COMMAND="python train.py", INPUT_CHECK_RUN="false")
+    assert run_entry(stand_in, capsys)[0] == 0
+    run, compare = calls(stand_in)
+    assert run["argv"][: run["argv"].index("--")] == ["run"]
+    flags = [arg for arg in compare["argv"] if arg.startswith("--")]
+    assert flags == ["--run-id", "--comment", "--status", "--markdown-output", "--json-output"]
+
+
+def test_run_id_compares_an_earlier_run_without_training(stand_in: dict[str, str], capsys: Any) -> None:
+    stand_in.update(INPUT_RUN_ID="cafe0001")
+    assert run_entry(stand_in, capsys)[0] == 0
+    (compare,) = calls(stand_in)
+    assert compare["argv"][:3] == ["compare", "--run-id", "cafe0001"]
+
+
+def test_report_paths_given_as_inputs_are_where_the_reports_and_the_outputs_point(
+    stand_in: dict[str, str], capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the step's working-directory: relative paths are relative to it
+    stand_in.update(INPUT_COMMAND="python train.py", INPUT_JSON_OUTPUT="out/gate.json", INPUT_MARKDOWN_OUTPUT="g.md")
+    assert run_entry(stand_in, capsys)[0] == 0
+    compare = calls(stand_in)[1]["argv"]
+    assert compare[compare.index("--json-output") + 1] == "out/gate.json"
+    assert compare[compare.index("--markdown-output") + 1] == "g.md"
+    outputs = entry.read_outputs(Path(stand_in["GITHUB_OUTPUT"]).read_text())
+    assert outputs["report-json"] == str(tmp_path / "out" / "gate.json")  # the stand-in wrote it there
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"INPUT_CHECK_RUN": "yes"}, "`check-run` must be true or false, got 'yes'"),
+        ({"INPUT_NO_CHAMPION": "skip"}, "`no-champion` must be one of pass, fail (or empty), got 'skip'"),
+        ({"INPUT_MISSING": "ignore"}, "`missing` must be one of fail, warn (or empty), got 'ignore'"),
+        ({"INPUT_CHAMPION_STRATEGY": "alias,bestest"}, "`champion-strategy` is a comma list of alias, best, latest"),
+        ({"INPUT_CHAMPION_STRATEGY": "alias,,latest"}, "`champion-strategy` is a comma list"),
+        ({"INPUT_TAGS": "team"}, "`tags` wants one KEY=VALUE per line, got 'team'"),
+        ({"INPUT_RUN_ID": "abc", "INPUT_COMMAND": "x"}, "`run-id` compares a run made earlier"),
+        ({"INPUT_RUN_NAME": "nightly"}, "`run-name` is for the training run"),
+        ({"INPUT_TAGS": "a=b"}, "`tags` is for the training run"),
+        ({"INPUT_COMMAND": "x", "INPUT_COMPARE": "false", "INPUT_CHAMPION_MODEL": "m"}, "`champion-model` is for the"),
+        ({"INPUT_REPORT": "r.json", "INPUT_CHECK_RUN": "true"}, "`check-run` is for the comparison"),
+        ({"INPUT_REPORT": "r.json", "INPUT_JSON_OUTPUT": "x.json"}, "`json-output` is for the comparison"),
+    ],
+)
+def test_bad_values_of_the_new_inputs_fail_with_one_error_line(
+    stand_in: dict[str, str], capsys: Any, inputs: dict[str, str], message: str
+) -> None:
+    stand_in.update(inputs)
+    code, out = run_entry(stand_in, capsys)
+    assert code == 2
+    assert calls(stand_in) == []
+    (line,) = out.splitlines()
+    assert line.startswith("::error title=ci-track input::") and message in line, line
+
+
+class RecordingEnvironment(dict[str, str]):
+    """An environment that remembers which variables were asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def action_metadata() -> dict[str, Any]:
+    import yaml
+
+    document = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def test_every_action_input_is_documented_and_used_so_they_cannot_drift() -> None:
+    """Each input: a row of docs/github-action.md, and a variable the step's consumer really reads."""
+    action = action_metadata()
+    docs = (REPO_ROOT / "docs" / "github-action.md").read_text()
+    steps = action["runs"]["steps"]
+    entry_step = next(step for step in steps if step.get("id") == "ci-track")
+    install_step = next(step for step in steps if step.get("id") == "install")
+    environment = RecordingEnvironment({"INPUT_COMPARE": "true"})
+    entry.Inputs.from_env(environment)
+    install_script = (REPO_ROOT / "action" / "install.sh").read_text()
+    for name in action["inputs"]:
+        assert f"| `{name}` |" in docs, f"input {name} is not in docs/github-action.md"
+        expression = f"${{{{ inputs.{name} }}}}"
+        entry_variables = [key for key, value in entry_step["env"].items() if value == expression]
+        install_variables = [key for key, value in install_step.get("env", {}).items() if value == expression]
+        elsewhere = expression in json.dumps([[step.get("with"), step.get("working-directory")] for step in steps])
+        assert entry_variables or install_variables or elsewhere, f"input {name} reaches no step"
+        for variable in entry_variables:
+            assert variable == "INPUT_" + name.upper().replace("-", "_"), (name, variable)
+            assert variable in environment.asked, f"action/entry.py never reads {variable} (input {name})"
+        for variable in install_variables:
+            assert f"${{{variable}" in install_script, f"action/install.sh never reads {variable} (input {name})"
+    for name in action["outputs"]:
+        assert f"| `{name}` |" in docs, f"output {name} is not in docs/github-action.md"
+
+
+def test_the_defaults_in_action_yml_mean_what_an_empty_input_means() -> None:
+    """A default changed on one side only (action.yml or entry.py) would make `with:` and no `with:` differ."""
+    action = action_metadata()
+    variables = {
+        "INPUT_" + name.upper().replace("-", "_"): str(spec.get("default", ""))
+        for name, spec in action["inputs"].items()
+        if "${{" not in str(spec.get("default", ""))
+    }
+    with_defaults = entry.Inputs.from_env(variables)
+    with_nothing = entry.Inputs.from_env({})
+    assert with_defaults == with_nothing
+
+
 # ================================================================================================
 # act: whole workflows
 # ================================================================================================
@@ -339,6 +500,7 @@ def gate_workflow(*, command: str, with_: dict[str, str] | None = None, on: str 
     """A user's workflow around the action (install: skip: the test venv's ci-track is on PATH)."""
     settings = {"command": command, "install": "skip", **(with_ or {})}
     lines = "\n".join(f"          {key}: {json.dumps(value)}" for key, value in settings.items())
+    checks = "\n      checks: write" if settings.get("check-run") == "true" else ""
     return f"""\
 name: gate
 on: {on}
@@ -349,7 +511,7 @@ jobs:
     permissions:
       contents: read
       pull-requests: write
-      statuses: write
+      statuses: write{checks}
     env:
       MLFLOW_TRACKING_URI: ${{{{ vars.MLFLOW_TRACKING_URI }}}}
     steps:
@@ -550,7 +712,9 @@ def test_a_regression_fails_the_job_and_report_only_mode_still_reports_it(
 ) -> None:
     champion_id = train_champion_locally(project, mlflow_server.url, tmp_path)
     worse = "python train.py --alpha 0.05 --log-model false"
-    project.add_workflow("gate.yml", gate_workflow(command=worse, with_={"metrics-files": "metrics.json"}))
+    project.add_workflow(
+        "gate.yml", gate_workflow(command=worse, with_={"metrics-files": "metrics.json", "check-run": "true"})
+    )
     project.add_workflow(
         "report-only.yml",
         gate_workflow(command=worse, with_={"metrics-files": "metrics.json", "fail-on-regression": "false"}),
@@ -571,6 +735,12 @@ def test_a_regression_fails_the_job_and_report_only_mode_still_reports_it(
     assert "rmse" in comment["body"]
     (status,) = statuses_on(fake_github, pr.head_sha)
     assert status["state"] == "failure"
+    # check-run: true -> one completed check run on the PR head carrying the same report
+    (check,) = fake_github.snapshot()["check_runs"]
+    assert check["head_sha"] == pr.head_sha and check["name"] == status["context"]
+    assert check["status"] == "completed" and check["conclusion"] == "failure"
+    assert "rmse" in check["output"]["summary"] and check["output"]["title"] == outputs["headline"]
+    assert outputs["check-run-url"].endswith(f"/runs/{check['id']}"), outputs
     assert current_champion(mlflow_server.url, names) == champion_id
 
     reported = sandbox.run(project, "pull_request", event, workflow="report-only.yml", variables=variables)
@@ -580,6 +750,7 @@ def test_a_regression_fails_the_job_and_report_only_mode_still_reports_it(
     assert any("fail-on-regression: false" in line for line in reported.annotations("warning")), reported.describe()
     assert len(fake_github.comments_on(REPOSITORY, PR_NUMBER)) == 1
     assert {s["state"] for s in statuses_on(fake_github, pr.head_sha)} == {"failure"}
+    assert len(fake_github.snapshot()["check_runs"]) == 1, "report-only.yml did not ask for a check run"
 
 
 @slow

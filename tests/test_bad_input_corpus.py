@@ -23,6 +23,10 @@ from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
 
 NOTHING_LISTENS = "http://127.0.0.1:9"
+DEEP = 5000  # levels: far beyond Python's recursion limit, which the YAML and JSON parsers run into
+DEEP_LIST = "[" * DEEP + "]" * DEEP
+DEEP_JSON_MAPPING = '{"a": ' * DEEP + "1" + "}" * DEEP
+DEEP_YAML_MAPPING = "a: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +67,16 @@ CASES: list[Case] = [
     # ---- the command line ------------------------------------------------------------------
     Case("unknown-command", ("frobnicate",), 2, ("invalid choice", "frobnicate")),
     Case("unknown-option", (*RUN, "--bogus", "--", "true"), 2, ("unrecognized arguments", "--bogus")),
+    # one `ci-track:` prefix, and the hint names the subcommand whose --help helps
+    Case(
+        "unknown-top-level-option", ("--formt",), 2, ("error: unrecognized arguments: --formt (see ci-track --help)",)
+    ),
+    Case(
+        "unknown-compare-option",
+        ("compare", "--formt", "json"),
+        2,
+        ("error: unrecognized arguments: --formt json (see ci-track compare --help)",),
+    ),
     Case("option-without-value", ("run", "--experiment"), 2, ("--experiment", "expected one argument")),
     Case("run-without-command", RUN, 2, ("nothing to run",)),
     Case("run-entry-point-and-command", (*RUN, "--entry-point", "main", "--", "true"), 2, ("not both",)),
@@ -106,6 +120,16 @@ CASES: list[Case] = [
                 ("max_regression must be a finite number",),
             ),
             (
+                "infinite-tolerance",
+                "metrics:\n  rmse: {goal: minimize, max_regression: .inf}\n",
+                ("max_regression must be a finite number", ".inf"),
+            ),
+            (
+                "yaml-1.1-only-number",
+                "metrics:\n  rmse: {goal: minimize, max: 1_000}\n",
+                ("metrics.rmse.max must be a number", "'1_000'"),
+            ),
+            (
                 "tolerance-without-goal",
                 "metrics:\n  rmse: {max_regression: 0.1}\n",
                 ("max_regression needs metrics.rmse.goal",),
@@ -125,8 +149,18 @@ CASES: list[Case] = [
             ("comment-mode", "comment: loud\n", ("comment must be one of",)),
             ("status-not-boolean", "status: perhaps\n", ("status must be true or false",)),
             ("run-tag-not-string", "run: {tags: {a: [1]}}\n", ("run.tags.a must be a string",)),
+            ("nested-lists-too-deep", DEEP_LIST, (".ci-track.yml", "nested too deeply")),
+            ("nested-mappings-too-deep", DEEP_YAML_MAPPING, (".ci-track.yml", "nested too deeply")),
         ]
     ],
+    Case(
+        "config-experiment-too-long",
+        ("run", "--", "true"),
+        2,
+        ("501 characters", "MLflow's limit of 500"),
+        files={".ci-track.yml": f"experiment: {'e' * 501}\n"},
+    ),
+    Case("experiment-flag-too-long", ("run", "--experiment", "e" * 501, "--", "true"), 2, ("501 characters",)),
     Case("config-not-utf8", RUN_TRUE, 2, (".ci-track.yml", "not UTF-8"), files={".ci-track.yml": b"\xff\xfe: 1"}),
     Case("config-flag-missing-file", (*RUN, "--config", "nope.yml", "--", "true"), 2, ("nope.yml", "does not exist")),
     Case(
@@ -239,6 +273,21 @@ CASES: list[Case] = [
         ("nowhere", "does not exist"),
     ),
     Case("mlproject-bad-yaml", (*RUN, "--entry-point", "main"), 2, ("not valid YAML",), files={"MLproject": "a: [1,"}),
+    Case(
+        "mlproject-nested-too-deep",
+        (*RUN, "--entry-point", "main"),
+        2,
+        ("MLproject", "nested too deeply"),
+        files={"MLproject": DEEP_LIST},
+    ),
+    Case(
+        "pr-payload-nested-too-deep",
+        RUN_TRUE,
+        2,
+        ("event.json", "nested too deeply"),
+        env={**GH_PR, "GITHUB_EVENT_PATH": "{cwd}/event.json"},
+        files={"event.json": DEEP_LIST},
+    ),
     Case(
         "mlproject-not-a-mapping",
         (*RUN, "--entry-point", "main"),
@@ -374,8 +423,19 @@ CASES: list[Case] = [
             ("bare-list", "[1, 2, 3]", ("without a metric name",)),
             ("bad-step", json.dumps({"loss": [{"step": "x", "value": 1}]}), ("step", "integer")),
             ("not-utf8", b"\xff\xfe{\x00", ("m.json", "UnicodeDecodeError")),
+            ("nested-lists-too-deep", DEEP_LIST, ("m.json", "nested too deeply")),
+            ("nested-mappings-too-deep", DEEP_JSON_MAPPING, ("m.json", "nested too deeply")),
         ]
     ],
+    Case(
+        "metrics-yaml-nested-too-deep",
+        (*RUN, "--metrics-file", "m.yaml", "--", "true"),
+        2,
+        ("m.yaml", "nested too deeply"),
+        files={"m.yaml": DEEP_YAML_MAPPING},
+        server=True,
+        run_created=True,
+    ),
     Case(
         "metrics-yaml-invalid",
         (*RUN, "--metrics-file", "m.yaml", "--", "true"),
@@ -393,6 +453,13 @@ CASES: list[Case] = [
         2,
         ("not readable", "x.json"),
         files={".ci-track/spool/x.json": "{broken"},
+    ),
+    Case(
+        "sync-spool-nested-too-deep",
+        ("sync",),
+        2,
+        ("x.json", "not readable", "nested too deeply"),
+        files={".ci-track/spool/x.json": DEEP_LIST},
     ),
     Case(
         "sync-unknown-spool-version",
@@ -500,7 +567,7 @@ GATE_CASES: list[GateCase] = [
         ("champion run", "belongs to experiment"),
     ),
     GateCase("champion-missing", (*COMPARE, "--champion-run-id", MISSING_RUN), 2, ("champion run", "does not exist")),
-    GateCase("no-run-for-commit", ("compare",), 2, ("no FINISHED run for commit",)),
+    GateCase("no-run-for-commit", ("compare",), 2, ("no complete FINISHED run of ci-track for commit",)),
     GateCase("no-experiment", COMPARE, 2, ("no experiment",), files={".ci-track.yml": "base_branch: main\n"}),
     GateCase("unknown-format", (*COMPARE, "--format", "xml"), 2, ("invalid choice", "xml")),
     GateCase("template-missing", (*COMPARE, "--template", "nope.j2"), 2, ("nope.j2",)),
@@ -553,6 +620,13 @@ GATE_CASES: list[GateCase] = [
     GateCase("report-missing", ("comment", "--report", "r.json"), 2, ("r.json", "does not exist")),
     GateCase("report-not-json", ("comment", "--report", "r.json"), 2, ("not a JSON report",), files={"r.json": "{x"}),
     GateCase("report-a-list", ("comment", "--report", "r.json"), 2, ("r.json",), files={"r.json": "[1]"}),
+    GateCase(
+        "report-nested-too-deep",
+        ("comment", "--report", "r.json"),
+        2,
+        ("r.json", "nested too deeply"),
+        files={"r.json": DEEP_LIST},
+    ),
     GateCase(
         "report-without-marker",
         ("comment", "--report", "r.json"),

@@ -33,6 +33,8 @@ def make_run(
     start_time: int | None = None,
 ) -> Run:
     tags = {"mlflow.source.git.branch": branch, "mlflow.source.git.commit": sha}
+    if status != "RUNNING":
+        tags["ci.exit_code"] = "0" if status == "FINISHED" else "1"  # ci-track's completion mark
     if pr is not None:
         tags["ci.pr_number"] = str(pr)
     if base_sha:
@@ -152,7 +154,7 @@ def test_promote_then_rollback_in_the_registry(client: MlflowClient, experiment_
     assert tags["ci.previous_champion"] == first.run_id and tags["ci.previous_champion_version"] == "1"
     assert "ci.promoted_at" in tags
 
-    restored = rollback(client, experiment_id=experiment_id, model=model, alias="champion")
+    restored = rollback(client, experiment_id=experiment_id, model=model, alias="champion", branch="main")
     assert restored.run_id == first.run_id
     version = client.get_model_version_by_alias(model, "champion")
     assert version is not None and (version.version, version.run_id) == ("1", first.run_id)
@@ -168,22 +170,22 @@ def test_promote_then_rollback_with_the_champion_tag(client: MlflowClient, exper
     choice = _champion(client, experiment_id, candidate, ("alias",))
     assert choice is not None and choice.run.run_id == second.run_id
     assert "ci.champion" not in client.get_run(first.run_id).tags  # exactly one champion at a time
-    rollback(client, experiment_id=experiment_id, model=None, alias="champion")
+    rollback(client, experiment_id=experiment_id, model=None, alias="champion", branch="main")
     choice = _champion(client, experiment_id, candidate, ("alias",))
     assert choice is not None and choice.run.run_id == first.run_id
 
 
 def test_rollback_without_history_is_a_usage_error(client: MlflowClient, experiment_id: str) -> None:
     with pytest.raises(UsageError, match="nothing to roll back"):
-        rollback(client, experiment_id=experiment_id, model=None, alias="champion")
+        rollback(client, experiment_id=experiment_id, model=None, alias="champion", branch="main")
 
 
 def test_candidate_is_the_newest_finished_run_of_the_head_commit(client: MlflowClient, experiment_id: str) -> None:
     make_run(client, experiment_id, branch="x", sha="1" * 40, start_time=1_700_000_000_000)
     newest = make_run(client, experiment_id, branch="x", sha="1" * 40, start_time=1_700_000_100_000)
     make_run(client, experiment_id, branch="x", sha="1" * 40, status="RUNNING")
-    assert find_candidate(client, experiment_id, run_id=None, head_sha="1" * 40).run_id == newest.run_id
-    with pytest.raises(UsageError, match="no FINISHED run for commit 2222222"):
+    assert find_candidate(client, experiment_id, run_id=None, head_sha="1" * 40).run.run_id == newest.run_id
+    with pytest.raises(UsageError, match="no complete FINISHED run of ci-track for commit 2222222"):
         find_candidate(client, experiment_id, run_id=None, head_sha="2" * 40)
 
 

@@ -70,7 +70,8 @@ class Scenario:
             run.run_id, metrics=[{"key": k, "value": v} for k, v in metrics.items()], params=params or {}
         )
         self.client.update_run(run.run_id, "FINISHED")
-        return run
+        self.client.set_tag(run.run_id, "ci.exit_code", "0")  # ci-track's completion mark, written last
+        return self.client.get_run(run.run_id)
 
     def champion(self, **metrics: float) -> Run:
         return self.run(metrics, branch="main", sha="a" * 40, params={"alpha": "0.1"})

@@ -199,7 +199,9 @@ def test_missing_configured_metric_fails_by_default() -> None:
 
 
 def test_missing_warn_policy_warns_instead() -> None:
-    comparison = judge("missing: warn\n" + RULES, {"rmse": 0.7, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7})
+    comparison = judge(
+        "missing: warn\n" + RULES, {"rmse": 0.7, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7, "mae": 0.5}
+    )
     assert metric(comparison, "r2").outcome == "warn"
     assert comparison.verdict == "pass"
     assert len(comparison.warnings) == 1
@@ -307,12 +309,29 @@ def test_no_gate_always_exits_zero() -> None:
     assert judge(ONE, {"rmse": 9.0}, {"rmse": 0.7}).exit_code(gate=False) == 0
 
 
-def test_configured_metric_the_champion_lacks_is_new_and_passes() -> None:
+def test_configured_metric_the_champion_lacks_is_a_visible_warning_never_a_silent_pass() -> None:
     comparison = judge(RULES, {"rmse": 0.7, "r2": 0.8, "mae": 0.5, "train_time_s": 1}, {"rmse": 0.7})
     r2 = metric(comparison, "r2")
-    assert (r2.status, r2.outcome) == ("new", "ok")
-    assert r2.reason == "r2 0.8 (the champion run has no such metric)"
+    assert (r2.status, r2.outcome) == ("new", "warn")
+    assert r2.reason.startswith("r2 0.8: the champion run has no r2, so it was not compared (only its bounds")
+    assert r2 in comparison.warnings and "r2 no baseline" in comparison.headline
+    assert metric(comparison, "train_time_s").outcome == "info"  # severity info stays info
     assert comparison.verdict == "pass"
+
+
+def test_a_champion_without_any_gated_metric_is_unusable_and_the_gate_fails_closed() -> None:
+    comparison = judge(RULES, {"rmse": 0.7, "r2": 0.8, "mae": 0.5}, {"eval_latency_ms": 12.0})
+    assert comparison.verdict == "regression"
+    failed = {m.name for m in comparison.failures}
+    assert failed == {"rmse", "r2"}  # the metrics with a goal and severity fail
+    assert "has none of the gated metrics (rmse, r2)" in metric(comparison, "rmse").reason
+    assert "fails closed" in metric(comparison, "rmse").reason
+    assert metric(comparison, "mae").outcome == "warn"
+
+
+def test_a_bound_still_applies_when_the_champion_lacks_the_metric() -> None:
+    comparison = judge(RULES, {"rmse": 0.7, "r2": 0.1}, {"rmse": 0.7})
+    assert (metric(comparison, "r2").status, metric(comparison, "r2").outcome) == ("out_of_bounds", "fail")
 
 
 # ---------------------------------------------------------------- unconfigured metrics
@@ -427,3 +446,139 @@ def test_format_delta_and_percent_are_signed() -> None:
         "+0.04%",
         "0%",
     )
+
+
+# ---------------------------------------------------------------- a failure shows the digits that decide it
+
+
+@pytest.mark.parametrize(
+    ("rule", "candidate", "champion", "reason", "cells"),
+    [
+        # the default 6 digits / one decimal read as a pass: "0.5 -> 0.51001 (+2.0%), allowed +2%"
+        (
+            '{goal: minimize, max_regression: "2%"}',
+            0.51001,
+            0.5,
+            "m 0.5 -> 0.51001 (+2.002%), allowed +2%",
+            ("0.5", "0.51001", "+0.01001", "+2.002%"),
+        ),
+        # "1 -> 1 (+1e-05%)"
+        (
+            '{goal: minimize, max_regression: "0%"}',
+            1.0000001,
+            1.0,
+            "m 1 -> 1.0000001 (+1e-05%), allowed +0%",
+            ("1", "1.0000001", "+1e-07", "+1e-05%"),
+        ),
+        (
+            "{goal: minimize}",
+            1.0000001,
+            1.0,
+            "m 1 -> 1.0000001 (+1e-07, +1e-05%), no worsening allowed",
+            ("1", "1.0000001", "+1e-07", "+1e-05%"),
+        ),
+        # absolute tolerance: the delta and the values ("0.5 -> 0.51" would read as exactly +0.01)
+        (
+            "{goal: minimize, max_regression: 0.01}",
+            0.5100001,
+            0.5,
+            "m 0.5 -> 0.5100001 (+0.0100001), allowed +0.01",
+            ("0.5", "0.5100001", "+0.0100001", "+2.0%"),
+        ),
+        # very small magnitudes
+        (
+            "{goal: minimize, max_regression: 1e-12}",
+            1.0010002e-09,
+            1e-09,
+            "m 1e-09 -> 1.0010002e-09 (+1.0002e-12), allowed +1e-12",
+            ("1e-09", "1.0010002e-09", "+1.0002e-12", "+0.1%"),
+        ),
+        # very large magnitudes ("1e+06 -> 1.01e+06" would read as exactly +1%)
+        (
+            '{goal: minimize, max_regression: "1%"}',
+            1010000.5,
+            1e6,
+            "m 1000000 -> 1010000.5 (+1.0001%), allowed +1%",
+            ("1000000", "1010000.5", "+1e+04", "+1.0001%"),
+        ),
+        # negative values, maximized: worse is more negative
+        (
+            '{goal: maximize, max_regression: "2%"}',
+            -0.51001,
+            -0.5,
+            "m -0.5 -> -0.51001 (-2.002%), allowed -2%",
+            ("-0.5", "-0.51001", "-0.01001", "-2.002%"),
+        ),
+        (
+            "{goal: maximize, max_regression: 0.01}",
+            -0.5100001,
+            -0.5,
+            "m -0.5 -> -0.5100001 (-0.0100001), allowed -0.01",
+            ("-0.5", "-0.5100001", "-0.0100001", "-2.0%"),
+        ),
+        # a warning shows the same digits
+        (
+            '{goal: minimize, max_regression: "2%", severity: warn}',
+            0.51001,
+            0.5,
+            "m 0.5 -> 0.51001 (+2.002%), allowed +2%",
+            ("0.5", "0.51001", "+0.01001", "+2.002%"),
+        ),
+        # a clear regression keeps the short default formats
+        (
+            '{goal: minimize, max_regression: "2%"}',
+            0.801,
+            0.742,
+            "m 0.742 -> 0.801 (+8.0%), allowed +2%",
+            ("0.742", "0.801", "+0.059", "+8.0%"),
+        ),
+    ],
+)
+def test_a_regression_shows_the_digits_that_break_the_allowance(
+    rule: str, candidate: float, champion: float, reason: str, cells: tuple[str, ...]
+) -> None:
+    from ci_track.comparison import result_cells
+
+    (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, {"m": champion}).metrics
+    assert result.status == "regressed" and result.outcome in ("fail", "warn")
+    assert result.reason == reason
+    assert result_cells(result) == cells
+    shown_change = reason.split("(")[1].split(")")[0].split(", ")[-1]  # "+2.002%"
+    assert result.short.startswith(f"m {shown_change} (")  # the headline shows the same digits
+
+
+@pytest.mark.parametrize(
+    ("rule", "candidate", "reason"),
+    [
+        ("{max: 0.3}", 0.3000001, "m 0.3000001 is above the maximum 0.3"),
+        ("{min: -0.3}", -0.3000001, "m -0.3000001 is below the minimum -0.3"),
+        ("{min: 1000000}", 999999.9, "m 999999.9 is below the minimum 1000000"),
+    ],
+)
+def test_a_bound_breach_shows_the_digits_that_break_the_bound(rule: str, candidate: float, reason: str) -> None:
+    from ci_track.comparison import result_cells
+
+    (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, None).metrics
+    assert (result.status, result.reason) == ("out_of_bounds", reason)
+    assert result_cells(result)[1] == reason.split()[1]  # the table shows the same candidate value
+
+
+def test_passing_lines_keep_the_short_formats() -> None:
+    (within,) = judge('metrics:\n  m: {goal: minimize, max_regression: "2%"}\n', {"m": 0.50999}, {"m": 0.5}).metrics
+    assert within.reason == "m 0.5 -> 0.50999 (+2.0%), allowed +2%"
+    (improved,) = judge("metrics:\n  m: {goal: minimize}\n", {"m": 0.7}, {"m": 0.742}).metrics
+    assert improved.reason == "m 0.742 -> 0.7 (-0.042, -5.7%)"
+
+
+def test_the_console_and_markdown_tables_show_the_same_digits_as_the_reason() -> None:
+    from ci_track.report_console import render_table
+    from ci_track.report_markdown import render_markdown
+
+    comparison = judge('metrics:\n  m: {goal: minimize, max_regression: "2%"}\n', {"m": 0.51001}, {"m": 0.5})
+    table = render_table(comparison)
+    (row,) = [line for line in table.splitlines() if line.startswith("m ")]
+    assert row.split() == ["m", "0.5", "0.51001", "+0.01001", "+2.002%", "REGRESSED"]
+    assert "FAIL: m 0.5 -> 0.51001 (+2.002%), allowed +2%" in table
+    assert "verdict: regression: m +2.002% (allowed +2%)" in table
+    markdown = render_markdown(comparison, experiment="wine")
+    assert "| 0.5 | 0.51001 | +0.01001 | +2.002% |" in markdown

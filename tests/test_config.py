@@ -310,6 +310,58 @@ def test_a_numeric_looking_branch_keeps_its_text() -> None:
     assert parse_config("base_branch: 1.10\n").base_branch == "1.10"
 
 
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [
+        ("1e-2", 0.01),  # YAML 1.1 (PyYAML) reads this as a string
+        ("1E-2", 0.01),
+        ("1e2", 100.0),  # YAML 1.1 wants a signed exponent and a dot
+        ("2.5e+1", 25.0),
+        ("+1.5", 1.5),
+        (".5", 0.5),
+        ("1.", 1.0),
+        ("017", 17.0),  # YAML 1.1 would read octal 15
+        ("0o17", 15.0),
+        ("0x1F", 31.0),
+        ("-0.25", -0.25),
+        ("3", 3.0),
+    ],
+)
+def test_numbers_are_read_as_yaml_1_2_spells_them(spelling: str, value: float) -> None:
+    config = parse_config(
+        f"metrics:\n  r2: {{goal: maximize, max_regression: {spelling.lstrip('-')}, min: {spelling}}}\n"
+    )
+    rule = config.metrics["r2"]
+    assert (rule.tolerance_kind, rule.tolerance) == ("absolute", abs(value))
+    assert rule.min == value
+    assert parse_config(f"metrics:\n  r2: {{max: {spelling}}}\n").metrics["r2"].max == value
+
+
+@pytest.mark.parametrize(
+    ("spelling", "message"),
+    [
+        (".inf", "max_regression must be a finite number, got .inf"),  # "any worsening" is severity: info
+        ("-.inf", "max_regression must be a finite number, got -.inf"),
+        (".NaN", "max_regression must be a finite number, got .nan"),
+        ("'1e-2'", "max_regression must be a number or a percentage like \"2%\", got '1e-2'"),  # quoted: a string
+        ("1_000", "max_regression must be a number or a percentage like \"2%\", got '1_000'"),  # YAML 1.1 only
+        ("1:30", "max_regression must be a number or a percentage like \"2%\", got '1:30'"),  # sexagesimal, 1.1
+        ("1e", "max_regression must be a number or a percentage like \"2%\", got '1e'"),
+    ],
+)
+def test_numbers_yaml_1_2_does_not_spell_are_refused(spelling: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"metrics:\n  r2: {{goal: maximize, max_regression: {spelling}}}\n")
+    assert str(raised.value) == f".ci-track.yml:2: metrics.r2.{message}"
+
+
+def test_bounds_refuse_infinity_and_yaml_1_1_spellings() -> None:
+    with pytest.raises(ConfigError, match=r"metrics.r2.max must be a finite number, got .inf"):
+        parse_config("metrics:\n  r2: {max: .Inf}\n")
+    with pytest.raises(ConfigError, match=r"metrics.r2.min must be a number, got '1_0'"):
+        parse_config("metrics:\n  r2: {min: 1_0}\n")
+
+
 def test_single_strategy_string_and_merge_keys_are_accepted() -> None:
     text = "defaults: &strict {goal: minimize, max_regression: '1%'}\n"  # an anchor under an unknown key is rejected...
     with pytest.raises(ConfigError, match="unknown key 'defaults'"):

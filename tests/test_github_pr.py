@@ -393,11 +393,17 @@ def test_a_wait_longer_than_the_maximum_fails_at_once(fake: FakeGitHub, sleeps: 
     assert sleeps == []
 
 
-def test_server_error_is_retried(fake: FakeGitHub, sleeps: Sleeps) -> None:
+def test_server_error_is_retried_and_the_retry_announced(
+    fake: FakeGitHub, sleeps: Sleeps, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.fail("server-error", operation="issues/list-comments", status=502)
 
     assert post(client(fake, sleeps), report()).action == "created"
     assert sleeps == [1.0]
+    notices = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ci-track: retrying")]
+    assert notices == [
+        f"ci-track: retrying GitHub GET /repos/{REPO}/issues/{PR}/comments in 1.0 s (attempt 2 of 5): HTTP 502"
+    ]
 
 
 def test_bad_token_is_a_github_error_without_the_token(fake: FakeGitHub, sleeps: Sleeps) -> None:

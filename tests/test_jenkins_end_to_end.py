@@ -1,18 +1,27 @@
 """Jenkins multibranch PR build end to end: `ci-track run` then `ci-track compare` against a real MLflow server.
 
 The workspace is a real git repository laid out the way Jenkins' GitHub Branch Source checks out a
-PR: GIT_COMMIT is a merge of the PR head into the target branch.
+PR: GIT_COMMIT is a merge of the PR head into the target branch. The shared library's verdict
+reader is also run on the real CLI's JSON report.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from ci_track.mlflow_client import MlflowClient, TrackingSettings
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
+
+LIBRARY_SRC = Path(__file__).resolve().parent.parent / "jenkins_plugin" / "src"
+READ_VERDICT = "print io.citrack.Gate.verdictFromReport(new File(args[0]).getText('UTF-8'))"
 
 TRAIN = """\
 import json, sys
@@ -117,3 +126,36 @@ def test_multibranch_pr_build_tags_the_pr_head_and_gates_against_main(
     assert report["champion"]["source"].startswith("run tagged ci.champion=true")
     verdict_lines = [line for line in compared.stdout.splitlines() if line.startswith("verdict:")]
     assert verdict_lines == ["verdict: regression: rmse +7.1% (allowed +2%)"]
+
+
+@pytest.mark.skipif(shutil.which("groovy") is None, reason="groovy is not installed (apt-get install groovy)")
+def test_the_jenkins_library_reads_the_console_verdict_from_the_json_report(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
+) -> None:
+    # ciTrackCompare takes the verdict from report.json (io.citrack.Gate.verdictFromReport), not from
+    # the console: with the real CLI's report, it must be the console's verdict line exactly.
+    workspace = tmp_path / "ws"
+    sha = init_repo(workspace, {"train.py": TRAIN, ".ci-track.yml": CONFIG.format(experiment=experiment_name)})
+    env = _jenkins_env(mlflow_server, workspace, BRANCH_NAME="main", GIT_COMMIT=sha, GIT_BRANCH="main")
+    for rmse in ("0.70", "0.75"):
+        trained = ci_track("run", "--", sys.executable, "train.py", rmse, env=env, cwd=workspace)
+        assert trained.code == 0, trained.stderr
+        if rmse == "0.70":
+            assert ci_track("promote", env=env, cwd=workspace).code == 0
+    compared = ci_track("compare", "--json-output", "report.json", env=env, cwd=workspace)
+    assert compared.code == 1, compared.stdout + compared.stderr
+    console = [line for line in compared.stdout.splitlines() if line.startswith("verdict:")]
+
+    java_env = dict(os.environ, HOME=str(tmp_path))
+    if "JAVA_HOME" not in java_env and Path("/usr/lib/jvm/java-17-openjdk-amd64").is_dir():
+        java_env["JAVA_HOME"] = "/usr/lib/jvm/java-17-openjdk-amd64"
+    read = subprocess.run(
+        ["groovy", "-cp", str(LIBRARY_SRC), "-e", READ_VERDICT, str(workspace / "report.json")],
+        env=java_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert [read.stdout.rstrip("\n")] == console == ["verdict: regression: rmse +7.1% (allowed +2%)"]

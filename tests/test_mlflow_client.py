@@ -169,10 +169,15 @@ def test_retry_after_is_honoured_on_429_and_503(scripted: tuple[str, type[_Scrip
         (200, {}, {"run": {"info": {"run_id": "r1", "experiment_id": "1", "status": "FINISHED"}}}),
     ]
     sleeps: list[float] = []
-    with MlflowClient(TrackingSettings(uri=url), sleep=sleeps.append) as client:
+    notices: list[str] = []
+    with MlflowClient(TrackingSettings(uri=url), sleep=sleeps.append, progress=notices.append) as client:
         run = client.get_run("r1")
     assert run.run_id == "r1" and run.metrics == {} and run.tags == {}  # empty lists omitted by the server
     assert sleeps == [2.0, 1.0]
+    assert notices == [
+        "ci-track: retrying runs/get in 2.0 s (attempt 2 of 6): HTTP 429",
+        "ci-track: retrying runs/get in 1.0 s (attempt 3 of 6): HTTP 503",
+    ]
 
 
 def test_client_errors_are_never_retried(scripted: tuple[str, type[_Scripted]]) -> None:
@@ -192,10 +197,14 @@ def test_retry_budget_bounds_the_time_spent(scripted: tuple[str, type[_Scripted]
     url, handler = scripted
     handler.script = [(503, {"Retry-After": "30"}, b"down")] * 10
     sleeps: list[float] = []
+    notices: list[str] = []
     settings = TrackingSettings(uri=url, retry_budget=5)
-    with MlflowClient(settings, sleep=sleeps.append) as client, pytest.raises(TrackingError) as raised:
+    with (
+        MlflowClient(settings, sleep=sleeps.append, progress=notices.append) as client,
+        pytest.raises(TrackingError) as raised,
+    ):
         client.get_run("r1")
-    assert sleeps == []  # waiting 30 s would exceed the 5 s budget: give up at once
+    assert sleeps == [] and notices == []  # waiting 30 s would exceed the 5 s budget: give up at once, no retry
     assert "HTTP 503" in str(raised.value) and url in str(raised.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,77 @@ def test_failing_command_marks_the_run_failed_and_passes_its_exit_code(
     assert run.tags["mlflow.source.git.commit"] == git(repo, "rev-parse", "HEAD")
 
 
+def test_a_broken_metrics_file_gives_the_reason_before_the_run_status(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
+) -> None:
+    (tmp_path / "m.json").write_text('{"rmse": "low"}')
+    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    result = ci_track(
+        "run", "--experiment", experiment_name, "--metrics-file", "m.json", "--", "true", env=env, cwd=tmp_path
+    )
+    reason = assert_clean_failure(result, 2, "'rmse'", "m.json", "must be a number", "'low'")
+    (run,) = _runs(mlflow_server, experiment_name)
+    assert run.status == "FAILED"
+    lines = result.stderr.splitlines()
+    status = f"ci-track: MLflow run {run.run_id} failed (the command exited 0, but a metrics file is unusable): "
+    (status_line,) = [line for line in lines if line.startswith(status)]
+    assert lines.index(reason) < lines.index(status_line)  # why first, then what became of the run
+    assert "(exit code 0)" not in result.stderr
+
+
+NO_METRICS_HINT = (
+    "has no metrics, so `ci-track compare` has nothing to gate on: log them from the script with "
+    "mlflow.log_metric(...), or name the file it writes with --metrics-file PATH "
+    "(or run.metrics_files in .ci-track.yml)"
+)
+
+LOGS_ONE_METRIC = """\
+import mlflow
+
+with mlflow.start_run():
+    mlflow.log_metric("rmse", 0.5)
+"""
+
+LOGS_NOTHING = """\
+import mlflow
+
+with mlflow.start_run():
+    mlflow.log_param("alpha", "0.5")  # params, but no metric: nothing to gate on
+"""
+
+
+@pytest.mark.parametrize(("script", "warned"), [(LOGS_NOTHING, True), (LOGS_ONE_METRIC, False)], ids=["nothing", "one"])
+def test_a_run_that_logged_no_metric_warns_how_to_log_them(
+    script: str, warned: bool, mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
+) -> None:
+    (tmp_path / "train.py").write_text(script)
+    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    result = ci_track("run", "--experiment", experiment_name, "--", sys.executable, "train.py", env=env, cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.error_lines == []
+    (run,) = _runs(mlflow_server, experiment_name)
+    assert run.status == "FINISHED" and bool(run.metrics) is not warned
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("ci-track: warning:")]
+    if warned:
+        assert warnings == [f"ci-track: warning: run {run.run_id} {NO_METRICS_HINT}"]
+    else:
+        assert warnings == []
+
+
+def test_metrics_from_a_file_alone_need_no_warning(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
+) -> None:
+    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    command = [sys.executable, "-c", "open('m.json', 'w').write('{\"rmse\": 0.5}')"]
+    result = ci_track(
+        "run", "--experiment", experiment_name, "--metrics-file", "m.json", "--", *command, env=env, cwd=tmp_path
+    )
+    assert result.code == 0, result.stderr
+    assert "warning" not in result.stderr
+    (run,) = _runs(mlflow_server, experiment_name)
+    assert run.metrics == {"rmse": 0.5}
+
+
 def test_sigterm_kills_the_command_group_and_marks_the_run_killed(
     mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
 ) -> None:
@@ -238,6 +310,21 @@ def test_unreachable_tracking_server_exits_3_naming_the_url(tmp_path: Path) -> N
     result = ci_track("run", "--experiment", "x", "--", "true", env=env, cwd=tmp_path)
     assert time.monotonic() - started < 30
     assert_clean_failure(result, 3, url, "connection refused")
+
+
+def test_every_retry_against_a_closed_port_is_announced_on_stderr(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # a free port: nothing listens, every connection is refused
+    env = base_env(MLFLOW_TRACKING_URI=url, CI_TRACK_RETRY_BUDGET="5", CI_TRACK_HTTP_ATTEMPTS="3")
+    result = ci_track("run", "--experiment", "x", "--", "true", env=env, cwd=tmp_path)
+    assert_clean_failure(result, 3, url, "connection refused", "gave up after 3 attempts on experiments/get-by-name")
+    notices = [line for line in result.stderr.splitlines() if line.startswith("ci-track: retrying")]
+    assert len(notices) == 2, result.stderr
+    for notice, attempt in zip(notices, (2, 3), strict=True):
+        assert re.fullmatch(
+            rf"ci-track: retrying experiments/get-by-name in \d+\.\d s \(attempt {attempt} of 3\): connection refused",
+            notice,
+        ), notice
+    assert result.stderr.index(notices[-1]) < result.stderr.index("ci-track: error:")  # progress, then the verdict
 
 
 def test_jenkins_build_gets_a_properties_file(

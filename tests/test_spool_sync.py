@@ -194,12 +194,14 @@ def test_a_partially_sent_spool_resumes_where_it_stopped(
         sent_batches = len(counting.requests_to("runs/log-batch"))
         sent_updates = len(counting.requests_to("runs/update"))
     assert finished.code == 0, finished.stderr
-    assert sent_batches == len(remaining)  # resumed: nothing that was already accepted was sent again
+    # resumed: nothing that was already accepted was sent again; then the status, then the completion mark
+    assert sent_batches == len(remaining) + 1
     assert sent_updates == 1
     assert spool_files(repo) == []
 
     run = only_run(mlflow_server.url, experiment_name)
     assert run.status == "FINISHED" and run.metrics["rmse"] == 0.5
+    assert run.tags["ci.exit_code"] == "0"  # complete only now
     lost = history_errors(mlflow_server.url, run.run_id, "loss", HISTORY_LENGTH)
     record(request, "data_lost", lost)
     assert lost == 0
@@ -212,6 +214,24 @@ def test_sync_of_an_unreadable_spool_file_is_a_clean_error_and_keeps_the_file(tm
     result = ci_track("sync", env=base_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"), cwd=tmp_path)
     assert_clean_failure(result, 2, "broken.json", "not readable")
     assert (spool / "broken.json").exists()  # never thrown away: a person can still look at it
+
+
+@pytest.mark.parametrize("spool", ["absent", "empty", "absent-CI_TRACK_SPOOL_DIR"])
+def test_sync_with_nothing_spooled_passes_saying_so(spool: str, tmp_path: Path) -> None:
+    """A CI step that always runs `ci-track sync` must not fail when `run` had nothing to keep."""
+    env = base_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9")  # nothing listens: sync must not even try
+    if spool == "empty":
+        (tmp_path / ".ci-track" / "spool").mkdir(parents=True)
+    if spool == "absent-CI_TRACK_SPOOL_DIR":
+        env["CI_TRACK_SPOOL_DIR"] = str(tmp_path / "no-such-spool")
+    result = ci_track("sync", env=env, cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.stderr.splitlines() == ["ci-track: nothing to sync"]
+
+
+def test_sync_of_a_named_path_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    result = ci_track("sync", "spool-typo", env=base_env(MLFLOW_TRACKING_URI="http://127.0.0.1:9"), cwd=tmp_path)
+    assert_clean_failure(result, 2, "no spool at spool-typo")
 
 
 def test_sync_with_the_server_still_down_keeps_the_spool_and_names_the_url(

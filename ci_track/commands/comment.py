@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.errors import ConfigError, ExitCode, UsageError
+    from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
     from ci_track.github_pr import comment_marker
     from ci_track.publish import Publication, publish_to_github, write_step_summary
 
@@ -54,6 +54,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"report {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"report {path} is not a JSON report: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"report {path} is {TOO_DEEP}") from None
     if not isinstance(report, dict):
         raise ConfigError(f"report {path} is not a JSON report from `ci-track compare --json-output`")
     publishing: dict[str, Any] = report  # compare puts the publishing fields at the top level

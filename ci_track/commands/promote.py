@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     from ci_track.publish import github_outputs
 
     environ = dict(os.environ)
-    outcome = run_gate(args, environ, Path.cwd())
+    outcome = run_gate(args, environ, Path.cwd(), for_promotion=True)
     comparison = outcome.comparison
     print(f"verdict: {comparison.headline}")
     if outcome.exit_code != 0 and not args.force:
@@ -49,11 +49,12 @@ def main(args: argparse.Namespace) -> int:
             experiment_id=candidate.experiment_id,
             model=config.champion.model,
             alias=config.champion.alias,
+            default_branch=outcome.context.default_branch,
         )
     where = (
-        f"model {result.model} version {result.version} (@{config.champion.alias})"
+        f"model {result.model} version {result.version} (@{result.alias}, champion of {candidate.branch})"
         if result.model
-        else "the ci.champion tag"
+        else f"the ci.champion tag (champion of {candidate.branch})"
     )
     if result.already_champion:
         print(f"ci-track: run {candidate.run_id} is already the champion ({where})", file=sys.stderr)

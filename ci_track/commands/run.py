@@ -17,13 +17,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ci_track.errors import ConfigError, UsageError
 
+# What MLflow's start_run() raises when MLFLOW_RUN_ID's run is not in the experiment set_experiment() chose.
+_MLFLOW_EXPERIMENT_MISMATCH = b"active experiment ID does not match environment run ID"
 KILL_GRACE_SECONDS = 10.0  # after forwarding SIGINT/SIGTERM, how long the command may take to stop
 
 
@@ -217,7 +220,16 @@ class TrainingRun:
             "MLFLOW_EXPERIMENT_NAME": experiment_name,
             **self.client.child_credentials(),
         }
-        exit_code, stopped_by = run_command(plan.argv, env=child_env, cwd=plan.workdir)
+        watch = StderrWatch({"experiment-switch": _MLFLOW_EXPERIMENT_MISMATCH})
+        exit_code, stopped_by = run_command(plan.argv, env=child_env, cwd=plan.workdir, stderr_watch=watch)
+        if exit_code != 0 and "experiment-switch" in watch.seen:
+            _say(
+                f"the training script switched experiments (mlflow.set_experiment): MLflow cannot resume ci-track's "
+                f"run in another experiment, and its hint about --experiment-name is for `mlflow run`. ci-track put "
+                f"the run in experiment {experiment_name!r}: remove the set_experiment call (the script's "
+                "mlflow.start_run() then attaches to the run), or give that experiment to ci-track instead: "
+                "`ci-track run --experiment NAME` or `experiment:` in .ci-track.yml"
+            )
         if stopped_by is not None:
             status = "KILLED"
         else:
@@ -232,9 +244,9 @@ class TrainingRun:
                 metrics_error = error
         if metrics_error is not None and status == "FINISHED":
             status = "FAILED"
-        final_tags = {"ci.exit_code": str(exit_code)}
+        end_tags: dict[str, str] = {}
         if stopped_by is not None:
-            final_tags["ci.stopped_by"] = signal.Signals(stopped_by).name
+            end_tags["ci.stopped_by"] = signal.Signals(stopped_by).name
 
         from ci_track.results_upload import finish_run
 
@@ -244,28 +256,90 @@ class TrainingRun:
             self.cwd,
             run_id=run.run_id,
             metrics=metrics,
-            tags=final_tags,
+            tags=end_tags,
             status=status,
+            # Written last, after the status: the mark of a complete run (see ci_track/champion.py).
+            final_tags={"ci.exit_code": str(exit_code)},
         )
-        _say(f"MLflow run {run.run_id} {status.lower()} (exit code {exit_code}): {run_url}")
         if metrics_error is not None:
+            # The reason first: "failed (exit code 0)" alone reads like a mystery, so it comes after.
+            why = f"the command exited {exit_code}" + (", but a metrics file is unusable" if exit_code == 0 else "")
+            metrics_error.follow_up = (f"ci-track: MLflow run {run.run_id} {status.lower()} ({why}): {run_url}",)
             raise metrics_error
+        _say(f"MLflow run {run.run_id} {status.lower()} (exit code {exit_code}): {run_url}")
+        if exit_code == 0 and not metrics:
+            self._warn_if_no_metrics(run.run_id)
         return exit_code
 
+    def _warn_if_no_metrics(self, run_id: str) -> None:
+        """A run without metrics gives `compare` nothing to gate on: say how to log them (one request)."""
+        from ci_track.errors import TrackingError
 
-def run_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> tuple[int, int | None]:
+        try:
+            logged = self.client.get_run(run_id).metrics
+        except TrackingError:
+            return  # only a hint: the run itself is complete, this check must not fail the step
+        if not logged:
+            _say(
+                f"warning: run {run_id} has no metrics, so `ci-track compare` has nothing to gate on: log them "
+                "from the script with mlflow.log_metric(...), or name the file it writes with --metrics-file PATH "
+                "(or run.metrics_files in .ci-track.yml)"
+            )
+
+
+class StderrWatch:
+    """Passes the command's stderr through unchanged, byte for byte, and notes which known phrases it printed."""
+
+    def __init__(self, phrases: Mapping[str, bytes]) -> None:
+        self.phrases = dict(phrases)
+        self.seen: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    def start(self, stream: IO[bytes]) -> None:
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        sink = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+        tail = b""
+        longest = max((len(p) for p in self.phrases.values()), default=0)
+        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+            if sink is not None:
+                sink.write(chunk)
+                sink.flush()
+            window = tail + chunk
+            self.seen.update(name for name, phrase in self.phrases.items() if phrase in window)
+            tail = window[-longest:] if longest else b""
+
+    def finish(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)  # a grandchild may keep the pipe open: never wait on it for long
+
+
+def run_command(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, stderr_watch: StderrWatch | None = None
+) -> tuple[int, int | None]:
     """Run argv in its own process group; forward SIGINT/SIGTERM to the whole group.
 
     Returns (exit code, the signal that stopped ci-track or None). A command killed by a signal
     gets the shell convention 128 + signal number. After a forwarded signal, whatever is left in
     the group gets SIGKILL once the grace period is over, so no orphan process survives.
+    With `stderr_watch`, the command's stderr goes through a pipe that copies it to ci-track's own.
     """
     try:
-        process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, start_new_session=True)
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            stderr=subprocess.PIPE if stderr_watch is not None else None,
+        )
     except FileNotFoundError:
         raise UsageError(f"command not found: {argv[0]!r}") from None
     except PermissionError:
         raise UsageError(f"command is not executable: {argv[0]!r}") from None
+    if stderr_watch is not None and process.stderr is not None:
+        stderr_watch.start(process.stderr)
     received: list[int] = []
     first_signal_at: list[float] = []
 
@@ -293,6 +367,8 @@ def run_command(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> tu
     if received:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # stragglers the command left in its group
+    if stderr_watch is not None:
+        stderr_watch.finish()
     code = process.returncode
     if code < 0:
         code = 128 - code

@@ -1,4 +1,9 @@
-"""`ci-track sync`: upload results an earlier `ci-track run` had to spool, exactly once."""
+"""`ci-track sync`: upload results an earlier `ci-track run` had to spool, exactly once.
+
+With nothing spooled (the default spool directory missing or empty) it says "nothing to sync"
+and exits 0, so a CI step can always run it; a file or directory named on the command line that
+does not exist is a usage error (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -24,22 +29,26 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.errors import ConfigError, ExitCode, TrackingError
+    from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
     from ci_track.results_upload import send_pending
     from ci_track.secrets import redact
     from ci_track.spool import PendingResults, default_spool_dir, list_spool
 
     environ = dict(os.environ)
-    targets = [Path(p) for p in args.paths] or [default_spool_dir(environ, Path.cwd())]
     files: list[Path] = []
-    for target in targets:
-        if target.is_dir():
-            files.extend(list_spool(target))
-        elif target.is_file():
-            files.append(target)
-        else:
-            raise ConfigError(f"no spool at {target}")
+    if args.paths:
+        for target in map(Path, args.paths):
+            if target.is_dir():
+                files.extend(list_spool(target))
+            elif target.is_file():
+                files.append(target)
+            else:
+                raise ConfigError(f"no spool at {target}")  # a path the user named: a typo, not "nothing"
+    else:
+        # A CI step that always runs `ci-track sync` must pass when `run` had nothing to keep:
+        # the default spool missing or empty is not an error.
+        files = list_spool(default_spool_dir(environ, Path.cwd()))
     if not files:
         print("ci-track: nothing to sync", file=sys.stderr)
         return int(ExitCode.OK)
@@ -53,9 +62,10 @@ def main(args: argparse.Namespace) -> int:
             continue
         try:
             pending = PendingResults.from_json(claimed.read_text(encoding="utf-8"))
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, RecursionError) as error:
             os.replace(claimed, path)
-            raise ConfigError(f"spool file {path} is not readable: {error}") from None
+            reason = TOO_DEEP if isinstance(error, RecursionError) else error
+            raise ConfigError(f"spool file {path} is not readable: {reason}") from None
         uri = args.tracking_uri or environ.get("MLFLOW_TRACKING_URI") or pending.tracking_uri
         settings = TrackingSettings.from_env(environ, uri=uri)
         with MlflowClient(settings) as client:

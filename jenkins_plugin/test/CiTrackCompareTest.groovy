@@ -166,4 +166,41 @@ class CiTrackCompareTest {
         assert new File(pipeline.workspace, "${reportDir}/report.md").isFile()
         assert !new File(pipeline.workspace, 'pwned').exists()
     }
+
+    @Test
+    void theVerdictIsReadFromTheJsonReportNotFromTheConsole() {
+        pipeline.ciTrackReports('{"verdict": "regression", "headline": "regression: rmse +22% (allowed +2%)"}')
+        comparePrints('verdict: pass (a console line that must not be believed)', 1)
+        Map stage = pipeline.runStage { ciTrack -> ciTrack.compare(onRegression: 'unstable') }
+        assert stage.failure == null
+        assert pipeline.currentBuild.description == 'verdict: regression: rmse +22% (allowed +2%)'
+        assert stage.value.verdict == 'verdict: regression: rmse +22% (allowed +2%)'
+        assert pipeline.callsOf('unstable')*.args == [
+            'ci-track compare found a regression: verdict: regression: rmse +22% (allowed +2%)']
+        assert pipeline.callsOf('readFile')*.args == [[file: 'ci-track-report/report.json', encoding: 'UTF-8']]
+    }
+
+    @Test
+    void withoutAJsonReportThereIsNoVerdictAndTheExitCodeStillDecides() {
+        // ci-track failed before it compared anything: no report.json, whatever the console says
+        pipeline.ciTrackPrints('compare', 'verdict: pass\n')
+        new File(pipeline.controlDir, 'compare.report.json').delete()
+        pipeline.ciTrackExits('compare', 3)
+        pipeline.currentBuild.description = 'ci-track run: r1'
+        Map stage = pipeline.runStage { ciTrack -> ciTrack.compare() }
+        assert stage.failure.message.startsWith('ci-track compare: the tracking server, GitHub or Jenkins failed (exit 3)')
+        assert stage.value == null
+        assert pipeline.currentBuild.description == 'ci-track run: r1'
+    }
+
+    @Test
+    void aBrokenJsonReportGivesNoVerdict() {
+        pipeline.ciTrackReports('{"headline": "pass", ')
+        pipeline.ciTrackExits('compare', 1)
+        Map stage = pipeline.runStage { ciTrack -> ciTrack.compare(onRegression: 'ignore') }
+        assert stage.failure == null
+        assert stage.value.verdict == null
+        assert pipeline.callsOf('echo')*.args.contains(
+            "ci-track compare found a regression: no verdict in the JSON report (ignored: onRegression is 'ignore')")
+    }
 }

@@ -101,7 +101,7 @@ class CiTrackRunTest {
         pipeline.ciTrackExits('run', 7)
         Map stage = pipeline.runStage { ciTrack -> ciTrack.run(command: 'train') }
         assert stage.failure instanceof PipelineError
-        assert stage.failure.message.startsWith('ci-track run failed with exit code 7')
+        assert stage.failure.message.startsWith('ciTrack.run: ci-track run failed with exit code 7')
         assert stage.failure.message.endsWith(", run ${RUN_ID}")
         assert pipeline.currentBuild.result == 'FAILURE'
         assert pipeline.env.CI_TRACK_RUN_ID == RUN_ID

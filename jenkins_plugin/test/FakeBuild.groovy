@@ -3,6 +3,8 @@ class FakeBuild {
     static final List<String> ORDER = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'NOT_BUILT', 'ABORTED']
     String result
     String description
+    /** currentBuild.rawBuild: the Run; its parent is the job LibrarySource looks libraries up for. */
+    final Map rawBuild = [parent: [fullName: 'model']]
 
     String getCurrentResult() {
         return result ?: 'SUCCESS'

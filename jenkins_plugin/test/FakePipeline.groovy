@@ -1,11 +1,14 @@
+import groovy.json.JsonOutput
+import hudson.ExtensionList
 import java.nio.file.Files
 
 /**
- * A pipeline run for testing vars/ciTrack.groovy outside Jenkins.
+ * A pipeline run for testing the library's vars/ steps outside Jenkins.
  *
- * It loads the step script with the pipeline steps it uses (sh, echo, error, unstable, withEnv,
- * withCredentials, string, usernamePassword, archiveArtifacts, readFile, fileExists) and the
- * `env` and `currentBuild` globals bound in its Binding. Every step call is recorded. `sh` runs the
+ * It loads the vars/ scripts (the ciTrack global, the ciTrackRun ... steps) with the pipeline steps
+ * they use (sh, echo, error, unstable, withEnv, withCredentials, string, usernamePassword,
+ * archiveArtifacts, readFile, writeFile, fileExists, libraryResource) and the `env` and
+ * `currentBuild` globals bound in their Binding. Every step call is recorded. `sh` runs the
  * script with a real shell (`bash -xe`, as Jenkins runs `sh -xe`) in a temporary workspace whose
  * PATH starts with a fake `ci-track` (test/resources/fake-ci-track) that records its argv, so tests
  * assert the exact arguments a real program received.
@@ -35,8 +38,10 @@ class FakePipeline {
     /** Directories searched after binDir (the fake python3 test puts its own first). */
     List<String> extraPath = ['/usr/bin', '/bin']
 
+    private boolean reportSetByTest = false
     private final List<Map> environmentStack = []
-    private Script ciTrack
+    private final Binding binding = new Binding()
+    private final Map<String, Script> loadedSteps = [:]
 
     FakePipeline(boolean ciTrackOnPath = true) {
         workspace.mkdirs()
@@ -50,6 +55,9 @@ class FakePipeline {
         env.BUILD_URL = 'https://jenkins.example.com/job/model/1/'
         env.BUILD_NUMBER = '1'
         env.JOB_NAME = 'model'
+        bindSteps(binding)
+        // No library configurations unless a test configures one (libraryLoadedFrom).
+        ExtensionList.registered.clear()
     }
 
     /** A temporary directory (under -Dcitrack.tmpdir when given), deleted when the JVM exits. */
@@ -79,8 +87,23 @@ class FakePipeline {
 
     // ---- configuring the fake ci-track ----
 
+    /**
+     * What `ci-track SUBCOMMAND` prints. For compare, the JSON report it writes (--json-output) gets
+     * the same verdict, as the real CLI's does, unless a test sets its own with ciTrackReports.
+     */
     void ciTrackPrints(String subcommand, String stdout) {
         new File(controlDir, "${subcommand}.stdout").setText(stdout, 'UTF-8')
+        String verdictLine = stdout.readLines().find { it.startsWith('verdict: ') }
+        if (subcommand == 'compare' && verdictLine && !reportSetByTest) {
+            String headline = verdictLine.substring('verdict: '.length())
+            new File(controlDir, 'compare.report.json').setText(JsonOutput.toJson([headline: headline]), 'UTF-8')
+        }
+    }
+
+    /** The JSON report `ci-track compare` writes: exactly this text. */
+    void ciTrackReports(String json) {
+        reportSetByTest = true
+        new File(controlDir, 'compare.report.json').setText(json, 'UTF-8')
     }
 
     void ciTrackExits(String subcommand, int code) {
@@ -129,17 +152,39 @@ class FakePipeline {
         return calls.findAll { it.name == name }
     }
 
+    // ---- the library as Jenkins loaded it ----
+
+    /**
+     * Configure the library as Jenkins would have loaded it: a library named `name` retrieved from
+     * the Git repository `remote` (Modern SCM, with `libraryPath`), loaded at `version`. Sets
+     * `library.NAME.version` in the environment (as LibrariesAction does) and registers the
+     * configuration with the LibraryResolver extensions that LibrarySource looks it up in.
+     */
+    void libraryLoadedFrom(String remote, String version, String libraryPath = 'jenkins_plugin/', String name = 'ci-track') {
+        env["library.${name}.version".toString()] = version
+        Map configuration = [name: name, retriever: [scm: [remote: remote], libraryPath: libraryPath]]
+        ExtensionList.registered.add(new FakeLibraryResolver([configuration]))
+    }
+
     // ---- running steps ----
 
-    /** The step script, loaded once with the stub steps bound. */
-    Script getCiTrack() {
-        if (ciTrack == null) {
-            Binding binding = new Binding()
-            bindSteps(binding)
+    /** The vars/ script `name` (the ciTrack global, ciTrackRun ...), loaded once with the stub steps bound. */
+    Script step(String name) {
+        if (!loadedSteps.containsKey(name)) {
             GroovyShell groovyShell = new GroovyShell(getClass().classLoader, binding)
-            ciTrack = groovyShell.parse(new File(LIBRARY_ROOT, 'vars/ciTrack.groovy'))
+            loadedSteps[name] = groovyShell.parse(new File(LIBRARY_ROOT, "vars/${name}.groovy"))
         }
-        return ciTrack
+        return loadedSteps[name]
+    }
+
+    /** The ciTrack global. */
+    Script getCiTrack() {
+        return step('ciTrack')
+    }
+
+    /** Run the step `name` (ciTrackRun ...) with `config` as the only statement of a stage. */
+    Map runStep(String name, Map config) {
+        return runStage { ciTrack -> step(name).call(config) }
     }
 
     /**
@@ -174,6 +219,21 @@ class FakePipeline {
             calls.add([name: 'unstable', args: message])
             log.append("WARNING: ${message}\n")
             currentBuild.worsen('UNSTABLE')
+        })
+        binding.setVariable('writeFile', { Map arguments ->
+            calls.add([name: 'writeFile', args: arguments])
+            File file = resolve(arguments.file.toString())
+            file.parentFile.mkdirs()  // as writeFile does
+            file.setText(arguments.text.toString(), (String) (arguments.encoding ?: 'UTF-8'))
+        })
+        binding.setVariable('libraryResource', { Object arguments ->
+            String resource = arguments instanceof Map ? arguments.resource : arguments.toString()
+            calls.add([name: 'libraryResource', args: resource])
+            File file = new File(LIBRARY_ROOT, "resources/${resource}")
+            if (!file.isFile()) {
+                throw new PipelineError("No such library resource ${resource} could be found.")
+            }
+            file.getText('UTF-8')
         })
         binding.setVariable('archiveArtifacts', { Object arguments ->
             calls.add([name: 'archiveArtifacts', args: arguments instanceof Map ? arguments : [artifacts: arguments]])

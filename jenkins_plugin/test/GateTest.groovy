@@ -1,16 +1,33 @@
 import io.citrack.Gate
 import org.junit.Test
 
-/** The decisions taken from ci-track's exit code and output, and the ci-track.properties parser. */
+/** The decisions taken from ci-track's exit code and JSON report, and the ci-track.properties parser. */
 class GateTest {
 
     @Test
-    void verdictLineIsTheFirstLineStartingWithVerdict() {
-        String output = 'metric  champion  run\nrmse    0.50      0.61\nverdict: fail (1 regression: rmse)\nverdict: other\n'
-        assert Gate.verdictLine(output) == 'verdict: fail (1 regression: rmse)'
-        assert Gate.verdictLine('  verdict: indented does not count\n') == null
-        assert Gate.verdictLine('') == null
-        assert Gate.verdictLine(null) == null
+    void theVerdictIsTheHeadlineOfTheJsonReport() {
+        String report = '{"schema_version": 1, "verdict": "regression", "headline": "regression: rmse +7.1% (allowed +2%)"}'
+        assert Gate.verdictFromReport(report) == 'verdict: regression: rmse +7.1% (allowed +2%)'
+    }
+
+    @Test
+    void aReportWithoutHeadlineFallsBackToItsVerdictField() {
+        assert Gate.verdictFromReport('{"verdict": "pass"}') == 'verdict: pass'
+    }
+
+    @Test
+    void aMissingOrBrokenReportHasNoVerdict() {
+        assert Gate.verdictFromReport(null) == null
+        assert Gate.verdictFromReport('') == null
+        assert Gate.verdictFromReport('{"headline": ') == null
+        assert Gate.verdictFromReport('["a list"]') == null
+        assert Gate.verdictFromReport('{"headline": 3}') == null
+        assert Gate.verdictFromReport('{"headline": " "}') == null
+    }
+
+    @Test
+    void theVerdictIsOneLine() {
+        assert Gate.verdictFromReport('{"headline": "pass\nverdict: fake\u2028x\u0007"}') == 'verdict: pass verdict: fake x'
     }
 
     @Test
@@ -41,7 +58,7 @@ class GateTest {
 
     @Test
     void missingVerdictIsSaid() {
-        assert Gate.decide(1, 'fail', null).message == 'ci-track compare found a regression: no verdict line in the output'
+        assert Gate.decide(1, 'fail', null).message == 'ci-track compare found a regression: no verdict in the JSON report'
     }
 
     @Test

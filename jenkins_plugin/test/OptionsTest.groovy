@@ -34,7 +34,6 @@ class OptionsTest {
         assert options.status == null
         assert options.reportDir == 'ci-track-report'
         assert options.install == 'auto'
-        assert options.version == Options.DEFAULT_VERSION
         assert options.mlflowCredentialsType == 'token'
         assert options.archive == true
         assert options.runId == null
@@ -141,9 +140,32 @@ class OptionsTest {
     }
 
     @Test
-    void requirementIsThePinnedReleaseUnlessInstallFromIsGiven() {
-        assert Options.requirement(Options.validate('rollback', [:])) == "ci-track==${Options.DEFAULT_VERSION}"
-        assert Options.requirement(Options.validate('rollback', [version: '0.2.0'])) == 'ci-track==0.2.0'
-        assert Options.requirement(Options.validate('rollback', [installFrom: '/src/ci-track'])) == '/src/ci-track'
+    void installIsAutoNoneOrAnyNonEmptyPipRequirement() {
+        assert Options.validate('rollback', [install: 'none']).install == 'none'
+        assert Options.validate('rollback', [install: 'ci-track==0.2.0']).install == 'ci-track==0.2.0'
+        assert Options.validate('rollback', [install: "/wheels/ci_track-${1}.whl"]).install == '/wheels/ci_track-1.whl'
+        IllegalArgumentException problem = shouldFail(IllegalArgumentException) {
+            Options.validate('rollback', [install: ' '])
+        }
+        assert problem.message == "ciTrack.rollback: option install must be 'auto', 'none' or a pip requirement, not an empty string"
     }
+
+    @Test
+    void theRemovedVersionAndInstallFromOptionsAreUnknown() {
+        IllegalArgumentException problem = shouldFail(IllegalArgumentException) {
+            Options.validate('compare', [version: '0.1.0', installFrom: 'x'])
+        }
+        assert problem.message.startsWith('ciTrack.compare: unknown options version, installFrom; valid options: ')
+    }
+
+    @Test
+    void messagesNameTheStepAsThePipelineAuthorWroteIt() {
+        IllegalArgumentException problem = shouldFail(IllegalArgumentException) {
+            Options.validate('compare', [onRegresion: 'fail'], 'ciTrackCompare')
+        }
+        assert problem.message.startsWith('ciTrackCompare: unknown option onRegresion; valid options: ')
+        problem = shouldFail(IllegalArgumentException) { Options.validate('run', [:], 'ciTrackRun') }
+        assert problem.message.startsWith('ciTrackRun: give exactly one of command:')
+    }
+
 }

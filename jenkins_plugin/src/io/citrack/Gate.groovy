@@ -1,5 +1,8 @@
 package io.citrack
 
+import groovy.json.JsonException
+import groovy.json.JsonSlurperClassic
+
 /**
  * What a build does with ci-track's exit code and output: pure decisions, unit-tested with plain values.
  *
@@ -19,17 +22,32 @@ class Gate implements Serializable {
     static final int INTERNAL = 4
     static final int NOT_FOUND = 127
 
-    /** The first line of `output` that starts with "verdict:", or null. */
-    static String verdictLine(String output) {
-        if (output == null) {
+    /**
+     * The verdict line of a JSON report written by `ci-track compare --json-output`:
+     * "verdict: " + its headline (the same line the console report ends with), on one line; null
+     * when the text is missing, is not JSON or has no headline.
+     * JsonSlurperClassic, not JsonSlurper: its plain HashMaps can be kept in a CPS program's state.
+     */
+    static String verdictFromReport(String reportJson) {
+        if (reportJson == null || reportJson.trim().isEmpty()) {
             return null
         }
-        for (String line in output.readLines()) {
-            if (line.startsWith('verdict:')) {
-                return line.trim()
-            }
+        Object report
+        try {
+            report = new JsonSlurperClassic().parseText(reportJson)
+        } catch (JsonException ignored) {
+            return null
         }
-        return null
+        if (!(report instanceof Map)) {
+            return null
+        }
+        Object headline = ((Map) report).headline ?: ((Map) report).verdict
+        if (!(headline instanceof CharSequence)) {
+            return null
+        }
+        // The build description is one line; drop control characters a headline could smuggle in.
+        String line = headline.toString().replaceAll(/[\p{Cntrl}\u2028\u2029]+/, ' ').trim()
+        return line ? "verdict: ${line}".toString() : null
     }
 
     /**
@@ -37,7 +55,7 @@ class Gate implements Serializable {
      * `[action: 'pass' | 'fail' | 'unstable' | 'ignore', message: String]`.
      */
     static Map decide(int status, String onRegression, String verdict) {
-        String shown = verdict ?: 'no verdict line in the output'
+        String shown = verdict ?: 'no verdict in the JSON report'
         if (status == PASS) {
             return [action: 'pass', message: "ci-track compare: ${shown}".toString()]
         }

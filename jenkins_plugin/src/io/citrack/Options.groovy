@@ -14,8 +14,9 @@ class Options implements Serializable {
 
     private static final long serialVersionUID = 1L
 
-    /** The ci-track release this library installs when `ci-track` is not on the agent's PATH. */
-    static final String DEFAULT_VERSION = '0.1.0'
+    /** `install:` values that are not a pip requirement. */
+    static final String INSTALL_AUTO = 'auto'
+    static final List INSTALL_NONE = ['none', 'never']
 
     static final String STRING = 'string'
     static final String BOOLEAN = 'boolean'
@@ -32,9 +33,8 @@ class Options implements Serializable {
         githubCredentialsId  : [type: STRING],
         githubCredentialsType: [type: STRING, defaultValue: 'token', allowed: ['token', 'usernamePassword']],
         githubApiUrl         : [type: STRING],
-        install              : [type: STRING, defaultValue: 'auto', allowed: ['auto', 'never']],
-        version              : [type: STRING, defaultValue: DEFAULT_VERSION],
-        installFrom          : [type: STRING],
+        // 'auto', 'none' ('never'), or a pip requirement: see CiTrackSteps.ciTrackExecutable.
+        install              : [type: STRING, defaultValue: INSTALL_AUTO],
         python               : [type: STRING, defaultValue: 'python3'],
         venvDir              : [type: STRING, defaultValue: '.ci-track/venv'],
     ]
@@ -86,9 +86,10 @@ class Options implements Serializable {
 
     /**
      * Check `given` against the step's spec; return a new map holding every option of the step.
-     * Throws IllegalArgumentException with a message that says what to fix.
+     * Throws IllegalArgumentException with a message that says what to fix; it starts with `caller`,
+     * the name the pipeline author wrote (`ciTrack.compare` or `ciTrackCompare`).
      */
-    static Map validate(String step, Map given) {
+    static Map validate(String step, Map given, String caller = "ciTrack.${step}".toString()) {
         Map spec = specFor(step)
         Map provided = given == null ? [:] : given
         List unknown = []
@@ -101,7 +102,7 @@ class Options implements Serializable {
             List valid = new ArrayList(spec.keySet())
             Collections.sort(valid)
             throw new IllegalArgumentException(
-                "ciTrack.${step}: unknown option${unknown.size() == 1 ? '' : 's'} ${unknown.join(', ')}; " +
+                "${caller}: unknown option${unknown.size() == 1 ? '' : 's'} ${unknown.join(', ')}; " +
                 "valid options: ${valid.join(', ')}")
         }
         Map result = [:]
@@ -113,45 +114,46 @@ class Options implements Serializable {
                 result[key] = copyDefault(rule.defaultValue)
                 continue
             }
-            Object normalized = normalize(step, key, (String) rule.type, value)
+            Object normalized = normalize(caller, key, (String) rule.type, value)
             List allowed = (List) rule.allowed
             if (allowed != null && !allowed.contains(normalized)) {
                 throw new IllegalArgumentException(
-                    "ciTrack.${step}: option ${key} must be one of ${allowed.join(', ')}, not '${normalized}'")
+                    "${caller}: option ${key} must be one of ${allowed.join(', ')}, not '${normalized}'")
             }
             result[key] = normalized
         }
-        checkCombinations(step, result)
+        checkCombinations(step, caller, result)
         return result
     }
 
     /** Rules that involve more than one option. */
-    private static void checkCombinations(String step, Map options) {
+    private static void checkCombinations(String step, String caller, Map options) {
         if (step == 'run') {
             boolean hasCommand = options.command != null
             boolean hasEntryPoint = options.entryPoint != null
             if (hasCommand == hasEntryPoint) {
                 throw new IllegalArgumentException(
-                    'ciTrack.run: give exactly one of command: (a training command) or entryPoint: (an MLproject entry point)')
+                    "${caller}: give exactly one of command: (a training command) or entryPoint: (an MLproject entry point)".toString())
             }
             if (hasCommand && (((Map) options.params) || options.projectDir != null)) {
                 throw new IllegalArgumentException(
-                    'ciTrack.run: params: and projectDir: only apply with entryPoint:, not with command:')
+                    "${caller}: params: and projectDir: only apply with entryPoint:, not with command:".toString())
             }
             if (options.command instanceof List && ((List) options.command).isEmpty()) {
-                throw new IllegalArgumentException('ciTrack.run: command: is an empty list')
+                throw new IllegalArgumentException("${caller}: command: is an empty list".toString())
             }
             if (options.command instanceof String && ((String) options.command).trim().isEmpty()) {
-                throw new IllegalArgumentException('ciTrack.run: command: is an empty string')
+                throw new IllegalArgumentException("${caller}: command: is an empty string".toString())
             }
         }
-        if (options.version != null && ((String) options.version).trim().isEmpty()) {
-            throw new IllegalArgumentException("ciTrack.${step}: option version must not be empty")
+        if (((String) options.install).trim().isEmpty()) {
+            throw new IllegalArgumentException(
+                "${caller}: option install must be 'auto', 'none' or a pip requirement, not an empty string".toString())
         }
     }
 
     /** Check the type of one value; GStrings become Strings so later code only sees String. */
-    private static Object normalize(String step, String key, String type, Object value) {
+    private static Object normalize(String caller, String key, String type, Object value) {
         switch (type) {
             case STRING:
                 if (value instanceof CharSequence) {
@@ -170,7 +172,7 @@ class Options implements Serializable {
                 break
             case LIST:
                 if (value instanceof List) {
-                    return stringList(step, key, (List) value)
+                    return stringList(caller, key, (List) value)
                 }
                 break
             case STRING_OR_LIST:
@@ -178,47 +180,47 @@ class Options implements Serializable {
                     return key == 'metricsFiles' ? [value.toString()] : value.toString()
                 }
                 if (value instanceof List) {
-                    return stringList(step, key, (List) value)
+                    return stringList(caller, key, (List) value)
                 }
                 break
             case MAP:
                 if (value instanceof Map) {
-                    return stringMap(step, key, (Map) value)
+                    return stringMap(caller, key, (Map) value)
                 }
                 break
             default:
                 throw new IllegalStateException("unknown option type ${type}")
         }
         throw new IllegalArgumentException(
-            "ciTrack.${step}: option ${key} must be a ${type}, not a ${value.getClass().getSimpleName()}")
+            "${caller}: option ${key} must be a ${type}, not a ${value.getClass().getSimpleName()}")
     }
 
-    private static List stringList(String step, String key, List value) {
+    private static List stringList(String caller, String key, List value) {
         List result = []
         for (Object item in value) {
             if (!(item instanceof CharSequence || item instanceof Number || item instanceof Boolean)) {
                 String type = item == null ? 'null' : item.getClass().getSimpleName()
                 throw new IllegalArgumentException(
-                    "ciTrack.${step}: option ${key} must be a list of strings; it contains a ${type}")
+                    "${caller}: option ${key} must be a list of strings; it contains a ${type}")
             }
             result.add(item.toString())
         }
         return result
     }
 
-    private static Map stringMap(String step, String key, Map value) {
+    private static Map stringMap(String caller, String key, Map value) {
         Map result = [:]
         for (Object entryKey in value.keySet()) {
             Object item = value[entryKey]
             if (!(item instanceof CharSequence || item instanceof Number || item instanceof Boolean)) {
                 String type = item == null ? 'null' : item.getClass().getSimpleName()
                 throw new IllegalArgumentException(
-                    "ciTrack.${step}: option ${key} must map strings to strings; ${entryKey} is a ${type}")
+                    "${caller}: option ${key} must map strings to strings; ${entryKey} is a ${type}")
             }
             String name = String.valueOf(entryKey)
             if (name.isEmpty() || name.contains('=')) {
                 throw new IllegalArgumentException(
-                    "ciTrack.${step}: option ${key} has the key '${name}'; keys must be non-empty and contain no '='")
+                    "${caller}: option ${key} has the key '${name}'; keys must be non-empty and contain no '='")
             }
             result[name] = item.toString()
         }
@@ -233,10 +235,5 @@ class Options implements Serializable {
             return new ArrayList((List) value)
         }
         return value
-    }
-
-    /** The pip requirement to install: `installFrom` when given, else the pinned release. */
-    static String requirement(Map options) {
-        return options.installFrom ?: "ci-track==${options.version}".toString()
     }
 }

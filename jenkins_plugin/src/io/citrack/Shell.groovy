@@ -1,7 +1,8 @@
 package io.citrack
 
 /**
- * POSIX shell quoting and the few shell scripts the library runs.
+ * POSIX shell quoting and the few shell scripts the library runs (the installer is a resource:
+ * resources/io/citrack/install-ci-track.sh).
  *
  * Every value that reaches a `sh` step goes through `quote`: a word made only of characters that
  * no POSIX shell treats specially stays as it is, anything else is wrapped in single quotes (with
@@ -63,22 +64,6 @@ class Shell implements Serializable {
         lines.add('cat ' + quote(outputFile))
         lines.add('exit "$status"')
         return lines.join('\n') + '\n'
-    }
-
-    /**
-     * Create a virtualenv at `venv` (absolute or workspace-relative) and pip-install `requirement`
-     * into it, unless the same requirement is already installed there (a marker file records it).
-     */
-    static String installScript(String venv, String python, String requirement) {
-        return [
-            'venv=' + quote(venv),
-            'requirement=' + quote(requirement),
-            'if [ ! -x "$venv/bin/ci-track" ] || [ "$(cat "$venv/.ci-track-requirement" 2>/dev/null)" != "$requirement" ]; then',
-            '  ' + quote(python) + ' -m venv "$venv"',
-            '  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement"',
-            '  printf \'%s\\n\' "$requirement" > "$venv/.ci-track-requirement"',
-            'fi',
-        ].join('\n') + '\n'
     }
 
     /** Exit status 0 when `program` is found on PATH. */
