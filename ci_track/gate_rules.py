@@ -143,10 +143,11 @@ def load_gate_rules(
     forced, forced_by = _forced_choice(rules_from_flag, environ)
     try:
         base, base_sha, kind = _base_rules(path, cwd=cwd, context=context, head=head)
-    except ContextError:
+    except (ContextError, ConfigError):
         if forced != "head":
             raise
-        # The CI owner chose the PR's rules: a clone too shallow to show the change is no reason to stop.
+        # The CI owner chose the PR's rules: a clone too shallow (or a base file too broken) to show
+        # the change is no reason to stop.
         return GateRules(
             config=apply_overrides(head, cli, environ),
             report=RulesReport(source="head", file=shown, chosen_by=forced_by),
