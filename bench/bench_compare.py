@@ -30,6 +30,7 @@ from bench.common import (
     CommandFailed,
     Figure,
     clean_env,
+    commit_config,
     failed,
     github_actions_env,
     import_profile,
@@ -104,9 +105,9 @@ def run(ctx: BenchContext) -> list[Figure]:
                 ctx.log(f"  compare on an experiment of {size:,} runs: counting requests")
                 population = populated_db(size, log=ctx.log)
                 workdir = make_checkout(ctx.work / f"compare-{population.runs}")
-                (workdir / ".ci-track.yml").write_text(CONFIG.format(experiment=EXPERIMENT))
+                rules_commit = commit_config(workdir, CONFIG.format(experiment=EXPERIMENT))
                 server = stack.enter_context(serving(population, workdir / "server"))
-                measured[full_size], timed = count_and_check(population, workdir, server.url)
+                measured[full_size], timed = count_and_check(population, workdir, server.url, rules_commit)
                 commands |= {f"{full_size}:{name}": command for name, command in timed.items()}
             ctx.log(f"  timing {len(commands)} commands, interleaved, {ctx.repeat} rounds")
             samples = time_interleaved(commands, repeat=ctx.repeat)
@@ -118,8 +119,14 @@ def run(ctx: BenchContext) -> list[Figure]:
     return figures_from(ctx, measured)
 
 
-def count_and_check(population: Population, workdir: Path, url: str) -> tuple[dict[str, Any], dict[str, Command]]:
-    """One counted run of each way through the proxy, the decisions, an import profile; the commands to time."""
+def count_and_check(
+    population: Population, workdir: Path, url: str, rules_commit: str
+) -> tuple[dict[str, Any], dict[str, Command]]:
+    """One counted run of each way through the proxy, the decisions, an import profile; the commands to time.
+
+    The PR event's base commit is `rules_commit`, the checkout's commit holding .ci-track.yml (the
+    gate reads a PR's rules there); the champion is still found from the candidate run's tags.
+    """
 
     def env_for(tracking_uri: str) -> dict[str, str]:
         return github_actions_env(
@@ -127,7 +134,7 @@ def count_and_check(population: Population, workdir: Path, url: str) -> tuple[di
             sha=population.candidate_sha,
             pr_number=CANDIDATE_PR,
             head_ref=CANDIDATE_BRANCH,
-            base_sha=population.base_sha,
+            base_sha=rules_commit,
             MLFLOW_TRACKING_URI=tracking_uri,
         )
 

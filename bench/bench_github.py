@@ -22,6 +22,7 @@ from bench.common import (
     BenchContext,
     CommandFailed,
     Figure,
+    commit_config,
     failed,
     github_actions_env,
     make_checkout,
@@ -57,7 +58,7 @@ def run(ctx: BenchContext) -> list[Figure]:
 
     population = populated_db(ctx.size(1000), log=ctx.log)
     workdir = make_checkout(ctx.work / "github")
-    (workdir / ".ci-track.yml").write_text(CONFIG)
+    rules_commit = commit_config(workdir, CONFIG)  # the PR's base: the gate reads the rules there
     argv = [CI_TRACK, "compare", "--config", str(workdir / ".ci-track.yml"), "--format", "json"]
     marker = comment_marker("bench")
     figures = []
@@ -74,7 +75,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                         sha=population.candidate_sha,
                         pr_number=CANDIDATE_PR,
                         head_ref=CANDIDATE_BRANCH,
-                        base_sha=population.base_sha,
+                        base_sha=rules_commit,
                         repository=REPOSITORY,
                         MLFLOW_TRACKING_URI=server.url,
                         GITHUB_TOKEN=fake.token,

@@ -337,6 +337,22 @@ def import_profile(
     return total, sorted(libraries.items(), key=lambda item: -item[1])[:top]
 
 
+def commit_config(workdir: Path, text: str) -> str:
+    """Commit `.ci-track.yml` in the checkout made by `make_checkout`; returns the commit, the PR's base.
+
+    On a pull request the gate reads its rules from the base commit (ci_track/gate_rules.py), so
+    the benchmarks' PR events name this commit as `pull_request.base.sha`: ci-track then does the
+    git read a real PR build does.
+    """
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    (workdir / ".ci-track.yml").write_text(text)
+    for argv in (["git", "add", ".ci-track.yml"], ["git", "commit", "-q", "--allow-empty", "-m", "the rules"]):
+        subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True)
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def make_checkout(workdir: Path) -> Path:
     """Make `workdir` a git checkout with one commit, like the working copy a CI job runs in.
 

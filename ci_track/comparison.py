@@ -21,6 +21,10 @@ Rules for a configured metric (`metrics:` in .ci-track.yml), checked in this ord
    A champion value of NaN counts as worse than any finite value; an infinite one is compared by
    order, and a worsening from it is beyond any tolerance.
 
+Values: each side's value is the one the rule's `aggregate:` picks from the run's logged history
+(`last` by default; see ci_track/aggregates.py); the gate computes them before calling `compare`,
+which only names the aggregate in the reasons (`val_loss (min) 0.2 -> 0.1`).
+
 Tolerances: `absolute` is in the metric's units; `relative` is a percentage of the champion's
 absolute value. **A champion value of 0 under a relative tolerance**: the relative change is
 undefined (`delta_pct` is None), so any worsening from 0 is a regression whatever the percentage
@@ -103,6 +107,7 @@ class MetricResult:
     goal: str | None = None
     severity: str | None = None  # the rule's severity; None when not configured
     allowed: str | None = None  # the tolerance in words: "+2%", "-0.01", "none"
+    aggregate: str | None = None  # the rule's aggregate (last, min, max, mean_last_N); None when not configured
     reason: str  # in words: "rmse 0.742 -> 0.801 (+7.9%), allowed +2%"
     short: str  # for the headline: "rmse +7.9% (allowed +2%)"
     # champion, candidate, delta and delta % as the reason shows them, when a failure or warning
@@ -389,7 +394,8 @@ def _judge(
     *,
     has_champion: bool,
 ) -> MetricResult:
-    name = rule.name
+    key = rule.name
+    name = metric_label(key, rule.aggregate)  # in words: "val_loss (min)" says which value was judged
     delta, pct = _delta(candidate, champion)
     allowed = rule.allowed_worsening() if rule.goal else None
 
@@ -397,7 +403,7 @@ def _judge(
         status: str, outcome: str, reason: str, short: str, shown: tuple[str, str, str, str] | None = None
     ) -> MetricResult:
         return MetricResult(
-            name=name,
+            name=key,
             status=status,
             outcome=outcome,
             candidate=candidate,
@@ -408,6 +414,7 @@ def _judge(
             goal=rule.goal,
             severity=rule.severity,
             allowed=allowed,
+            aggregate=rule.aggregate,
             reason=reason,
             short=short,
             shown=shown,
@@ -545,6 +552,11 @@ def _judge(
         f"{name} {beyond} (allowed {allowed})",
         cells,
     )
+
+
+def metric_label(name: str, aggregate: str | None) -> str:
+    """`val_loss (min)` when the value judged is not the last one logged, else the name alone."""
+    return name if aggregate in (None, "last") else f"{name} ({aggregate})"
 
 
 def _bound_breach(rule: MetricRule, value: float) -> tuple[str, float] | None:

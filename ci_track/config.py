@@ -23,6 +23,7 @@ Where each setting comes from, first match wins:
 | missing metric | `--missing` | `CI_TRACK_MISSING` | `missing` | `fail` |
 | PR comment | `--comment` | `CI_TRACK_COMMENT` | `comment` | `update` on a PR with a token |
 | commit status | `--status`/`--no-status` | `CI_TRACK_STATUS` | `status` | on with a GitHub token |
+| whose rules gate a PR | `--rules-from` | `CI_TRACK_RULES_FROM` | `rules_from` (base commit's only) | `base` |
 
 - The experiment has no default of its own: without any of the four, commands fail with exit 2.
 - The base branch default (the PR's base branch from the CI context, else the repository's default
@@ -37,7 +38,11 @@ An empty environment variable counts as unset (CI systems pass empty inputs as e
 Numeric settings (`max_regression`, `min`, `max`) are read as YAML 1.2 spells numbers (`1e-2` is
 0.01, `017` is 17), not as PyYAML's YAML 1.1 does, so ci-track and an editor validating against the
 JSON Schema agree; they must be finite.
-Metric rules (`metrics:`) and `run:` come only from the file.
+Metric rules (`metrics:`) and `run:` come only from the file. A metric rule's `aggregate:`
+(last | min | max | mean_last_N) says which value of the logged history is judged
+(ci_track/aggregates.py). On a pull request the gate takes the gating settings from the base
+commit's file, not the checkout's: ci_track/gate_rules.py, which also reads `rules_from`, its
+flag and its variable (this module only validates the key).
 """
 
 from __future__ import annotations
@@ -76,9 +81,14 @@ TOP_LEVEL_KEYS = (
     "run",
     "comment",
     "status",
+    "rules_from",
 )
 CHAMPION_KEYS = ("strategy", "model", "alias", "metric")
-METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan")
+METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate")
+RULES_FROM = ("base", "head")
+# `aggregate:` values: one value per run out of the metric's logged history (see ci_track/aggregates.py).
+AGGREGATES = ("last", "min", "max", "mean_last_N")
+_MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
 RUN_KEYS = ("tags", "metrics_files")
 
 DEFAULT_ALIAS = "champion"
@@ -106,6 +116,7 @@ class MetricRule:
     max: float | None = None
     severity: str = "fail"  # fail | warn | info
     allow_nan: bool = False
+    aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (ci_track/aggregates.py)
 
     def allowed_worsening(self) -> str:
         """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `none`."""
@@ -142,6 +153,7 @@ class Config:
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     comment: str | None = None  # None: decided by the context (update on a PR with a token)
     status: bool | None = None  # None: decided by the context (on with a token)
+    rules_from: str | None = None  # base | head: whose rules gate a PR (None: base); only the base's file counts
     source: str | None = None  # the file it was read from, for messages
 
     def metric_goal(self, name: str | None) -> str | None:
@@ -355,6 +367,8 @@ class _Reader:
             values["comment"] = self.choice(top["comment"][1], "comment", COMMENT_MODES)
         if "status" in top:
             values["status"] = self.boolean(top["status"][1], "status")
+        if "rules_from" in top:
+            values["rules_from"] = self.choice(top["rules_from"][1], "rules_from", RULES_FROM)
         metrics: dict[str, MetricRule] = {}
         if "metrics" in top:
             metrics = self.metrics(top["metrics"][1])
@@ -385,6 +399,8 @@ class _Reader:
             values["severity"] = self.choice(fields["severity"][1], f"{where}.severity", SEVERITIES) or "fail"
         if "allow_nan" in fields:
             values["allow_nan"] = bool(self.boolean(fields["allow_nan"][1], f"{where}.allow_nan"))
+        if "aggregate" in fields:
+            values["aggregate"] = self.aggregate(fields["aggregate"][1], f"{where}.aggregate")
         for bound in ("min", "max"):
             if bound in fields:
                 values[bound] = self.number(fields[bound][1], f"{where}.{bound}")
@@ -402,6 +418,25 @@ class _Reader:
                 )
             values["tolerance_kind"], values["tolerance"] = kind, tolerance
         return MetricRule(**values)
+
+    def aggregate(self, node: yaml.Node, where: str) -> str:
+        if self.is_null(node):
+            return "last"
+        if not isinstance(node, self.yaml.ScalarNode):
+            raise self.error(node, f"{where} {_AGGREGATE_HELP}, got {_show(self.value(node))}")
+        text = str(node.value).strip().lower()
+        if text in ("last", "min", "max") or _MEAN_LAST.match(text):
+            return text
+        return self._bad_aggregate(node, where, text)
+
+    def _bad_aggregate(self, node: yaml.Node, where: str, text: str) -> str:
+        hint = ""
+        if text.startswith("mean"):
+            hint = " (the mean of the last N steps is spelled mean_last_N, e.g. mean_last_5)"
+        else:
+            close = difflib.get_close_matches(text, ("last", "min", "max", "mean_last_5"), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise self.error(node, f"{where} {_AGGREGATE_HELP}, got {text!r}{hint}")
 
     def tolerance(self, node: yaml.Node, where: str) -> tuple[str, float]:
         if self.is_null(node):
@@ -499,6 +534,9 @@ def champion_problem(champion: ChampionConfig, metrics: Mapping[str, MetricRule]
                 f"champion.metric {champion.metric!r} needs metrics.{champion.metric}.goal (minimize or maximize)",
             )
     return None
+
+
+_AGGREGATE_HELP = "must be last, min, max or mean_last_N (N from 1 to 999999)"
 
 
 def _unknown_key(key: str, allowed: Sequence[str], where: str) -> str:

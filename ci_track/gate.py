@@ -1,7 +1,10 @@
 """The merge gate, end to end: configuration -> candidate and champion -> comparison -> reports -> exit code.
 
 `run_gate` does the reading (MLflow, git, environment) and returns a `GateOutcome`, a plain
-value; `GateOutcome.emit` writes the reports, publishes to GitHub and returns the exit code.
+value. On a pull request the rules are the base commit's (ci_track/gate_rules.py); a metric
+whose rule aggregates its history (`aggregate: min` ...) costs one metrics/get-history request
+per run (and per 25,000 values), `last` costs none. `GateOutcome.emit` writes the reports,
+publishes to GitHub and returns the exit code.
 If the champion cannot be read (server or auth error) a TrackingError propagates: the gate
 fails closed with exit 3, never a pass.
 """
@@ -27,6 +30,7 @@ class GateOutcome:
     tracking_uri: str
     candidate_url: str
     champion_url: str | None
+    rules: Any = None  # ci_track.gate_rules.RulesReport: where the rules came from, what the PR changes
 
     @property
     def exit_code(self) -> int:
@@ -41,6 +45,7 @@ class GateOutcome:
             candidate_url=self.candidate_url,
             champion_url=self.champion_url,
             template_path=Path(args.template) if getattr(args, "template", None) else None,
+            rules=self.rules,
         )
         json_text = report_json.render_json(
             self.comparison,
@@ -48,9 +53,10 @@ class GateOutcome:
             candidate_url=self.candidate_url,
             champion_url=self.champion_url,
             extra=self.publication_fields(markdown),
+            rules=self.rules,
         )
         rendered = {
-            "table": lambda: report_console.render_table(self.comparison),
+            "table": lambda: report_console.render_table(self.comparison, rules=self.rules),
             "markdown": lambda: markdown,
             "json": lambda: json_text,
         }[args.format]()
@@ -141,8 +147,9 @@ def run_gate(
     candidate's own branch's (the one `promote` would replace), never another branch's."""
     from ci_track.champion import find_candidate, find_champion, find_related_runs
     from ci_track.comparison import compare
-    from ci_track.config import effective_config, require_experiment
+    from ci_track.config import require_experiment
     from ci_track.context import detect_context
+    from ci_track.gate_rules import load_gate_rules
     from ci_track.mlflow_client import MlflowClient, TrackingSettings
 
     overrides = {
@@ -157,9 +164,17 @@ def run_gate(
     }
     if hasattr(args, "comment"):
         overrides.update(comment=args.comment, status=args.status)
-    config = effective_config(args.config, cwd=cwd, cli=overrides, environ=environ)
-    experiment_name = require_experiment(config)
     context = detect_context(environ, cwd)
+    rules = load_gate_rules(
+        args.config,
+        cwd=cwd,
+        cli=overrides,
+        environ=environ,
+        context=context,
+        rules_from_flag=getattr(args, "rules_from", None),
+    )
+    config = rules.config
+    experiment_name = require_experiment(config)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
     with MlflowClient(settings) as client:
         experiment = client.get_experiment_by_name(experiment_name)
@@ -211,8 +226,8 @@ def run_gate(
                 error_code=error.error_code,
             ) from None
         comparison = compare(
-            candidate,
-            choice.run if choice else None,
+            with_aggregates(client, candidate, config),
+            with_aggregates(client, choice.run, config) if choice else None,
             config,
             champion_source=choice.description if choice else None,
             notices=found.notes,
@@ -226,4 +241,25 @@ def run_gate(
             tracking_uri=client.uri,
             candidate_url=client.run_url(experiment.experiment_id, candidate.run_id),
             champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
+            rules=rules.report,
         )
+
+
+def with_aggregates(client: Any, run: Any, config: Any) -> Any:
+    """`run` with each metric whose rule aggregates its history replaced by that aggregate.
+
+    Only metrics the run has and whose `aggregate` is not `last` are read (one history each), so
+    the default costs no request. Both sides of the comparison go through here.
+    """
+    import dataclasses
+
+    from ci_track.aggregates import aggregate_history
+
+    metrics = dict(run.metrics)
+    for name, rule in config.metrics.items():
+        if rule.aggregate == "last" or name not in metrics:
+            continue
+        value = aggregate_history(client.get_metric_history(run.run_id, name), rule.aggregate, allow_nan=rule.allow_nan)
+        if value is not None:
+            metrics[name] = value
+    return dataclasses.replace(run, metrics=metrics)

@@ -177,3 +177,48 @@ def server_of(url: str | None) -> str | None:
     if not match or match.group("scheme").lower() not in ("http", "https"):
         return None
     return url[: match.start("path")] if match.group("path") else url.rstrip("/")
+
+
+def has_commit(repo: Repo, sha: str) -> bool:
+    """Whether the commit `sha` is in this clone (a shallow clone often lacks the PR's base)."""
+    if not _HEX_SHA.match(sha.lower()):
+        return False
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except Exception:  # noqa: BLE001 - missing object: git exits 1
+        return False
+    return True
+
+
+def is_shallow(repo: Repo) -> bool:
+    try:
+        return bool(repo.git.rev_parse("--is-shallow-repository").strip() == "true")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def work_tree(repo: Repo) -> Path | None:
+    """The top directory of the working tree; None for a bare repository."""
+    try:
+        top = repo.working_tree_dir
+    except Exception:  # noqa: BLE001
+        return None
+    return Path(top).resolve() if top else None
+
+
+def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
+    """The content of `path` (relative to the top of the work tree, `/`-separated) in commit `sha`.
+
+    None when the commit has no such file (or it is not a regular file there); the caller checks
+    `has_commit` first to tell that apart from a commit the clone lacks.
+    """
+    if not _HEX_SHA.match(sha.lower()) or not path or path.startswith("/"):
+        return None
+    spec = f"{sha}:{path}"  # starts with hex digits: never read as an option
+    try:
+        if repo.git.cat_file("-t", spec).strip() != "blob":
+            return None
+        data = repo.git.cat_file("blob", spec, stdout_as_string=False, strip_newline_in_stdout=False)
+    except Exception:  # noqa: BLE001 - no such path in that commit
+        return None
+    return bytes(data)

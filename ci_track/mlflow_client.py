@@ -32,8 +32,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ci_track import databricks_auth
+from ci_track.aggregates import HistoryPoint
 from ci_track.errors import NotFoundError, TrackingError, UsageError
-from ci_track.runs import Experiment, ModelVersion, Run
+from ci_track.runs import Experiment, ModelVersion, Run, metric_value
 from ci_track.secrets import strip_url_credentials
 
 API_PREFIX = "/api/2.0/mlflow/"
@@ -49,6 +50,8 @@ MAX_PARAM_VALUE = 6000
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
+HISTORY_PAGE = 25_000  # metrics/get-history's largest max_results
+MAX_HISTORY_PAGES = 40  # a million values of one metric: past that, aggregating is not a gate's job
 CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
 
 
@@ -325,6 +328,39 @@ class MlflowClient:
     def get_run(self, run_id: str) -> Run:
         body = self._call("GET", "runs/get", params={"run_id": run_id})
         return Run.from_json(body["run"])
+
+    def get_metric_history(self, run_id: str, key: str) -> list[HistoryPoint]:
+        """Every value `run_id` logged for `key`, exactly: pages of 25,000 (the server's maximum).
+
+        Not metrics/get-history-bulk-interval: that endpoint *samples* a long history down to
+        max_results points (MLflow 3.17's SQL store keeps one row per NTILE bucket), and a sample
+        would give a wrong min, max or mean. One request per 25,000 values, at most
+        MAX_HISTORY_PAGES of them.
+        """
+        points: list[HistoryPoint] = []
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_HISTORY_PAGES):
+            params = {"run_id": run_id, "metric_key": key, "max_results": HISTORY_PAGE}
+            if token:
+                params["page_token"] = token
+            body = self._call("GET", "metrics/get-history", params=params)
+            points.extend(
+                HistoryPoint(
+                    step=int(m.get("step", 0) or 0),
+                    timestamp=int(m.get("timestamp", 0) or 0),
+                    value=metric_value(m.get("value")),
+                )
+                for m in body.get("metrics", [])
+            )
+            token = body.get("next_page_token") or None
+            if token is None or token in seen:  # a token seen before would page forever
+                return points
+            seen.add(token)
+        raise UsageError(
+            f"metric {key!r} of run {run_id} has more than {MAX_HISTORY_PAGES * HISTORY_PAGE:,} logged values: "
+            "too many to aggregate; use `aggregate: last` for it"
+        )
 
     def search_runs(
         self,

@@ -6,7 +6,9 @@ are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metri
 
 from __future__ import annotations
 
-from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, result_cells
+from typing import Any
+
+from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -37,16 +39,34 @@ def _row(result: MetricResult) -> list[str]:
         status = status.upper()  # what failed the gate stands out in a log
     elif result.outcome in ("warn", "info") and result.status in ("regressed", "out_of_bounds", "nan", "missing"):
         status = f"{status} ({result.outcome})"
-    return [console_safe(result.name), *result_cells(result), status]
+    return [console_safe(metric_label(result.name, result.aggregate)), *result_cells(result), status]
 
 
-def render_table(comparison: Comparison) -> str:
-    """Gated metrics, then the others, then the reasons for failures and warnings, then the verdict line."""
+def rules_lines(rules: Any) -> list[str]:
+    """When a PR changes the gating rules: the sentence and a base-vs-PR table of what changed."""
+    from tabulate import tabulate
+
+    if rules is None or not rules.changed:
+        return []
+    rows = [
+        [
+            f"{change.kind} {console_safe(change.name)}",
+            "—" if change.base is None else console_safe(change.base, max_length=120),
+            "—" if change.head is None else console_safe(change.head, max_length=120),
+        ]
+        for change in rules.changes
+    ]
+    table = tabulate(rows, headers=["rule", "base rule", "PR rule"], disable_numparse=True)
+    return [f"rules: {console_safe(rules.summary, max_length=None)}", table, ""]
+
+
+def render_table(comparison: Comparison, *, rules: Any = None) -> str:
+    """A PR's rule change first, then gated metrics, the others, the reasons for failures and warnings, the verdict."""
     from tabulate import tabulate
 
     headers = ["metric", "champion", "candidate", "delta", "delta %", "status"]
     align = ("left", "right", "right", "right", "right", "left")
-    lines: list[str] = []
+    lines: list[str] = rules_lines(rules)
     if comparison.gated:
         lines.append(
             tabulate([_row(m) for m in comparison.gated], headers=headers, colalign=align, disable_numparse=True)

@@ -57,6 +57,7 @@ def _run(run: Run, url: str | None, **more: Any) -> dict[str, Any]:
 
 
 def _metric(result: MetricResult) -> dict[str, Any]:
+    aggregate = {"aggregate": result.aggregate} if result.aggregate not in (None, "last") else {}
     return {
         "name": result.name,
         "status": result.status,
@@ -70,6 +71,7 @@ def _metric(result: MetricResult) -> dict[str, Any]:
         "delta": json_number(result.delta),
         "delta_pct": json_number(result.delta_pct),
         "reason": result.reason,
+        **aggregate,  # only when the value judged is not the last one logged (added within schema_version 1)
     }
 
 
@@ -127,11 +129,18 @@ def render_json(
     champion_url: str | None = None,
     gate: bool = True,
     extra: Mapping[str, Any] | None = None,
+    rules: Any = None,
 ) -> str:
-    """The JSON report, indented, ending with a newline. `extra` adds top-level fields (never replaces one)."""
+    """The JSON report, indented, ending with a newline. `extra` adds top-level fields (never replaces one).
+
+    `rules` (a gate_rules.RulesReport) adds the `rules` field: where the gate's rules came from and
+    what a pull request changes in them.
+    """
     document = report_dict(
         comparison, experiment=experiment, candidate_url=candidate_url, champion_url=champion_url, gate=gate
     )
+    if rules is not None:
+        document["rules"] = rules.as_json()
     for key, value in (extra or {}).items():
         if key in document:
             raise ValueError(f"render_json: extra field {key!r} would replace a report field")

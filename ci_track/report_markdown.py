@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
-from ci_track.comparison import Comparison, MetricResult, result_cells
+from ci_track.comparison import Comparison, MetricResult, metric_label, result_cells
 from ci_track.errors import ConfigError
 from ci_track.markdown_escape import escape_inline, link, safe_url
 from ci_track.runs import RelatedRun, Run
@@ -65,7 +65,7 @@ def _status_cell(result: MetricResult) -> str:
 def _row(result: MetricResult) -> dict[str, str]:
     champion, candidate, delta, delta_pct = result_cells(result)
     return {
-        "name": escape_inline(result.name, max_length=_MAX_VALUE),
+        "name": escape_inline(metric_label(result.name, result.aggregate), max_length=_MAX_VALUE),
         "champion": champion,
         "candidate": candidate,
         "delta": delta,
@@ -109,6 +109,22 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def rules_notice(rules: Any) -> str | None:
+    """The block at the top of the report when a PR changes the gating rules (a GitHub alert with a table)."""
+    if rules is None or not rules.changed:
+        return None
+    kind = "WARNING" if rules.source == "base" else "CAUTION"
+    lines = [f"> [!{kind}]", f"> **{escape_inline(rules.summary, max_length=400)}**", ">"]
+    lines += ["> | rule | base rule | PR rule |", "> |:--|:--|:--|"]
+    for change in rules.changes:
+        what = "metric" if change.kind == "metric" else "setting"
+        name = f"{what} {escape_inline(change.name, max_length=_MAX_VALUE)}"
+        old = "—" if change.base is None else escape_inline(change.base, max_length=200)
+        new = "—" if change.head is None else escape_inline(change.head, max_length=200)
+        lines.append(f"> | {name} | {old} | {new} |")
+    return "\n".join(lines)
+
+
 def build_context(
     comparison: Comparison,
     *,
@@ -116,6 +132,7 @@ def build_context(
     tracking_uri: str | None = None,
     candidate_url: str | None = None,
     champion_url: str | None = None,
+    rules: Any = None,
 ) -> dict[str, Any]:
     """Everything the template sees; strings are escaped markdown (see the template's header)."""
     passed = comparison.passed
@@ -176,6 +193,7 @@ def build_context(
             f"Params: {counts['changed']} changed, {counts['added']} added, {counts['removed']} removed"
         ),
         "truncation_note": None,
+        "rules_notice": rules_notice(rules),
         "notices": [escape_inline(text, max_length=400) for text in comparison.notices],
         "related_runs": [_related_view(run, tracking_uri, comparison.candidate.experiment_id) for run in related],
         "related_summary": (
@@ -228,9 +246,13 @@ def _render(template: Any, name: str, context: dict[str, Any]) -> str:
     import jinja2
 
     try:
-        return str(template.render(**context))
+        text = str(template.render(**context))
     except jinja2.TemplateError as error:
         raise ConfigError(f"{name}: cannot render the report template: {error}") from None
+    notice = context.get("rules_notice")
+    if notice and notice not in text:  # a custom template does not hide a PR's change to the rules
+        text = _insert_after_marker(text, context["marker"], notice)
+    return text
 
 
 def render_markdown(
@@ -242,8 +264,13 @@ def render_markdown(
     champion_url: str | None = None,
     template_path: Path | None = None,
     max_chars: int = MAX_CHARS,
+    rules: Any = None,
 ) -> str:
-    """The markdown report, with the experiment's marker, at most `max_chars` characters long."""
+    """The markdown report, with the experiment's marker, at most `max_chars` characters long.
+
+    `rules` (a gate_rules.RulesReport) puts the notice of a PR's rule change at the top; a custom
+    template that leaves out `rules_notice` gets it inserted after the marker line all the same.
+    """
     if max_chars < _MIN_CHARS:
         raise ValueError(f"max_chars must be at least {_MIN_CHARS}, got {max_chars}")
     template, name = _load_template(template_path)
@@ -253,6 +280,7 @@ def render_markdown(
         tracking_uri=tracking_uri,
         candidate_url=candidate_url,
         champion_url=champion_url,
+        rules=rules,
     )
     the_marker = context["marker"]
     text = _render(template, name, context)
@@ -264,6 +292,16 @@ def render_markdown(
     if len(text) <= max_chars:
         return text
     return _shorten(template, name, context, max_chars)
+
+
+def _insert_after_marker(text: str, the_marker: str, block: str) -> str:
+    """`block` as its own paragraph after the line holding the marker (for templates that do not place it)."""
+    at = text.find(the_marker)
+    if at < 0:
+        return text
+    end = text.find("\n", at)
+    end = len(text) if end < 0 else end + 1
+    return text[:end] + "\n" + block + "\n\n" + text[end:]
 
 
 def _note_text(omitted: list[str]) -> str:

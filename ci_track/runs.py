@@ -42,7 +42,7 @@ class Run:
             start_time=_int_or_none(info.get("start_time")),
             end_time=_int_or_none(info.get("end_time")),
             run_name=info.get("run_name"),
-            metrics={m["key"]: _metric_value(m.get("value")) for m in data.get("metrics", [])},
+            metrics={m["key"]: metric_value(m.get("value")) for m in data.get("metrics", [])},
             params={p["key"]: p.get("value", "") for p in data.get("params", [])},
             tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
             logged_model_ids=tuple(
@@ -92,7 +92,7 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _metric_value(value: Any) -> float:
+def metric_value(value: Any) -> float:
     # The server writes NaN/Infinity as JSON tokens or strings depending on the store, and the
     # SQL stores clamp +-Infinity to +-1.7976931348623157e308: read those back as infinite again.
     if value is None:

@@ -115,5 +115,7 @@ def github_pr_env(
         GITHUB_SERVER_URL="https://github.com",
         GITHUB_RUN_ID="4242",
         GITHUB_TOKEN=token,
+        # These builds run in a plain directory, not a clone with the base commit: gate on its rules.
+        CI_TRACK_RULES_FROM="head",
         **extra,
     )

@@ -252,6 +252,7 @@ def test_compare_under_github_actions_writes_summary_outputs_annotations_comment
             GITHUB_STEP_SUMMARY=str(summary),
             GITHUB_OUTPUT=str(outputs),
             CI_TRACK_PR_NUMBER="9",
+            CI_TRACK_RULES_FROM="head",  # the workdir is no clone: the PR's base rules are not at hand
         )
         result, _ = scenario.compare("--comment", "update", "--status", "--markdown-output", "report.md", **env)
         again, _ = scenario.compare("--comment", "update", "--status", "--check-run", **env)

@@ -238,6 +238,7 @@ def test_compare_and_comment_leak_no_token(
                 for k, v in github_pr_env(tmp_path, tracking_uri="", github_api_url=fake.url, head_sha=head).items()
                 if k.startswith("GITHUB_") and k not in ("GITHUB_TOKEN", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
             },
+            "CI_TRACK_RULES_FROM": "head",  # tmp_path is no clone: the PR's base rules are not at hand
         }
         compared = ci_track(
             "compare",

@@ -56,6 +56,12 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--champion-metric", metavar="METRIC", help="the metric the `best` strategy ranks by")
     parser.add_argument("--no-champion", choices=("pass", "fail"), help="verdict when no champion is found")
     parser.add_argument("--missing", choices=("fail", "warn"), help="a configured metric absent from the run")
+    parser.add_argument(
+        "--rules-from",
+        choices=("base", "head"),
+        help="on a pull request, gate on the base commit's .ci-track.yml (default) or the PR's own "
+        "(else CI_TRACK_RULES_FROM, else rules_from in the base commit's file)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
