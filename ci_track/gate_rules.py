@@ -3,9 +3,10 @@
 A pull request's checkout holds the PR's own `.ci-track.yml`, so the change under review could
 loosen its own gate (`max_regression: "100%"`, `severity: info`) and pass. On a pull request (or a
 GitHub merge-queue build) the gating rules are therefore the **base commit's** version of the file,
-read from git (`git cat-file blob <base_sha>:<path>`); the base commit is the context's `base_sha`
-(the merge-base of head and base, see ci_track/context.py), else the first parent of the merge
-commit the CI checked out. When the clone lacks it (a shallow checkout), the gate fails closed
+read from git (`git cat-file blob <sha>:<path>`); the base commit is the base side (first parent)
+of the merge commit the CI checked out, which is the base branch's tip the merged result will live
+under, else the context's `base_sha` (the merge-base of head and base, see ci_track/context.py).
+When the clone lacks it (a shallow checkout), the gate fails closed
 with exit 2 and says which checkout option to change.
 
 Gating settings (from the base): `experiment`, `base_branch`, `champion`, `no_champion`,
@@ -219,11 +220,15 @@ def _inside(path: Path, top: Path) -> bool:
 def _base_commit(repo: Repo, context: CIContext) -> str:
     from ci_track import git_repo
 
-    candidates = [context.base_sha] if context.base_sha else []
+    # The base side of the merge commit the CI checked out comes first: it is the base branch's tip,
+    # whose rules the merged result will live under (a merge-base may predate a tightening of them).
+    candidates: list[str] = []
     if context.merge_sha:
         parents = git_repo.parents(repo, context.merge_sha)
         if parents:
-            candidates.append(parents[0])  # the base side of the merge commit the CI checked out
+            candidates.append(parents[0])
+    if context.base_sha and context.base_sha not in candidates:
+        candidates.append(context.base_sha)
     for sha in candidates:
         if git_repo.has_commit(repo, sha):
             return sha
