@@ -29,6 +29,7 @@ COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
 CHAMPION_STRATEGIES = ("alias", "best", "latest")
 NO_CHAMPION_POLICIES = ("pass", "fail")
 MISSING_POLICIES = ("fail", "warn")
+RULES_SOURCES = ("base", "head")
 CREDENTIAL_VARIABLES = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_PASSWORD",
@@ -74,6 +75,7 @@ class Inputs:
     champion_metric: str = ""
     no_champion: str = ""
     missing: str = ""
+    rules_from: str = ""
     check_run: bool = False
     template: str = ""
     markdown_output: str = ""
@@ -109,6 +111,7 @@ class Inputs:
             champion_metric=text("CHAMPION_METRIC"),
             no_champion=_choice(text("NO_CHAMPION"), "no-champion", NO_CHAMPION_POLICIES),
             missing=_choice(text("MISSING"), "missing", MISSING_POLICIES),
+            rules_from=_choice(text("RULES_FROM"), "rules-from", RULES_SOURCES),
             check_run=_boolean(text("CHECK_RUN") or "false", "check-run"),
             template=text("TEMPLATE"),
             markdown_output=text("MARKDOWN_OUTPUT"),
@@ -155,6 +158,7 @@ COMPARE_ONLY = (
     "champion-metric",
     "no-champion",
     "missing",
+    "rules-from",
     "check-run",
     "template",
     "markdown-output",
@@ -246,6 +250,7 @@ def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[
         "--champion-metric": inputs.champion_metric,
         "--no-champion": inputs.no_champion,
         "--missing": inputs.missing,
+        "--rules-from": inputs.rules_from,
         "--template": inputs.template,
     }
     for flag, value in optional.items():
