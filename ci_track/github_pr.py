@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from ci_track.connection_errors import describe_connection_error
 from ci_track.errors import GitHubError, UsageError
 from ci_track.secrets import redact
 
@@ -238,7 +239,7 @@ def _retry_class() -> type:
                     "or raise CI_TRACK_GITHUB_MAX_WAIT",
                     status=status,
                 )
-            reason = f"HTTP {response.status}" if response is not None else _error_reason(error)
+            reason = f"HTTP {response.status}" if response is not None else describe_connection_error(error)
             notice = (
                 f"ci-track: retrying GitHub {method} {redact(_path_only(url))} in {wait:.1f} s "
                 f"(attempt {retry_number + 1} of {self.policy.max_attempts}): {reason}"
@@ -252,20 +253,6 @@ def _retry_class() -> type:
                 self.policy.sleep(self.next_wait)
 
     return GitHubRateLimitRetry
-
-
-def _error_reason(error: Exception | None) -> str:
-    """A dropped or refused connection in a few words (urllib3's messages are long and nested)."""
-    text = str(error)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    if "RemoteDisconnected" in text or "Connection aborted" in text or "Connection reset" in text:
-        return "connection dropped"
-    if "Name or service not known" in text or "Failed to resolve" in text:
-        return "host name not found"
-    return type(error).__name__
 
 
 def _say(line: str) -> None:

@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from ci_track import databricks_auth
 from ci_track.aggregates import HistoryPoint
+from ci_track.connection_errors import describe_connection_error
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.runs import Experiment, ModelVersion, Run, metric_value
 from ci_track.secrets import strip_url_credentials
@@ -484,12 +485,13 @@ class MlflowClient:
                 )
             except requests.exceptions.SSLError as error:
                 raise TrackingError(
-                    f"TLS error talking to the MLflow tracking server at {self.uri}: {_reason(error)} "
+                    f"TLS error talking to the MLflow tracking server at {self.uri}: "
+                    f"{describe_connection_error(error)} "
                     "(set MLFLOW_TRACKING_SERVER_CERT_PATH to your CA bundle)",
                     url=self.uri,
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-                failure = _reason(error)
+                failure = describe_connection_error(error)
             else:
                 if response.status_code < 400:
                     return _json_body(response, self.uri, endpoint)
@@ -593,19 +595,6 @@ def _experiment(raw: Mapping[str, Any]) -> Experiment:
         name=raw.get("name", ""),
         lifecycle_stage=raw.get("lifecycle_stage", "active"),
     )
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error)
-    if "Connection refused" in text:
-        return "connection refused"
-    if isinstance(error, requests.exceptions.Timeout):
-        return "timed out"
-    if "RemoteDisconnected" in text or "Connection aborted" in text or "Connection reset" in text:
-        return "connection dropped"
-    if "Name or service not known" in text or "Failed to resolve" in text:
-        return "host name not found"
-    return type(error).__name__
 
 
 def _retry_after(response: requests.Response) -> float | None:
