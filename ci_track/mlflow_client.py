@@ -6,7 +6,9 @@ _TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH, _CLIENT_CERT_PATH; DATABRICKS_HOST/_TO
 a bounded time budget (honouring Retry-After) and never retries other 4xx. Server errors become
 `TrackingError` carrying MLflow's `error_code`. It handles the API's traps (see
 shared/notes/mlflow.md): NaN/Infinity sent as strings, empty lists missing from responses,
-`start_time` always sent, log-batch chunked to the server's limits.
+`start_time` always sent, log-batch chunked to the server's limits. What the server's version
+accepts (MLflow 2.9 to 3.x) is known from one lazy probe (`capabilities`, see
+server_capabilities.py), and requests a server would refuse get their equivalent instead.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from urllib.parse import unquote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from ci_track import server_capabilities
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.runs import Experiment, ModelVersion, Run
 from ci_track.secrets import strip_url_credentials
+from ci_track.server_capabilities import ServerCapabilities
 
 API_PREFIX = "/api/2.0/mlflow/"
 
@@ -45,6 +49,13 @@ MAX_PARAM_VALUE = 6000
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
+
+# search_runs_lacking on servers without `IS NULL` (before 3.11): a first page a little larger than
+# asked for, then bigger pages, at most LACKING_MAX_REQUESTS requests (8 + 2 + 4 x 250 = 1,010 runs
+# read when 2 are asked for). Past that it fails closed rather than answer differently from a newer server.
+LACKING_SLACK = 8
+LACKING_PAGE = 250
+LACKING_MAX_REQUESTS = 5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -151,9 +162,11 @@ class MlflowClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        capabilities: ServerCapabilities | None = None,  # known already: no probe (tests; a caller that knows)
     ) -> None:
         self.settings = settings
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
+        self._capabilities = capabilities
         self._sleep = sleep
         self._clock = clock
         self._session = session or requests.Session()
@@ -175,6 +188,18 @@ class MlflowClient:
 
     def close(self) -> None:
         self._session.close()
+
+    @property
+    def capabilities(self) -> ServerCapabilities:
+        """What this server accepts, probed once (GET <uri>/version) the first time it matters."""
+        if self._capabilities is None:
+            managed = self.settings.ui_base is not None or server_capabilities.is_databricks(self.uri)
+            if not managed:
+                self.request_count += 1
+            self._capabilities = server_capabilities.probe(
+                self._session, self.uri, timeout=self.settings.timeout, verify=self.settings.verify, managed=managed
+            )
+        return self._capabilities
 
     def __enter__(self) -> MlflowClient:
         return self
@@ -310,6 +335,53 @@ class MlflowClient:
             payload["page_token"] = page_token
         body = self._call("POST", "runs/search", json=payload)
         return [Run.from_json(r) for r in body.get("runs", [])], body.get("next_page_token") or None
+
+    def search_runs_lacking(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        tag: str,
+        filter_string: str,
+        order_by: Sequence[str],
+        max_results: int,
+    ) -> list[Run]:
+        """The first `max_results` runs that match `filter_string` and do not carry `tag`, in `order_by` order.
+
+        Servers from MLflow 3.11 filter `tags.<tag> IS NULL` themselves: one request. Older ones
+        get the rest of the filter, ordered the same way, and the runs carrying the tag are
+        dropped here page by page until enough are found (usually in the first page): the same
+        runs in the same order, in at most LACKING_MAX_REQUESTS requests. If that many pages are
+        all but exhausted by tagged runs, it raises TrackingError (the gate fails closed) instead
+        of answering "none" where a newer server might have found one.
+        """
+        if self.capabilities.tag_is_null:
+            runs, _ = self.search_runs(
+                experiment_ids,
+                filter_string=f"{filter_string} and tags.`{tag}` IS NULL" if filter_string else f"tags.`{tag}` IS NULL",
+                order_by=order_by,
+                max_results=max_results,
+            )
+            return runs
+        found: list[Run] = []
+        seen: set[str] = set()
+        token: str | None = None
+        page = max_results + LACKING_SLACK
+        for _ in range(LACKING_MAX_REQUESTS):
+            runs, token = self.search_runs(
+                experiment_ids, filter_string=filter_string, order_by=order_by, max_results=page, page_token=token
+            )
+            for run in runs:
+                if tag not in run.tags and run.run_id not in seen:  # seen: a run started between two pages
+                    seen.add(run.run_id)
+                    found.append(run)
+            if len(found) >= max_results or token is None:
+                return found[:max_results]
+            page = LACKING_PAGE
+        raise TrackingError(
+            f"cannot search {self.capabilities.description} for runs without the tag {tag!r}: the first "
+            f"{LACKING_MAX_REQUESTS} pages of runs all carry it (tags IS NULL in a search needs MLflow 3.11 or newer)",
+            url=self.uri,
+        )
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self._call("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": _cut(value, MAX_TAG_VALUE)})
