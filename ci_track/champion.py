@@ -275,8 +275,8 @@ def _base_filter(base_branch: str) -> str:
 def _base_runs(client: MlflowClient, experiment_id: str, filter_string: str, order_by: list[str]) -> list[Run]:
     """The first two matching runs that were not made for a pull request (two: one may be the candidate).
 
-    Excluding runs that carry a tag needs `IS NULL`, which only MLflow 3.11+ accepts: the client
-    decides how (server-side, or client-side over a bounded number of pages: the same runs).
+    Excluding runs that carry a tag server-side needs `IS NULL`, which only MLflow 3.11+ accepts:
+    the client decides how (client-side over a first page, then per server version: the same runs).
     """
     return client.search_runs_lacking(
         [experiment_id], tag=PR_TAG, filter_string=filter_string, order_by=order_by, max_results=2

@@ -50,9 +50,10 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
 
-# search_runs_lacking on servers without `IS NULL` (before 3.11): a first page a little larger than
-# asked for, then bigger pages, at most LACKING_MAX_REQUESTS requests (8 + 2 + 4 x 250 = 1,010 runs
-# read when 2 are asked for). Past that it fails closed rather than answer differently from a newer server.
+# search_runs_lacking: a first page a little larger than asked for (enough on any server when few runs
+# carry the tag); then, on servers without `IS NULL` (before 3.11), bigger pages, at most
+# LACKING_MAX_REQUESTS requests (2 + 8 + 4 x 250 = 1,010 runs read when 2 are asked for). Past that it
+# fails closed rather than answer differently from a newer server.
 LACKING_SLACK = 8
 LACKING_PAGE = 250
 LACKING_MAX_REQUESTS = 5
@@ -347,28 +348,37 @@ class MlflowClient:
     ) -> list[Run]:
         """The first `max_results` runs that match `filter_string` and do not carry `tag`, in `order_by` order.
 
-        Servers from MLflow 3.11 filter `tags.<tag> IS NULL` themselves: one request. Older ones
-        get the rest of the filter, ordered the same way, and the runs carrying the tag are
-        dropped here page by page until enough are found (usually in the first page): the same
-        runs in the same order, in at most LACKING_MAX_REQUESTS requests. If that many pages are
-        all but exhausted by tagged runs, it raises TrackingError (the gate fails closed) instead
-        of answering "none" where a newer server might have found one.
+        First one page of the rest of the filter, a little larger than asked for, the tagged runs
+        dropped here: on every server generation that is usually the whole answer, in one request
+        and without asking the server's version. Only when that page holds too few untagged runs
+        does the version matter: a server from MLflow 3.11 filters `tags.<tag> IS NULL` itself
+        (one more request); older ones are paged further, at most LACKING_MAX_REQUESTS requests in
+        all, and past that it raises TrackingError (the gate fails closed) rather than answer
+        "none" where a newer server might have found one. Same runs, same order, on every server.
         """
+        runs, token = self.search_runs(
+            experiment_ids, filter_string=filter_string, order_by=order_by, max_results=max_results + LACKING_SLACK
+        )
+        found = [run for run in runs if tag not in run.tags]
+        if len(found) >= max_results or token is None:
+            return found[:max_results]
         if self.capabilities.tag_is_null:
+            lacking = f"tags.`{tag}` IS NULL"
             runs, _ = self.search_runs(
                 experiment_ids,
-                filter_string=f"{filter_string} and tags.`{tag}` IS NULL" if filter_string else f"tags.`{tag}` IS NULL",
+                filter_string=f"{filter_string} and {lacking}" if filter_string else lacking,
                 order_by=order_by,
                 max_results=max_results,
             )
             return runs
-        found: list[Run] = []
-        seen: set[str] = set()
-        token: str | None = None
-        page = max_results + LACKING_SLACK
-        for _ in range(LACKING_MAX_REQUESTS):
+        seen = {run.run_id for run in found}
+        for _ in range(LACKING_MAX_REQUESTS - 1):
             runs, token = self.search_runs(
-                experiment_ids, filter_string=filter_string, order_by=order_by, max_results=page, page_token=token
+                experiment_ids,
+                filter_string=filter_string,
+                order_by=order_by,
+                max_results=LACKING_PAGE,
+                page_token=token,
             )
             for run in runs:
                 if tag not in run.tags and run.run_id not in seen:  # seen: a run started between two pages
@@ -376,7 +386,6 @@ class MlflowClient:
                     found.append(run)
             if len(found) >= max_results or token is None:
                 return found[:max_results]
-            page = LACKING_PAGE
         raise TrackingError(
             f"cannot search {self.capabilities.description} for runs without the tag {tag!r}: the first "
             f"{LACKING_MAX_REQUESTS} pages of runs all carry it (tags IS NULL in a search needs MLflow 3.11 or newer)",

@@ -4,16 +4,17 @@ ci-track supports MLflow tracking servers from 2.9 to the newest 3.x. A few of t
 would like to send are newer than that (see README, "Supported MLflow servers"):
 
 - `tags.<key> IS NULL` in a run search (runs lacking a tag) exists from MLflow **3.11**; older
-  servers answer it with INVALID_PARAMETER_VALUE. Without it, `MlflowClient.search_runs_lacking`
-  filters the rest server-side and drops the tagged runs client-side: the same runs, in the same
-  order, at the cost of a few more requests when many tagged runs come first.
+  servers answer it with INVALID_PARAMETER_VALUE. `MlflowClient.search_runs_lacking` filters the
+  rest server-side and drops the tagged runs client-side; only when many tagged runs come first
+  does it ask the version, to let a 3.11+ server filter them or to page further on an older one:
+  the same runs, in the same order, on every server.
 - LoggedModels (`models:/<model_id>` sources, `run.outputs`) exist from MLflow **3.0**; an older
   server never returns them, so `promote` registers `runs:/<run_id>/<artifact path>` instead.
 
 The version comes from `GET <tracking URI>/version`, which every MLflow server (2.x and 3.x)
 answers with the plain version string, unauthenticated and before any host check. It is asked
-once, lazily, the first time a version-dependent request is about to be made (`compare` with the
-`alias` strategy and a registry never asks). Databricks is not probed: its managed MLflow is the
+once, lazily, the first time a version-dependent request is about to be made (most `compare`
+runs never ask). Databricks is not probed: its managed MLflow is the
 newest generation. A server without the endpoint, or one answering something that is not a
 version (a managed MLflow behind its own front end), is taken as the newest generation too, so
 its behaviour does not change. A probe that gets no usable answer (connection error, timeout,
@@ -32,7 +33,7 @@ import requests
 # First MLflow versions with each capability (checked in mlflow/utils/search_utils.py of the releases).
 TAG_IS_NULL_SINCE = (3, 11)  # VALID_TAG_COMPARATORS gained "IS NULL"/"IS NOT NULL" for runs in 3.11.0
 LOGGED_MODELS_SINCE = (3, 0)
-OLDEST_SUPPORTED = (2, 9)
+OLDEST_TESTED = (2, 9)  # README, "Supported MLflow servers"; older servers get the same requests, untested
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?[0-9A-Za-z.+-]*)?$")
 _DATABRICKS_HOSTS = (".databricks.com", ".azuredatabricks.net", ".databricks.azure.cn", ".databricks.us")
@@ -55,10 +56,6 @@ class ServerCapabilities:
     def logged_models(self) -> bool:
         """Runs may carry LoggedModels and model versions may come from `models:/<model_id>`."""
         return self._at_least(LOGGED_MODELS_SINCE)
-
-    @property
-    def older_than_supported(self) -> bool:
-        return self.version is not None and self.version[:2] < OLDEST_SUPPORTED
 
     def _at_least(self, since: tuple[int, int]) -> bool:
         if self.version is None:

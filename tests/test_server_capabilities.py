@@ -42,7 +42,6 @@ def test_capabilities_follow_the_release_that_brought_them() -> None:
     assert not oldest.tag_is_null and not last_2x.tag_is_null and not before_is_null.tag_is_null
     assert first_is_null.tag_is_null
     assert not last_2x.logged_models and before_is_null.logged_models
-    assert server_capabilities.from_version((2, 8, 1)).older_than_supported and not oldest.older_than_supported
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
