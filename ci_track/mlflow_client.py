@@ -167,6 +167,8 @@ class MlflowClient:
     ) -> None:
         self.settings = settings
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
+        if capabilities is None and (settings.ui_base is not None or server_capabilities.is_databricks(settings.uri)):
+            capabilities = server_capabilities.DATABRICKS  # managed MLflow: never probed, the newest generation
         self._capabilities = capabilities
         self._sleep = sleep
         self._clock = clock
@@ -194,11 +196,9 @@ class MlflowClient:
     def capabilities(self) -> ServerCapabilities:
         """What this server accepts, probed once (GET <uri>/version) the first time it matters."""
         if self._capabilities is None:
-            managed = self.settings.ui_base is not None or server_capabilities.is_databricks(self.uri)
-            if not managed:
-                self.request_count += 1
+            self.request_count += 1
             self._capabilities = server_capabilities.probe(
-                self._session, self.uri, timeout=self.settings.timeout, verify=self.settings.verify, managed=managed
+                self._session, self.uri, timeout=self.settings.timeout, verify=self.settings.verify
             )
         return self._capabilities
 
@@ -348,14 +348,23 @@ class MlflowClient:
     ) -> list[Run]:
         """The first `max_results` runs that match `filter_string` and do not carry `tag`, in `order_by` order.
 
-        First one page of the rest of the filter, a little larger than asked for, the tagged runs
-        dropped here: on every server generation that is usually the whole answer, in one request
-        and without asking the server's version. Only when that page holds too few untagged runs
-        does the version matter: a server from MLflow 3.11 filters `tags.<tag> IS NULL` itself
-        (one more request); older ones are paged further, at most LACKING_MAX_REQUESTS requests in
-        all, and past that it raises TrackingError (the gate fails closed) rather than answer
-        "none" where a newer server might have found one. Same runs, same order, on every server.
+        Where the server is known to filter `tags.<tag> IS NULL` (Databricks, or a 3.11+ server
+        already probed), one request with that clause. Otherwise first one page of the rest of the
+        filter, a little larger than asked for, the tagged runs dropped here: on every server
+        generation that is usually the whole answer, in one request and without asking the
+        version. Only when that page holds too few untagged runs does the version matter: a 3.11+
+        server filters `tags.<tag> IS NULL` itself (one more request); older ones are paged
+        further, at most LACKING_MAX_REQUESTS requests in all, and past that it raises
+        TrackingError (the gate fails closed) rather than answer "none" where a newer server might
+        have found one. Same runs, same order, on every server.
         """
+        lacking = f"tags.`{tag}` IS NULL"
+        server_side = f"{filter_string} and {lacking}" if filter_string else lacking
+        if self._capabilities is not None and self._capabilities.tag_is_null:  # known for free (Databricks, probed)
+            runs, _ = self.search_runs(
+                experiment_ids, filter_string=server_side, order_by=order_by, max_results=max_results
+            )
+            return runs
         runs, token = self.search_runs(
             experiment_ids, filter_string=filter_string, order_by=order_by, max_results=max_results + LACKING_SLACK
         )
@@ -363,12 +372,8 @@ class MlflowClient:
         if len(found) >= max_results or token is None:
             return found[:max_results]
         if self.capabilities.tag_is_null:
-            lacking = f"tags.`{tag}` IS NULL"
             runs, _ = self.search_runs(
-                experiment_ids,
-                filter_string=f"{filter_string} and {lacking}" if filter_string else lacking,
-                order_by=order_by,
-                max_results=max_results,
+                experiment_ids, filter_string=server_side, order_by=order_by, max_results=max_results
             )
             return runs
         seen = {run.run_id for run in found}

@@ -12,10 +12,11 @@ would like to send are newer than that (see README, "Supported MLflow servers"):
   server never returns them, so `promote` registers `runs:/<run_id>/<artifact path>` instead.
 
 The version comes from `GET <tracking URI>/version`, which every MLflow server (2.x and 3.x)
-answers with the plain version string, unauthenticated and before any host check. It is asked
-once, lazily, the first time a version-dependent request is about to be made (most `compare`
-runs never ask). Databricks is not probed: its managed MLflow is the
-newest generation. A server without the endpoint, or one answering something that is not a
+answers with the plain version string (before the host check of 3.x; an auth server wants the
+same credentials as for the API, which the client sends). It is asked once per client, lazily,
+the first time a version-dependent request is about to be made (most `compare` runs never ask).
+Databricks is never probed: its managed MLflow is the newest generation, so it keeps getting the
+requests it always got. A server without the endpoint, or one answering something that is not a
 version (a managed MLflow behind its own front end), is taken as the newest generation too, so
 its behaviour does not change. A probe that gets no usable answer (connection error, timeout,
 5xx, 401/403) makes the client use the requests every generation accepts, which give the same
@@ -96,12 +97,11 @@ def unanswered(reason: str) -> ServerCapabilities:
     )
 
 
-def probe(
-    session: requests.Session, uri: str, *, timeout: float, verify: bool | str, managed: bool = False
-) -> ServerCapabilities:
-    """Ask `<uri>/version` once (no retries: an unanswered probe costs nothing but a few extra requests)."""
-    if managed or is_databricks(uri):
-        return DATABRICKS
+def probe(session: requests.Session, uri: str, *, timeout: float, verify: bool | str) -> ServerCapabilities:
+    """Ask `<uri>/version` once (no retries: an unanswered probe costs nothing but a few extra requests).
+
+    Never called for Databricks (see MlflowClient: its capabilities are DATABRICKS from the start).
+    """
     try:
         response = session.get(uri.rstrip("/") + "/version", timeout=min(timeout, 10.0), verify=verify)
     except requests.exceptions.RequestException as error:
