@@ -8,8 +8,9 @@ run whose results are still in the spool. Candidates and champions are complete 
 FINISHED with exit code 0. Other runs of the commit are listed for the report, never judged.
 
 Every lookup is one server-side filtered, ordered `runs/search` with a tiny `max_results`, so
-the cost does not grow with the experiment. The champion is per base branch; strategies, tried in
-the configured order:
+the cost does not grow with the experiment (on servers before MLflow 3.11, which cannot filter
+out pull-request runs, a few more pages at most: see `MlflowClient.search_runs_lacking`).
+The champion is per base branch; strategies, tried in the configured order:
 
 - `alias`: the registered model's alias for the base branch (`@champion` on the default branch,
   `@champion-<branch>-<hash>` elsewhere, see `branch_alias`) and the run behind it; without a
@@ -35,6 +36,7 @@ from ci_track.mlflow_client import MlflowClient
 from ci_track.runs import RelatedRun, Run
 
 CHAMPION_TAG = "ci.champion"
+PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs
 EXIT_CODE_TAG = "ci.exit_code"  # the completion marker: written last by `ci-track run`
 STRATEGIES = ("alias", "best", "latest")
 _RELATED_LIMIT = 50  # runs opened during the candidate's training that the report lists
@@ -266,7 +268,19 @@ def _branch_filter(base_branch: str) -> str:
 
 
 def _base_filter(base_branch: str) -> str:
-    return f"{_branch_filter(base_branch)} and {COMPLETE_FILTER} and {_tag('ci.pr_number')} IS NULL"
+    """The base branch's complete runs; `_base_runs` also drops pull-request runs (PR_TAG)."""
+    return f"{_branch_filter(base_branch)} and {COMPLETE_FILTER}"
+
+
+def _base_runs(client: MlflowClient, experiment_id: str, filter_string: str, order_by: list[str]) -> list[Run]:
+    """The first two matching runs that were not made for a pull request (two: one may be the candidate).
+
+    Excluding runs that carry a tag server-side needs `IS NULL`, which only MLflow 3.11+ accepts:
+    the client decides how (client-side over a first page, then per server version: the same runs).
+    """
+    return client.search_runs_lacking(
+        [experiment_id], tag=PR_TAG, filter_string=filter_string, order_by=order_by, max_results=2
+    )
 
 
 def _first_other(runs: Sequence[Run], candidate: Run) -> Run | None:
@@ -352,11 +366,11 @@ def _best(
     if not base_branch or not metric:
         return None
     direction = "DESC" if goal == "maximize" else "ASC"
-    runs, _ = client.search_runs(
-        [experiment_id],
-        filter_string=_base_filter(base_branch),
-        order_by=[f"metrics.`{metric}` {direction}", "attributes.start_time DESC"],
-        max_results=2,
+    runs = _base_runs(
+        client,
+        experiment_id,
+        _base_filter(base_branch),
+        [f"metrics.`{metric}` {direction}", "attributes.start_time DESC"],
     )
     run = _first_other(runs, candidate)
     # Runs lacking the metric (or NaN) sort last: if the first is one of those, no run has it.
@@ -372,24 +386,18 @@ def _latest(client: MlflowClient, experiment_id: str, candidate: Run, base_branc
         return None
     base_sha = candidate.tags.get("ci.base_sha")
     if base_sha:
-        runs, _ = client.search_runs(
-            [experiment_id],
-            filter_string=f"{_base_filter(base_branch)} and "
-            f"{_tag('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}",
-            order_by=["attributes.start_time DESC"],
-            max_results=2,
+        runs = _base_runs(
+            client,
+            experiment_id,
+            f"{_base_filter(base_branch)} and {_tag('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}",
+            ["attributes.start_time DESC"],
         )
         run = _first_other(runs, candidate)
         if run is not None:
             return ChampionChoice(
                 run=run, strategy="latest", description=f"latest on {base_branch} at merge-base {base_sha[:7]}"
             )
-    runs, _ = client.search_runs(
-        [experiment_id],
-        filter_string=_base_filter(base_branch),
-        order_by=["attributes.start_time DESC"],
-        max_results=2,
-    )
+    runs = _base_runs(client, experiment_id, _base_filter(base_branch), ["attributes.start_time DESC"])
     run = _first_other(runs, candidate)
     if run is None:
         return None

@@ -9,7 +9,9 @@ Retry-After) and never retries other 4xx; each retry is announced in one line on
 never minutes of silence. Server errors become
 `TrackingError` carrying MLflow's `error_code`. It handles the API's traps (see
 shared/notes/mlflow.md): NaN/Infinity sent as strings, empty lists missing from responses,
-`start_time` always sent, log-batch chunked to the server's limits.
+`start_time` always sent, log-batch chunked to the server's limits. What the server's version
+accepts (MLflow 2.9 to 3.x) is known from one lazy probe (`capabilities`, see
+server_capabilities.py), and requests a server would refuse get their equivalent instead.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from urllib.parse import unquote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ci_track import databricks_auth
+from ci_track import databricks_auth, server_capabilities
 from ci_track.aggregates import HistoryPoint
 from ci_track.connection_errors import describe_connection_error
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.runs import Experiment, ModelVersion, Run, metric_value
 from ci_track.secrets import strip_url_credentials
+from ci_track.server_capabilities import ServerCapabilities
 
 API_PREFIX = "/api/2.0/mlflow/"
 
@@ -54,6 +57,14 @@ FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 HISTORY_PAGE = 25_000  # metrics/get-history's largest max_results
 MAX_HISTORY_PAGES = 40  # a million values of one metric: past that, aggregating is not a gate's job
 CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
+
+# search_runs_lacking: a first page a little larger than asked for (enough on any server when few runs
+# carry the tag); then, on servers without `IS NULL` (before 3.11), bigger pages, at most
+# LACKING_MAX_REQUESTS requests (2 + 8 + 4 x 250 = 1,010 runs read when 2 are asked for). Past that it
+# fails closed rather than answer differently from a newer server.
+LACKING_SLACK = 8
+LACKING_PAGE = 250
+LACKING_MAX_REQUESTS = 5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -179,10 +190,14 @@ class MlflowClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[str], None] | None = None,
+        capabilities: ServerCapabilities | None = None,  # known already: no probe (tests; a caller that knows)
     ) -> None:
         self.settings = settings
         self._progress = progress or _say
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
+        if capabilities is None and (settings.ui_base is not None or server_capabilities.is_databricks(settings.uri)):
+            capabilities = server_capabilities.DATABRICKS  # managed MLflow: never probed, the newest generation
+        self._capabilities = capabilities
         self._sleep = sleep
         self._clock = clock
         self._session = session or requests.Session()
@@ -210,6 +225,16 @@ class MlflowClient:
 
     def close(self) -> None:
         self._session.close()
+
+    @property
+    def capabilities(self) -> ServerCapabilities:
+        """What this server accepts, probed once (GET <uri>/version) the first time it matters."""
+        if self._capabilities is None:
+            self.request_count += 1
+            self._capabilities = server_capabilities.probe(
+                self._session, self.uri, timeout=self.settings.timeout, verify=self.settings.verify
+            )
+        return self._capabilities
 
     def __enter__(self) -> MlflowClient:
         return self
@@ -384,6 +409,66 @@ class MlflowClient:
             payload["page_token"] = page_token
         body = self._call("POST", "runs/search", json=payload)
         return [Run.from_json(r) for r in body.get("runs", [])], body.get("next_page_token") or None
+
+    def search_runs_lacking(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        tag: str,
+        filter_string: str,
+        order_by: Sequence[str],
+        max_results: int,
+    ) -> list[Run]:
+        """The first `max_results` runs that match `filter_string` and do not carry `tag`, in `order_by` order.
+
+        Where the server is known to filter `tags.<tag> IS NULL` (Databricks, or a 3.11+ server
+        already probed), one request with that clause. Otherwise first one page of the rest of the
+        filter, a little larger than asked for, the tagged runs dropped here: on every server
+        generation that is usually the whole answer, in one request and without asking the
+        version. Only when that page holds too few untagged runs does the version matter: a 3.11+
+        server filters `tags.<tag> IS NULL` itself (one more request); older ones are paged
+        further, at most LACKING_MAX_REQUESTS requests in all, and past that it raises
+        TrackingError (the gate fails closed) rather than answer "none" where a newer server might
+        have found one. Same runs, same order, on every server.
+        """
+        lacking = f"tags.`{tag}` IS NULL"
+        server_side = f"{filter_string} and {lacking}" if filter_string else lacking
+        if self._capabilities is not None and self._capabilities.tag_is_null:  # known for free (Databricks, probed)
+            runs, _ = self.search_runs(
+                experiment_ids, filter_string=server_side, order_by=order_by, max_results=max_results
+            )
+            return runs
+        runs, token = self.search_runs(
+            experiment_ids, filter_string=filter_string, order_by=order_by, max_results=max_results + LACKING_SLACK
+        )
+        found = [run for run in runs if tag not in run.tags]
+        if len(found) >= max_results or token is None:
+            return found[:max_results]
+        if self.capabilities.tag_is_null:
+            runs, _ = self.search_runs(
+                experiment_ids, filter_string=server_side, order_by=order_by, max_results=max_results
+            )
+            return runs
+        seen = {run.run_id for run in found}
+        for _ in range(LACKING_MAX_REQUESTS - 1):
+            runs, token = self.search_runs(
+                experiment_ids,
+                filter_string=filter_string,
+                order_by=order_by,
+                max_results=LACKING_PAGE,
+                page_token=token,
+            )
+            for run in runs:
+                if tag not in run.tags and run.run_id not in seen:  # seen: a run started between two pages
+                    seen.add(run.run_id)
+                    found.append(run)
+            if len(found) >= max_results or token is None:
+                return found[:max_results]
+        raise TrackingError(
+            f"cannot search {self.capabilities.description} for runs without the tag {tag!r}: the first "
+            f"{LACKING_MAX_REQUESTS} pages of runs all carry it (tags IS NULL in a search needs MLflow 3.11 or newer)",
+            url=self.uri,
+        )
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self._call("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": _cut(value, MAX_TAG_VALUE)})

@@ -4,8 +4,9 @@ A run is promoted to the champion of its own branch (`mlflow.source.git.branch`)
 branch never moves another branch's champion. With a registered model (`champion.model`), the
 champion is the model version behind the branch's alias (`champion.branch_alias`: the plain alias
 on the default branch, `<alias>-<slug>-<hash>` elsewhere): promote registers a version from the
-run's logged model (MLflow 3 LoggedModel, else `runs:/<id>/model`) unless the run already has
-one, and moves that alias. Without one, the champion is the branch's run tagged
+run's logged model (an MLflow 3 LoggedModel; on a 2.x server, which has none, `runs:/<id>/<path>`
+with the path the 2.x client recorded, else `model`) unless the run already has one, and moves
+that alias. Without one, the champion is the branch's run tagged
 `ci.champion=true`. Either way the new champion run records
 `ci.promoted_at`, `ci.previous_champion` (run id) and, with a registry, `ci.previous_champion_version`,
 which is what `rollback` restores.
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 
 from ci_track.champion import CHAMPION_TAG, is_complete, quote_filter_value, resolve_branch_alias, why_not_complete
 from ci_track.errors import UsageError
 from ci_track.mlflow_client import MlflowClient
 from ci_track.runs import ModelVersion, Run
+
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -133,10 +137,31 @@ def _version_for_run(client: MlflowClient, run: Run, model: str) -> ModelVersion
     )
     if existing:
         return existing[0]
-    if run.logged_model_ids:
+    if run.logged_model_ids:  # only MLflow 3 servers return LoggedModels (run.outputs)
         model_id = run.logged_model_ids[-1]
         return client.create_model_version(model, source=f"models:/{model_id}", run_id=run.run_id, model_id=model_id)
-    return client.create_model_version(model, source=f"runs:/{run.run_id}/model", run_id=run.run_id)
+    return client.create_model_version(
+        model, source=f"runs:/{run.run_id}/{_model_artifact_path(run)}", run_id=run.run_id
+    )
+
+
+def _model_artifact_path(run: Run) -> str:
+    """Where the run's newest model sits among its artifacts: what an MLflow 2 client recorded, else `model`.
+
+    MLflow 2 clients record every `log_model` in the run tag `mlflow.log-model.history` (a JSON
+    list with each model's `artifact_path`); the registry of a 2.x server has no LoggedModels.
+    """
+    try:
+        history = json.loads(run.tags.get(LOG_MODEL_HISTORY_TAG) or "[]")
+    except ValueError:
+        return "model"
+    paths = (
+        [entry.get("artifact_path") for entry in history if isinstance(entry, dict)]
+        if isinstance(history, list)
+        else []
+    )
+    path = next((p for p in reversed(paths) if isinstance(p, str) and p.strip("/")), None)
+    return path.strip("/") if path else "model"
 
 
 def rollback(

@@ -1,6 +1,7 @@
 """Starts and stops a real `mlflow server` on 127.0.0.1 for tests, the demo and benchmarks.
 
-Fast-start flags from shared/notes/mlflow.md: one worker, job execution off, sqlite store.
+Fast-start flags from shared/notes/mlflow.md: one worker, job execution off, sqlite store. The
+flags used are the same on MLflow 2.9 to 3.x, so `mlflow_bin` may name an older server's venv.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MlflowServer:
     extra_args: Sequence[str] = ()
     extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workers: int = 1
+    mlflow_bin: str | None = None  # another venv's `mlflow` (the server-version matrix); default: this venv's
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +57,7 @@ class MlflowServer:
         for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
             env.pop(name, None)
         command = [
-            mlflow_executable(),
+            self.mlflow_bin or mlflow_executable(),
             "server",
             "--backend-store-uri",
             self.backend_uri,
