@@ -130,6 +130,9 @@ class Project:
         env = base_env(
             MLFLOW_TRACKING_URI=uri or self.generation.server.url,
             CI_TRACK_SPOOL_DIR=str(self.root.parent / "spool"),
+            # The story rewrites .ci-track.yml (one champion strategy after the other) in the checkout;
+            # which file gates a PR is tests/test_gate_rules.py's subject, not the server's.
+            CI_TRACK_RULES_FROM="head",
         )
         if pr is not None:
             env["CI_TRACK_PR_NUMBER"] = str(pr)

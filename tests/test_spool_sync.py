@@ -249,8 +249,17 @@ def test_sync_with_the_server_still_down_keeps_the_spool_and_names_the_url(
     assert spooled.read_text() == before
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "started_with_sigint_ignored",
+    [False, True],
+    ids=["plain", "sigint-ignored-by-the-parent"],  # as a shell starts a background job (`cmd &`)
+)
 def test_sigint_during_run_kills_the_command_group_and_marks_the_run_killed(
-    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, started_with_sigint_ignored: bool
 ) -> None:
     pid_file = tmp_path / "pids"
     script = tmp_path / "slow.sh"
@@ -264,6 +273,7 @@ def test_sigint_during_run_kills_the_command_group_and_marks_the_run_killed(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if started_with_sigint_ignored else None,
     )
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and len(pid_file.read_text().split()) == 2):

@@ -325,33 +325,44 @@ def run_command(
     gets the shell convention 128 + signal number. After a forwarded signal, whatever is left in
     the group gets SIGKILL once the grace period is over, so no orphan process survives.
     With `stderr_watch`, the command's stderr goes through a pipe that copies it to ci-track's own.
+
+    The handlers are installed before the command starts: a signal that arrives while it starts
+    is forwarded as soon as it exists, and the command gets the default dispositions (a caught
+    signal is reset at exec), even when ci-track was started with SIGINT ignored, as a shell does
+    to background jobs; an ignored SIGINT would otherwise be inherited and make it uninterruptible.
     """
-    try:
-        process = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-            stderr=subprocess.PIPE if stderr_watch is not None else None,
-        )
-    except FileNotFoundError:
-        raise UsageError(f"command not found: {argv[0]!r}") from None
-    except PermissionError:
-        raise UsageError(f"command is not executable: {argv[0]!r}") from None
-    if stderr_watch is not None and process.stderr is not None:
-        stderr_watch.start(process.stderr)
     received: list[int] = []
     first_signal_at: list[float] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
         if not first_signal_at:
             first_signal_at.append(time.monotonic())
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)
+        if started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(started[0].pid, signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        try:
+            process = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+                stderr=subprocess.PIPE if stderr_watch is not None else None,
+            )
+        except FileNotFoundError:
+            raise UsageError(f"command not found: {argv[0]!r}") from None
+        except PermissionError:
+            raise UsageError(f"command is not executable: {argv[0]!r}") from None
+        started.append(process)
+        if received:  # a signal came while the command was starting
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, received[0])
+        if stderr_watch is not None and process.stderr is not None:
+            stderr_watch.start(process.stderr)
         grace = float(os.environ.get("CI_TRACK_KILL_GRACE", KILL_GRACE_SECONDS))
         while True:
             try:
