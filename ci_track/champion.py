@@ -31,14 +31,14 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from ci_track.config import STRATEGIES
 from ci_track.errors import NotFoundError, UntrustedChampionError, UsageError
-from ci_track.mlflow_client import MlflowClient
+from ci_track.mlflow_client import CREATE_ID_TAG, MlflowClient
 from ci_track.runs import RelatedRun, Run
 
 CHAMPION_TAG = "ci.champion"
 PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs
 EXIT_CODE_TAG = "ci.exit_code"  # the completion marker: written last by `ci-track run`
-STRATEGIES = ("alias", "best", "latest")
 _RELATED_LIMIT = 50  # runs opened during the candidate's training that the report lists
 _COMMIT_PAGE = 20  # runs of one commit read to find its newest complete one (and newer failed attempts)
 
@@ -81,7 +81,7 @@ def is_complete(run: Run) -> bool:
 
 def is_ci_track_run(run: Run) -> bool:
     """Created by `ci-track run` (its create id), as opposed to a run the training script opened itself."""
-    return "ci.create_id" in run.tags or EXIT_CODE_TAG in run.tags
+    return CREATE_ID_TAG in run.tags or EXIT_CODE_TAG in run.tags
 
 
 def why_not_complete(run: Run) -> str:

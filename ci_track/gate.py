@@ -217,7 +217,6 @@ def run_gate(
                 metric_goal=config.metric_goal(metric),
                 champion_run_id=args.champion_run_id,
             )
-            related = find_related_runs(client, experiment.experiment_id, candidate)
         except TrackingError as error:
             raise TrackingError(
                 f"cannot read the champion, failing closed: {error}",
@@ -225,6 +224,7 @@ def run_gate(
                 status=error.status,
                 error_code=error.error_code,
             ) from None
+        related = find_related_runs(client, experiment.experiment_id, candidate)
         comparison = compare(
             with_aggregates(client, candidate, config),
             with_aggregates(client, choice.run, config) if choice else None,
