@@ -46,14 +46,18 @@ print("trained", variant)
 """
 
 
-def faulty_env(proxy: FaultProxy, **extra: str) -> dict[str, str]:
-    """ci-track's and the MLflow client's timeouts below the proxy's stall, their retries above its fault runs."""
+def faulty_env(proxy: FaultProxy, *, timeout: str = "1", **extra: str) -> dict[str, str]:
+    """ci-track's and the MLflow client's timeouts below the proxy's stall, their retries above its fault runs.
+
+    Where the proxy never stalls, pass a longer `timeout`: on a loaded machine (parallel tests on 2 cores) a
+    one-worker server can take over a second to answer, which would read as a fault the test did not inject.
+    """
     return base_env(
         MLFLOW_TRACKING_URI=proxy.url,
-        CI_TRACK_HTTP_TIMEOUT="1",
+        CI_TRACK_HTTP_TIMEOUT=timeout,
         CI_TRACK_HTTP_ATTEMPTS="8",
         CI_TRACK_RETRY_BUDGET="60",
-        MLFLOW_HTTP_REQUEST_TIMEOUT="1",
+        MLFLOW_HTTP_REQUEST_TIMEOUT=timeout,
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="8",
         MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="0",
         **extra,
@@ -190,7 +194,7 @@ def test_lost_responses_to_writes_duplicate_nothing(
     with fault_proxy(
         mlflow_server.url, rate=1.0, faults=("drop_response",), max_consecutive=1, should_fault=writes
     ) as proxy:
-        result = run_variant(project, experiment_name, "main", faulty_env(proxy))
+        result = run_variant(project, experiment_name, "main", faulty_env(proxy, timeout="10"))
         injected = proxy.total_injected
         lost_log_batches = [r for r in proxy.requests_to("log-batch") if r.fault == "drop_response"]
     assert result.code == 0, result.stderr
@@ -212,7 +216,7 @@ def test_lost_response_to_run_creation_leaves_one_live_run(
     with fault_proxy(
         mlflow_server.url, rate=1.0, faults=("drop_response",), max_consecutive=1, should_fault=run_creation
     ) as proxy:
-        result = run_variant(project, experiment_name, "main", faulty_env(proxy))
+        result = run_variant(project, experiment_name, "main", faulty_env(proxy, timeout="10"))
         assert proxy.total_injected == 1
     assert result.code == 0, result.stderr
     runs = runs_of(mlflow_server.url, experiment_name)  # ACTIVE_ONLY: a deleted twin does not count
