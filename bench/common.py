@@ -340,7 +340,7 @@ def import_profile(
 def commit_config(workdir: Path, text: str) -> str:
     """Commit `.ci-track.yml` in the checkout made by `make_checkout`; returns the commit, the PR's base.
 
-    On a pull request the gate reads its rules from the base commit (ci_track/gate_rules.py), so
+    On a pull request the gate reads its rules from the base commit (ci_track/gate/rules.py), so
     the benchmarks' PR events name this commit as `pull_request.base.sha`: ci-track then does the
     git read a real PR build does.
     """

@@ -1,6 +1,6 @@
 """A stateful fake Jenkins on 127.0.0.1 for the `ci-track jenkins trigger` tests.
 
-It serves the part of Jenkins' REST API that python-jenkins 1.8 and `ci_track.jenkins_trigger`
+It serves the part of Jenkins' REST API that python-jenkins 1.8 and `ci_track.jenkins.trigger`
 use, with the URLs of python-jenkins (jenkins/__init__.py: CRUMB_URL, JOB_INFO, BUILD_JOB,
 BUILD_WITH_PARAMS_JOB, Q_ITEM, BUILD_INFO, BUILD_CONSOLE_OUTPUT, BUILD_ARTIFACT, INFO, WHOAMI_URL)
 and Jenkins' own behaviour where it matters:

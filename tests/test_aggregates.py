@@ -16,10 +16,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ci_track.aggregates import HistoryPoint, aggregate_history
-from ci_track.config import parse_config
 from ci_track.errors import ConfigError
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from ci_track.gate.aggregates import HistoryPoint, aggregate_history
+from ci_track.gate.config import parse_config
+from ci_track.tracking.client import MlflowClient, TrackingSettings
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from ci_track.champion import find_candidate, find_champion, quote_filter_value
 from ci_track.errors import UsageError
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
-from ci_track.promotion import promote, rollback
-from ci_track.runs import Run
+from ci_track.tracking.champion import find_candidate, find_champion, quote_filter_value
+from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.promotion import promote, rollback
+from ci_track.tracking.runs import Run
 from tests.mlflow_server import MlflowServer
 
 

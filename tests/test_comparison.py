@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from ci_track.comparison import (
+from ci_track.gate.comparison import (
     HEADLINE_LIMIT,
     Comparison,
     MetricResult,
@@ -17,8 +17,8 @@ from ci_track.comparison import (
     format_percent,
     format_value,
 )
-from ci_track.config import Config, parse_config
-from ci_track.runs import Run
+from ci_track.gate.config import Config, parse_config
+from ci_track.tracking.runs import Run
 
 RULES = """\
 no_champion: pass
@@ -537,7 +537,7 @@ def test_format_delta_and_percent_are_signed() -> None:
 def test_a_regression_shows_the_digits_that_break_the_allowance(
     rule: str, candidate: float, champion: float, reason: str, cells: tuple[str, ...]
 ) -> None:
-    from ci_track.comparison import result_cells
+    from ci_track.gate.comparison import result_cells
 
     (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, {"m": champion}).metrics
     assert result.status == "regressed" and result.outcome in ("fail", "warn")
@@ -556,7 +556,7 @@ def test_a_regression_shows_the_digits_that_break_the_allowance(
     ],
 )
 def test_a_bound_breach_shows_the_digits_that_break_the_bound(rule: str, candidate: float, reason: str) -> None:
-    from ci_track.comparison import result_cells
+    from ci_track.gate.comparison import result_cells
 
     (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, None).metrics
     assert (result.status, result.reason) == ("out_of_bounds", reason)
@@ -571,8 +571,8 @@ def test_passing_lines_keep_the_short_formats() -> None:
 
 
 def test_the_console_and_markdown_tables_show_the_same_digits_as_the_reason() -> None:
-    from ci_track.report_console import render_table
-    from ci_track.report_markdown import render_markdown
+    from ci_track.report.console import render_table
+    from ci_track.report.markdown import render_markdown
 
     comparison = judge('metrics:\n  m: {goal: minimize, max_regression: "2%"}\n', {"m": 0.51001}, {"m": 0.5})
     table = render_table(comparison)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from ci_track.tracking.client import MlflowClient, TrackingSettings
 from tests import postgres_server
 from tests.cli_helpers import base_env, git, init_repo
 from tests.fake_github import running_fake_github

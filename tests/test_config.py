@@ -11,8 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from ci_track import config as config_module
-from ci_track.config import (
+from ci_track.errors import ConfigError, UsageError
+from ci_track.gate import config as config_module
+from ci_track.gate.config import (
     ChampionConfig,
     Config,
     MetricRule,
@@ -21,7 +22,6 @@ from ci_track.config import (
     load_config,
     parse_config,
 )
-from ci_track.errors import ConfigError, UsageError
 
 EXAMPLE = """\
 experiment: wine-quality

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.context import CIContext, detect_context, detect_provider
+from ci_track.ci.detect import CIContext, detect_context, detect_provider
+from ci_track.ci.git import normalize_remote_url, repository_slug
 from ci_track.errors import ContextError
-from ci_track.git_repo import normalize_remote_url, repository_slug
 
 EVENTS = Path(__file__).parent / "data" / "events"
 

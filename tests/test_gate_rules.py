@@ -13,10 +13,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ci_track.config import parse_config
-from ci_track.context import CIContext
+from ci_track.ci.detect import CIContext
 from ci_track.errors import ConfigError, ContextError
-from ci_track.gate_rules import describe_rule, diff_rules, fetch_hint, load_gate_rules
+from ci_track.gate.config import parse_config
+from ci_track.gate.rules import describe_rule, diff_rules, fetch_hint, load_gate_rules
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
 from tests.test_reports import documented_schema

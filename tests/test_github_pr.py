@@ -12,7 +12,7 @@ import pytest
 from github import Github
 
 from ci_track.errors import ExitCode, GitHubError, UsageError
-from ci_track.github_pr import (
+from ci_track.forges.github import (
     MAX_COMMENT_LENGTH,
     CommentOutcome,
     GitHubSettings,

@@ -27,13 +27,13 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from ci_track.comparison import compare
-from ci_track.config import parse_config
-from ci_track.context import CIContext
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
-from ci_track.report_markdown import render_markdown
-from ci_track.runs import Run
-from ci_track.tags import note_content
+from ci_track.ci.detect import CIContext
+from ci_track.gate.comparison import compare
+from ci_track.gate.config import parse_config
+from ci_track.report.markdown import render_markdown
+from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.runs import Run
+from ci_track.tracking.tags import note_content
 from tests.cli_helpers import base_env, ci_track, git, init_repo
 from tests.fake_github import running_fake_github
 from tests.mlflow_server import MlflowServer

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_track import jenkins_trigger as trigger
-from ci_track.context import CIContext
+from ci_track.ci.detect import CIContext
 from ci_track.errors import ExitCode, UsageError
+from ci_track.jenkins import trigger
 from tests.cli_helpers import CliResult, base_env, ci_track
 from tests.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ci_track.errors import ConfigError
-from ci_track.metrics_file import MetricPoint, key_problem, read_metrics_file
+from ci_track.training.metrics_file import MetricPoint, key_problem, read_metrics_file
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

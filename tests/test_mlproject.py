@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ci_track.errors import ConfigError
-from ci_track.mlproject import Parameter, load_project
+from ci_track.training.mlproject import Parameter, load_project
 
 # Prints its arguments as JSON, so a test can see exactly what argv the command received.
 ECHO_ARGS = "import json, sys\nprint(json.dumps(sys.argv[1:]))\n"

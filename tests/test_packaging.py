@@ -62,7 +62,11 @@ def test_the_wheel_ships_the_license_the_type_marker_the_template_and_the_schema
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         license_text = archive.read(f"ci_track-{__version__}.dist-info/licenses/LICENSE").decode()
-    assert {"ci_track/py.typed", "ci_track/templates/report.md.j2", "ci_track/schemas/ci-track.schema.json"} <= names
+    assert {
+        "ci_track/py.typed",
+        "ci_track/report/templates/report.md.j2",
+        "ci_track/schemas/ci-track.schema.json",
+    } <= names
     assert license_text == (REPO_ROOT / "LICENSE").read_text()
     assert license_text.startswith("MIT License\n\nCopyright (c) 2026 the ci-track authors\n")
     # No test files, benchmarks or scripts in the package.

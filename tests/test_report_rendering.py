@@ -22,8 +22,8 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from ci_track.markdown_escape import escape_inline
-from ci_track.report_markdown import marker, render_markdown
+from ci_track.report.markdown import marker, render_markdown
+from ci_track.report.text import escape_inline
 from tests.report_scenarios import HOSTILE, HOSTILE_BRANCH, SCENARIOS, TRACKING_URI, experiment_of
 
 GITHUB_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_GITHUB_PRE_LANG | Options.CMARK_OPT_FOOTNOTES

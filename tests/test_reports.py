@@ -17,14 +17,14 @@ import jsonschema
 import pytest
 
 from ci_track import __version__
-from ci_track.comparison import Comparison, compare
-from ci_track.config import parse_config
 from ci_track.errors import ConfigError
-from ci_track.github_pr import comment_marker
-from ci_track.markdown_escape import escape_inline, safe_url
-from ci_track.report_console import console_safe, render_table
-from ci_track.report_json import SCHEMA_VERSION, parse_json_number, render_json
-from ci_track.report_markdown import marker, render_markdown, run_url
+from ci_track.forges.github import comment_marker
+from ci_track.gate.comparison import Comparison, compare
+from ci_track.gate.config import parse_config
+from ci_track.report.console import console_safe, render_table
+from ci_track.report.json_report import SCHEMA_VERSION, parse_json_number, render_json
+from ci_track.report.markdown import marker, render_markdown, run_url
+from ci_track.report.text import escape_inline, safe_url
 from tests.report_scenarios import (
     EXPERIMENT,
     SCENARIOS,

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ci_track import server_capabilities
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
+from ci_track.tracking import capabilities as server_capabilities
+from ci_track.tracking.client import MlflowClient, TrackingSettings
 from tests.mlflow_server import free_port
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from ci_track import mlflow_client as mlflow_client_module
-from ci_track import server_capabilities
 from ci_track.errors import TrackingError
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
-from ci_track.runs import Run
+from ci_track.tracking import capabilities as server_capabilities
+from ci_track.tracking import client as mlflow_client_module
+from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
 from tests.fake_github import DEFAULT_TOKEN, running_fake_github
 from tests.fault_proxy import fault_proxy

@@ -42,9 +42,9 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ci_track.commands._publish import Publication, publish_to_github, write_step_summary
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
-    from ci_track.github_pr import comment_marker
-    from ci_track.publish import Publication, publish_to_github, write_step_summary
+    from ci_track.forges.github import comment_marker
 
     environ = dict(os.environ)
     path = Path(args.report)

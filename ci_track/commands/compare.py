@@ -65,7 +65,7 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.gate import run_gate
+    from ci_track.commands._gate import run_gate
 
     environ = dict(os.environ)
     outcome = run_gate(args, environ, Path.cwd())

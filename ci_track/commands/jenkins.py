@@ -1,7 +1,7 @@
 """`ci-track jenkins trigger`: start a Jenkins job from another CI, follow it, pass its result on.
 
 Credentials come from JENKINS_USER and JENKINS_TOKEN (a user's API token), never from the
-command line. The logic lives in `ci_track.jenkins_trigger`; this module parses arguments,
+command line. The logic lives in `ci_track.jenkins.trigger`; this module parses arguments,
 builds the client and prints the outcome.
 """
 
@@ -80,9 +80,9 @@ def _missing_verb(parser: argparse.ArgumentParser) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track import jenkins_trigger as trigger
-    from ci_track.context import detect_context
+    from ci_track.ci.detect import detect_context
     from ci_track.errors import ExitCode, JenkinsError, UsageError
+    from ci_track.jenkins import trigger
     from ci_track.secrets import redact
 
     environ = dict(os.environ)

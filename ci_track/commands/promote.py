@@ -27,11 +27,11 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ci_track.commands._gate import run_gate
+    from ci_track.commands._publish import github_outputs
     from ci_track.errors import ExitCode
-    from ci_track.gate import run_gate
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
-    from ci_track.promotion import promote
-    from ci_track.publish import github_outputs
+    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.tracking.promotion import promote
 
     environ = dict(os.environ)
     outcome = run_gate(args, environ, Path.cwd(), for_promotion=True)

@@ -27,11 +27,11 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import effective_config, require_experiment
-    from ci_track.context import detect_context
+    from ci_track.ci.detect import detect_context
     from ci_track.errors import ExitCode, UsageError
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
-    from ci_track.promotion import rollback
+    from ci_track.gate.config import effective_config, require_experiment
+    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.tracking.promotion import rollback
 
     environ = dict(os.environ)
     cwd = Path.cwd()

@@ -68,9 +68,9 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import effective_config, require_experiment
-    from ci_track.context import detect_context
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.ci.detect import detect_context
+    from ci_track.gate.config import effective_config, require_experiment
+    from ci_track.tracking.client import MlflowClient, TrackingSettings
 
     environ = dict(os.environ)
     cwd = Path.cwd()
@@ -121,7 +121,7 @@ def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) ->
     if args.entry_point:
         if command:
             raise UsageError("give either --entry-point or a command after --, not both")
-        from ci_track.mlproject import load_project
+        from ci_track.training.mlproject import load_project
 
         project_dir = (cwd / args.project_dir).resolve()
         project = load_project(project_dir)
@@ -186,7 +186,7 @@ class TrainingRun:
         metrics_files: Sequence[Path],
     ) -> int:
         from ci_track.secrets import redact
-        from ci_track.tags import build_run_tags, default_run_name
+        from ci_track.tracking.tags import build_run_tags, default_run_name
 
         experiment = self.client.get_or_create_experiment(experiment_name)
         name = run_name or default_run_name(context)
@@ -248,7 +248,7 @@ class TrainingRun:
         if stopped_by is not None:
             end_tags["ci.stopped_by"] = signal.Signals(stopped_by).name
 
-        from ci_track.results_upload import finish_run
+        from ci_track.tracking.upload import finish_run
 
         finish_run(
             self.client,
@@ -258,7 +258,7 @@ class TrainingRun:
             metrics=metrics,
             tags=end_tags,
             status=status,
-            # Written last, after the status: the mark of a complete run (see ci_track/champion.py).
+            # Written last, after the status: the mark of a complete run (see ci_track/tracking/champion.py).
             final_tags={"ci.exit_code": str(exit_code)},
         )
         if metrics_error is not None:
@@ -387,7 +387,7 @@ def run_command(
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    from ci_track.metrics_file import read_metrics_file
+    from ci_track.training.metrics_file import read_metrics_file
 
     if not path.exists():
         raise ConfigError(f"metrics file {path} was not written by the command")

@@ -30,10 +30,10 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
-    from ci_track.results_upload import send_pending
     from ci_track.secrets import redact
-    from ci_track.spool import PendingResults, default_spool_dir, list_spool
+    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.tracking.spool import PendingResults, default_spool_dir, list_spool
+    from ci_track.tracking.upload import send_pending
 
     environ = dict(os.environ)
     files: list[Path] = []

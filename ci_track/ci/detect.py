@@ -3,7 +3,7 @@
 Detection order: GitHub Actions (GITHUB_ACTIONS=true), GitLab CI (GITLAB_CI=true), Jenkins
 (JENKINS_URL, or BUILD_URL with JENKINS_HOME), otherwise the local git repository.
 `detect_context(environ, cwd)` is the only entry point; it never reaches the network. It reads
-the GitHub event payload file and asks the local repository (through `ci_track.git_repo`) the few
+the GitHub event payload file and asks the local repository (through `ci_track.ci.git`) the few
 things the environment does not say; the per-provider functions below are pure.
 
 The commit a run is recorded for is always the one the author wrote:
@@ -297,7 +297,7 @@ def jenkins_context(environ: Mapping[str, str], *, parents_of: Callable[[str], l
     change_url = _clean(environ.get("CHANGE_URL"))
     repo_url = None
     if git_url:
-        from ci_track.git_repo import normalize_remote_url
+        from ci_track.ci.git import normalize_remote_url
 
         repo_url = normalize_remote_url(git_url)
     elif change_url and (match := _GITHUB_PR_URL.match(change_url)):
@@ -365,7 +365,7 @@ def _jenkins_branch(git_branch: str | None) -> str | None:
 
 
 def _jenkins_repository(repo_url: str | None, change_url: str | None) -> str | None:
-    from ci_track.git_repo import repository_slug
+    from ci_track.ci.git import repository_slug
 
     slug = repository_slug(repo_url)
     if slug:
@@ -377,7 +377,7 @@ def _jenkins_repository(repo_url: str | None, change_url: str | None) -> str | N
 
 def _github_urls_for(repo_url: str | None, *, enterprise: bool) -> tuple[str | None, str | None]:
     """Server and API URL of a repository URL: api.github.com for github.com, Enterprise's /api/v3 if asked."""
-    from ci_track.git_repo import server_of
+    from ci_track.ci.git import server_of
 
     server = server_of(repo_url)
     if not server:
@@ -394,7 +394,7 @@ def local_context(repo: Repo | None) -> CIContext:
     """A developer's machine: everything comes from the repository containing the work dir."""
     if repo is None:
         return CIContext(provider="local", event="manual", head_sha=None)
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     origin = git_repo.origin_url(repo)
     default_branch = git_repo.default_branch(repo)
@@ -444,14 +444,14 @@ def apply_overrides(context: CIContext, environ: Mapping[str, str]) -> CIContext
 
 
 def _with_local_head(context: CIContext, repo: _LazyRepo) -> CIContext:
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     opened = repo.get()
     return dataclasses.replace(context, head_sha=git_repo.head_sha(opened)) if opened else context
 
 
 def _with_local_default_branch(context: CIContext, repo: _LazyRepo) -> CIContext:
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     opened = repo.get()
     if opened is None:
@@ -478,20 +478,20 @@ class _LazyRepo:
 
     def get(self) -> Repo | None:
         if not self._opened:
-            from ci_track.git_repo import open_repo
+            from ci_track.ci.git import open_repo
 
             self._repo = open_repo(self._cwd)
             self._opened = True
         return self._repo
 
     def parents(self, sha: str) -> list[str]:
-        from ci_track.git_repo import parents
+        from ci_track.ci.git import parents
 
         repo = self.get()
         return parents(repo, sha) if repo else []
 
     def merge_base_with(self, head_sha: str, base_branch: str) -> str | None:
-        from ci_track import git_repo
+        from ci_track.ci import git as git_repo
 
         repo = self.get()
         if repo is None:

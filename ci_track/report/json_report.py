@@ -5,7 +5,7 @@ The format is documented in docs/json-report-schema.md and versioned by `schema_
 Every number is a JSON number, except NaN and the infinities, which are the strings "NaN",
 "Infinity" and "-Infinity" so the document stays valid JSON (RFC 8259 has no NaN); an absent
 value is null. Strings are the raw values from MLflow: a consumer that renders them into
-markdown or HTML must escape them (see ci_track.markdown_escape).
+markdown or HTML must escape them (see ci_track.report.text).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_track import __version__
-from ci_track.comparison import Comparison, MetricResult, ParamChange
-from ci_track.runs import Run
+from ci_track.gate.comparison import Comparison, MetricResult, ParamChange
+from ci_track.tracking.runs import Run
 
 SCHEMA_VERSION = 1
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ci_track.context import CIContext
-from ci_track.markdown_escape import escape_inline
+from ci_track.ci.detect import CIContext
+from ci_track.report.text import escape_inline
 
 
 def default_run_name(context: CIContext) -> str | None:

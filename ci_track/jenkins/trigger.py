@@ -32,7 +32,7 @@ from ci_track.errors import ExitCode, JenkinsError, UsageError
 from ci_track.secrets import redact, strip_url_credentials
 
 if TYPE_CHECKING:
-    from ci_track.context import CIContext
+    from ci_track.ci.detect import CIContext
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between queue/build polls
 DEFAULT_TIMEOUT = 3600.0  # seconds to wait for the build to start and finish

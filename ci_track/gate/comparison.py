@@ -22,7 +22,7 @@ Rules for a configured metric (`metrics:` in .ci-track.yml), checked in this ord
    order, and a worsening from it is beyond any tolerance.
 
 Values: each side's value is the one the rule's `aggregate:` picks from the run's logged history
-(`last` by default; see ci_track/aggregates.py); the gate computes them before calling `compare`,
+(`last` by default; see ci_track/gate/aggregates.py); the gate computes them before calling `compare`,
 which only names the aggregate in the reasons (`val_loss (min) 0.2 -> 0.1`).
 
 Tolerances: `absolute` is in the metric's units; `relative` is a percentage of the champion's
@@ -56,8 +56,8 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
-from ci_track.config import Config, MetricRule
-from ci_track.runs import RelatedRun, Run
+from ci_track.gate.config import Config, MetricRule
+from ci_track.tracking.runs import RelatedRun, Run
 
 STATUSES = (
     "improved",

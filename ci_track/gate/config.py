@@ -40,8 +40,8 @@ Numeric settings (`max_regression`, `min`, `max`) are read as YAML 1.2 spells nu
 JSON Schema agree; they must be finite.
 Metric rules (`metrics:`) and `run:` come only from the file. A metric rule's `aggregate:`
 (last | min | max | mean_last_N) says which value of the logged history is judged
-(ci_track/aggregates.py). On a pull request the gate takes the gating settings from the base
-commit's file, not the checkout's: ci_track/gate_rules.py, which also reads `rules_from`, its
+(ci_track/gate/aggregates.py). On a pull request the gate takes the gating settings from the base
+commit's file, not the checkout's: ci_track/gate/rules.py, which also reads `rules_from`, its
 flag and its variable (this module only validates the key).
 """
 
@@ -86,7 +86,7 @@ TOP_LEVEL_KEYS = (
 CHAMPION_KEYS = ("strategy", "model", "alias", "metric")
 METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate")
 RULES_FROM = ("base", "head")
-# `aggregate:` values: one value per run out of the metric's logged history (see ci_track/aggregates.py).
+# `aggregate:` values: one value per run out of the metric's logged history (see ci_track/gate/aggregates.py).
 AGGREGATES = ("last", "min", "max", "mean_last_N")
 _MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
 RUN_KEYS = ("tags", "metrics_files")
@@ -116,7 +116,7 @@ class MetricRule:
     max: float | None = None
     severity: str = "fail"  # fail | warn | info
     allow_nan: bool = False
-    aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (ci_track/aggregates.py)
+    aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (aggregates.py)
 
     def allowed_worsening(self) -> str:
         """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `none`."""

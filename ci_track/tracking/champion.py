@@ -31,10 +31,10 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from ci_track.config import STRATEGIES
 from ci_track.errors import NotFoundError, UntrustedChampionError, UsageError
-from ci_track.mlflow_client import CREATE_ID_TAG, MlflowClient
-from ci_track.runs import RelatedRun, Run
+from ci_track.gate.config import STRATEGIES
+from ci_track.tracking.client import CREATE_ID_TAG, MlflowClient
+from ci_track.tracking.runs import RelatedRun, Run
 
 CHAMPION_TAG = "ci.champion"
 PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs

@@ -18,10 +18,16 @@ import dataclasses
 import datetime
 import json
 
-from ci_track.champion import CHAMPION_TAG, is_complete, quote_filter_value, resolve_branch_alias, why_not_complete
 from ci_track.errors import UsageError
-from ci_track.mlflow_client import MlflowClient
-from ci_track.runs import ModelVersion, Run
+from ci_track.tracking.champion import (
+    CHAMPION_TAG,
+    is_complete,
+    quote_filter_value,
+    resolve_branch_alias,
+    why_not_complete,
+)
+from ci_track.tracking.client import MlflowClient
+from ci_track.tracking.runs import ModelVersion, Run
 
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.errors import TOO_DEEP, ConfigError
-from ci_track.metrics_file import key_problem
+from ci_track.training.metrics_file import key_problem
 
 PARAMETER_TYPES = ("string", "float", "int", "path", "uri")
 ENV_SECTIONS = ("python_env", "conda_env", "docker_env")

@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ci_track.connection_errors import describe_connection_error
 from ci_track.errors import GitHubError, UsageError
 from ci_track.secrets import redact
+from ci_track.transport import describe_connection_error
 
 if TYPE_CHECKING:
     import github

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ci_track.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
+from ci_track.gate.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")

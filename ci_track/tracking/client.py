@@ -33,13 +33,14 @@ from urllib.parse import unquote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ci_track import databricks_auth, server_capabilities
-from ci_track.aggregates import HistoryPoint
-from ci_track.connection_errors import describe_connection_error
 from ci_track.errors import NotFoundError, TrackingError, UsageError
-from ci_track.runs import Experiment, ModelVersion, Run, metric_value
+from ci_track.gate.aggregates import HistoryPoint
 from ci_track.secrets import strip_url_credentials
-from ci_track.server_capabilities import ServerCapabilities
+from ci_track.tracking import capabilities as server_capabilities
+from ci_track.tracking import databricks_auth
+from ci_track.tracking.capabilities import ServerCapabilities
+from ci_track.tracking.runs import Experiment, ModelVersion, Run, metric_value
+from ci_track.transport import describe_connection_error
 
 API_PREFIX = "/api/2.0/mlflow/"
 

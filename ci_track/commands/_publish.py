@@ -78,7 +78,7 @@ def publish_to_github(
     post_check_run: bool = False,
 ) -> dict[str, str]:
     """Post the sticky comment, the commit status and the check run. Returns outputs such as `comment-url`."""
-    from ci_track import github_pr
+    from ci_track.forges import github as github_pr
 
     outputs: dict[str, str] = {}
     wants_comment = comment_mode != "off" and publication.pr_number is not None

@@ -5,7 +5,7 @@ loosen its own gate (`max_regression: "100%"`, `severity: info`) and pass. On a 
 GitHub merge-queue build) the gating rules are therefore the **base commit's** version of the file,
 read from git (`git cat-file blob <sha>:<path>`); the base commit is the base side (first parent)
 of the merge commit the CI checked out, which is the base branch's tip the merged result will live
-under, else the context's `base_sha` (the merge-base of head and base, see ci_track/context.py).
+under, else the context's `base_sha` (the merge-base of head and base, see ci_track/ci/detect.py).
 When the clone lacks it (a shallow checkout), the gate fails closed
 with exit 2 and says which checkout option to change.
 
@@ -38,7 +38,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_track.config import (
+from ci_track.errors import ConfigError, ContextError
+from ci_track.gate.config import (
     CONFIG_NAMES,
     RULES_FROM,
     ChampionConfig,
@@ -48,12 +49,11 @@ from ci_track.config import (
     load_config,
     parse_config,
 )
-from ci_track.errors import ConfigError, ContextError
 
 if TYPE_CHECKING:
     from git import Repo
 
-    from ci_track.context import CIContext
+    from ci_track.ci.detect import CIContext
 
 RULES_FROM_VARIABLE = "CI_TRACK_RULES_FROM"
 GATING_SETTINGS = ("experiment", "base_branch", "rules_from", "missing", "no_champion", "champion")
@@ -188,7 +188,7 @@ def _forced_choice(flag: str | None, environ: Mapping[str, str]) -> tuple[str | 
 
 def _base_rules(path: Path | None, *, cwd: Path, context: CIContext, head: Config) -> tuple[Config, str | None, str]:
     """(the base commit's configuration, its commit, "base"); "fixed" for a file outside the repository."""
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     repo = git_repo.open_repo(cwd)
     if repo is None:
@@ -218,7 +218,7 @@ def _inside(path: Path, top: Path) -> bool:
 
 
 def _base_commit(repo: Repo, context: CIContext) -> str:
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     # The base side of the merge commit the CI checked out comes first: it is the base branch's tip,
     # whose rules the merged result will live under (a merge-base may predate a tightening of them).
@@ -263,7 +263,7 @@ def fetch_hint(context: CIContext, *, shallow: bool) -> str:
 
 def _config_at(repo: Repo, sha: str, path: Path | None, *, cwd: Path, top: Path | None) -> Config:
     """The configuration in commit `sha`: the same file the checkout would use, or the defaults."""
-    from ci_track import git_repo
+    from ci_track.ci import git as git_repo
 
     if top is None:
         raise ContextError("the repository has no working tree: cannot tell where .ci-track.yml lives")

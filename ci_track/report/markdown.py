@@ -1,6 +1,6 @@
 """The comparison as GitHub-flavoured markdown: the sticky PR comment and the job summary (pure).
 
-`render_markdown` fills the Jinja2 template `ci_track/templates/report.md.j2` (or a user's
+`render_markdown` fills the Jinja2 template `ci_track/report/templates/report.md.j2` (or a user's
 `--template`) with a context in which every untrusted string (metric and param names and values,
 branch names, run names, the champion rule's description) has already gone through
 `markdown_escape.escape_inline`; Jinja's HTML autoescape is off because markdown, not HTML, is
@@ -21,11 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ci_track.comparison import STATUS_LABELS as BASE_STATUS_LABELS
-from ci_track.comparison import Comparison, MetricResult, metric_label, result_cells
 from ci_track.errors import ConfigError
-from ci_track.markdown_escape import escape_inline, link, safe_url
-from ci_track.runs import RelatedRun, Run
+from ci_track.gate.comparison import STATUS_LABELS as BASE_STATUS_LABELS
+from ci_track.gate.comparison import Comparison, MetricResult, metric_label, result_cells
+from ci_track.report.text import escape_inline, link, safe_url
+from ci_track.tracking.runs import RelatedRun, Run
 
 MAX_CHARS = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 _MIN_CHARS = 400  # below this not even the verdict and the note fit
@@ -40,7 +40,7 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 def marker(experiment: str) -> str:
     """The hidden marker of this experiment's comment; the same as `github_pr.comment_marker`."""
-    from ci_track.github_pr import comment_marker
+    from ci_track.forges.github import comment_marker
 
     return comment_marker(experiment)
 
@@ -228,7 +228,7 @@ def _load_template(template_path: Path | None) -> tuple[Any, str]:
         keep_trailing_newline=True,
     )
     if template_path is None:
-        source = resources.files("ci_track").joinpath("templates/report.md.j2").read_text(encoding="utf-8")
+        source = resources.files("ci_track.report").joinpath("templates/report.md.j2").read_text(encoding="utf-8")
         name = "report.md.j2"
     else:
         name = str(template_path)

@@ -1,7 +1,7 @@
 """The merge gate, end to end: configuration -> candidate and champion -> comparison -> reports -> exit code.
 
 `run_gate` does the reading (MLflow, git, environment) and returns a `GateOutcome`, a plain
-value. On a pull request the rules are the base commit's (ci_track/gate_rules.py); a metric
+value. On a pull request the rules are the base commit's (ci_track/gate/rules.py); a metric
 whose rule aggregates its history (`aggregate: min` ...) costs one metrics/get-history request
 per run (and per 25,000 values), `last` costs none. `GateOutcome.emit` writes the reports,
 publishes to GitHub and returns the exit code.
@@ -24,20 +24,23 @@ from ci_track.errors import ExitCode, TrackingError, UsageError
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GateOutcome:
     experiment: str
-    comparison: Any  # ci_track.comparison.Comparison
-    config: Any  # ci_track.config.Config
-    context: Any  # ci_track.context.CIContext
+    comparison: Any  # ci_track.gate.comparison.Comparison
+    config: Any  # ci_track.gate.config.Config
+    context: Any  # ci_track.ci.detect.CIContext
     tracking_uri: str
     candidate_url: str
     champion_url: str | None
-    rules: Any = None  # ci_track.gate_rules.RulesReport: where the rules came from, what the PR changes
+    rules: Any = None  # ci_track.gate.rules.RulesReport: where the rules came from, what the PR changes
 
     @property
     def exit_code(self) -> int:
         return int(self.comparison.exit_code(self.config.no_champion))
 
     def emit(self, args: argparse.Namespace, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
-        from ci_track import publish, report_console, report_json, report_markdown
+        from ci_track.commands import _publish as publish
+        from ci_track.report import console as report_console
+        from ci_track.report import json_report as report_json
+        from ci_track.report import markdown as report_markdown
 
         markdown = report_markdown.render_markdown(
             self.comparison,
@@ -107,7 +110,7 @@ class GateOutcome:
         }
 
     def publication(self, markdown: str, passed: bool) -> Any:
-        from ci_track.publish import Publication
+        from ci_track.commands._publish import Publication
 
         return Publication(
             experiment=self.experiment,
@@ -145,12 +148,12 @@ def run_gate(
 ) -> GateOutcome:
     """Read the rules, the candidate and the champion, and judge. `for_promotion`: the champion is the
     candidate's own branch's (the one `promote` would replace), never another branch's."""
-    from ci_track.champion import find_candidate, find_champion, find_related_runs
-    from ci_track.comparison import compare
-    from ci_track.config import require_experiment
-    from ci_track.context import detect_context
-    from ci_track.gate_rules import load_gate_rules
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.ci.detect import detect_context
+    from ci_track.gate.comparison import compare
+    from ci_track.gate.config import require_experiment
+    from ci_track.gate.rules import load_gate_rules
+    from ci_track.tracking.champion import find_candidate, find_champion, find_related_runs
+    from ci_track.tracking.client import MlflowClient, TrackingSettings
 
     overrides = {
         "experiment": args.experiment,
@@ -253,7 +256,7 @@ def with_aggregates(client: Any, run: Any, config: Any) -> Any:
     """
     import dataclasses
 
-    from ci_track.aggregates import aggregate_history
+    from ci_track.gate.aggregates import aggregate_history
 
     metrics = dict(run.metrics)
     for name, rule in config.metrics.items():
