@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
-CHAMPION_STRATEGIES = ("alias", "best", "latest")
-NO_CHAMPION_POLICIES = ("pass", "fail")
+from ci_track.ci.github_actions import command_data
+from ci_track.vocabulary import CHAMPION_STRATEGIES, COMMENT_MODES, NO_CHAMPION_POLICIES
+
 MISSING_POLICIES = ("fail", "warn")
 RULES_SOURCES = ("base", "head")
 CREDENTIAL_VARIABLES = (
@@ -372,11 +372,6 @@ def read_outputs(text: str) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key] = value
     return values
-
-
-def command_data(text: str) -> str:
-    """Escape text for a workflow command, so it cannot end the command or start another one."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 # -- running ------------------------------------------------------------------------------------

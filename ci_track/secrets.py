@@ -8,9 +8,10 @@ at run time) once `remember_secret` has been told about them.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
+
+from ci_track.settings import live_environment
 
 SECRET_VARIABLES = (
     "GITHUB_TOKEN",
@@ -40,7 +41,7 @@ def remember_secret(value: str | None) -> None:
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
+    env = live_environment() if environ is None else environ
     values = {env[name] for name in SECRET_VARIABLES if len(env.get(name, "")) >= _MIN_SECRET_LENGTH}
     return sorted(values | _REMEMBERED, key=len, reverse=True)
 

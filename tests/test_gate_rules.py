@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ci_track.ci.detect import CIContext
+from ci_track.ci.context import CIContext
 from ci_track.errors import ConfigError, ContextError
 from ci_track.gate.config import parse_config
 from ci_track.gate.rules import describe_rule, diff_rules, fetch_hint, load_gate_rules

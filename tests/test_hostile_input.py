@@ -27,7 +27,7 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from ci_track.ci.detect import CIContext
+from ci_track.ci.context import CIContext
 from ci_track.gate.comparison import compare
 from ci_track.gate.config import parse_config
 from ci_track.report.markdown import render_markdown

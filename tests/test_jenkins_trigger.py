@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.ci.detect import CIContext
+from ci_track.ci.context import CIContext
 from ci_track.errors import ExitCode, UsageError
 from ci_track.jenkins import trigger
+from ci_track.jenkins.properties import parse_properties
 from tests.cli_helpers import CliResult, base_env, ci_track
 from tests.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
 
@@ -410,18 +411,18 @@ def test_run_id_from_description() -> None:
 
 def test_parse_properties() -> None:
     text = "# comment\nRUN_ID=abc\nRUN_URL=http\\://h\\:5000/\\#/x\nEXPERIMENT_ID = 1\nNAME=caf\\u00e9\n"
-    assert trigger.parse_properties(text) == {
+    assert parse_properties(text) == {
         "RUN_ID": "abc",
         "RUN_URL": "http://h:5000/#/x",
         "EXPERIMENT_ID": "1",
         "NAME": "café",
     }
-    assert trigger.parse_properties("RUN_URL=http://plain:5000/x") == {"RUN_URL": "http://plain:5000/x"}
+    assert parse_properties("RUN_URL=http://plain:5000/x") == {"RUN_URL": "http://plain:5000/x"}
 
 
-def test_github_output_lines_leave_out_values_that_would_break_the_file() -> None:
+def test_github_output_values_leave_out_values_that_would_break_the_file() -> None:
     outcome = trigger.BuildOutcome(queue_url="http://j/queue/item/1/", result="SUCCESS\nrun-id=x", run_id=RUN_ID)
-    assert trigger.github_output_lines(outcome) == ["queue-url=http://j/queue/item/1/", f"run-id={RUN_ID}"]
+    assert trigger.github_output_values(outcome) == {"queue-url": "http://j/queue/item/1/", "run-id": RUN_ID}
 
 
 def test_job_path_quotes_each_name() -> None:

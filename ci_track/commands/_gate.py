@@ -37,6 +37,7 @@ class GateOutcome:
         return int(self.comparison.exit_code(self.config.no_champion))
 
     def emit(self, args: argparse.Namespace, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
+        from ci_track.ci import github_actions
         from ci_track.commands import _publish as publish
         from ci_track.report import console as report_console
         from ci_track.report import json_report as report_json
@@ -76,8 +77,8 @@ class GateOutcome:
 
         passed = self.exit_code == 0
         publication = self.publication(markdown, passed)
-        publish.write_step_summary(environ, markdown)
-        publish.print_annotations(environ, publication.annotations)
+        github_actions.write_step_summary(environ, markdown)
+        github_actions.print_annotations(environ, publication.annotations)
         outputs = {
             "verdict": self.comparison.verdict,
             "regressions": str(len(self.comparison.failures)),
@@ -95,7 +96,7 @@ class GateOutcome:
                 post_check_run=bool(getattr(args, "check_run", False)),
             )
         )
-        publish.github_outputs(environ, outputs)
+        github_actions.write_outputs(environ, outputs)
         if args.no_gate:
             return int(ExitCode.OK)
         return self.exit_code

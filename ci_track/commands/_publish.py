@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from ci_track.errors import UsageError
 from ci_track.secrets import redact
+from ci_track.vocabulary import COMMENT_MODES
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,36 +36,6 @@ class Publication:
     require_pr_head: bool = False
 
 
-def github_outputs(environ: Mapping[str, str], values: Mapping[str, str]) -> None:
-    """Append step outputs (multi-line values use GitHub's heredoc syntax)."""
-    path = environ.get("GITHUB_OUTPUT")
-    if not path:
-        return
-    with open(path, "a", encoding="utf-8") as out:
-        for key, value in values.items():
-            if "\n" in value:
-                delimiter = "ci_track_eof_7c1f0e"
-                out.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-            else:
-                out.write(f"{key}={value}\n")
-
-
-def write_step_summary(environ: Mapping[str, str], markdown: str) -> None:
-    path = environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(markdown.rstrip("\n") + "\n")
-
-
-def print_annotations(environ: Mapping[str, str], annotations: Sequence[tuple[str, str]]) -> None:
-    """GitHub workflow commands; the message is escaped so it cannot inject another command."""
-    if environ.get("GITHUB_ACTIONS", "").lower() != "true":
-        return
-    for level, message in annotations:
-        escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        print(f"::{level} title=ci-track::{escaped}", flush=True)
-
-
 def warn(message: str) -> None:
     print(f"ci-track: warning: {redact(message)}", file=sys.stderr, flush=True)
 
@@ -82,8 +53,8 @@ def publish_to_github(
 
     outputs: dict[str, str] = {}
     wants_comment = comment_mode != "off" and publication.pr_number is not None
-    if comment_mode not in github_pr.COMMENT_MODES:
-        raise UsageError(f"--comment must be one of {', '.join(github_pr.COMMENT_MODES)}, got {comment_mode!r}")
+    if comment_mode not in COMMENT_MODES:
+        raise UsageError(f"--comment must be one of {', '.join(COMMENT_MODES)}, got {comment_mode!r}")
     if not wants_comment and not post_status and not post_check_run:
         return outputs
     if not publication.repository:

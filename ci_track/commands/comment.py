@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from ci_track.vocabulary import COMMENT_MODES
 
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--report", required=True, metavar="PATH", help="the JSON report from compare --json-output")
     parser.add_argument(
         "--mode",
-        choices=("update", "new", "delete-on-pass", "off"),
+        choices=COMMENT_MODES,
         default=None,
         help="comment mode (default: CI_TRACK_COMMENT, else update)",
     )
@@ -42,11 +43,13 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.commands._publish import Publication, publish_to_github, write_step_summary
+    from ci_track.ci.github_actions import write_step_summary
+    from ci_track.commands._publish import Publication, publish_to_github
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
     from ci_track.forges.github import comment_marker
+    from ci_track.settings import environment
 
-    environ = dict(os.environ)
+    environ = environment()
     path = Path(args.report)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))

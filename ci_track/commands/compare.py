@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ci_track.vocabulary import COMMENT_MODES
 
 FORMATS = ("table", "markdown", "json")
 
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-gate", action="store_true", help="report only: exit 0 even on a regression")
     parser.add_argument(
         "--comment",
-        choices=("update", "new", "delete-on-pass", "off"),
+        choices=COMMENT_MODES,
         help="sticky PR comment mode (default: .ci-track.yml, else update on a PR with a GitHub token, else off)",
     )
     status = parser.add_mutually_exclusive_group()
@@ -66,7 +67,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.commands._gate import run_gate
+    from ci_track.settings import environment
 
-    environ = dict(os.environ)
+    environ = environment()
     outcome = run_gate(args, environ, Path.cwd())
     return outcome.emit(args, environ, out=sys.stdout)

@@ -8,7 +8,6 @@ builds the client and prints the outcome.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,11 +80,13 @@ def _missing_verb(parser: argparse.ArgumentParser) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.ci.detect import detect_context
+    from ci_track.ci.github_actions import write_outputs
     from ci_track.errors import ExitCode, JenkinsError, UsageError
     from ci_track.jenkins import trigger
     from ci_track.secrets import redact
+    from ci_track.settings import environment
 
-    environ = dict(os.environ)
+    environ = environment()
     url = trigger.jenkins_url(args.url)
     user = environ.get("JENKINS_USER") or None
     token = environ.get("JENKINS_TOKEN") or None
@@ -116,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
         print(redact(f"result: {outcome.result} ({outcome.build_url or outcome.queue_url})"), flush=True)
     if outcome.run_id:
         print(f"run-id={outcome.run_id}", flush=True)
-    _write_github_output(environ, trigger.github_output_lines(outcome))
+    write_outputs(environ, trigger.github_output_values(outcome))
     if not request.wait:
         return int(ExitCode.OK)
 
@@ -126,11 +127,3 @@ def main(args: argparse.Namespace) -> int:
     if code == ExitCode.SERVICE:
         raise JenkinsError(f"build {outcome.build_url} ended {outcome.result}: it was stopped before it gave a verdict")
     return int(code)
-
-
-def _write_github_output(environ: dict[str, str], lines: list[str]) -> None:
-    path = environ.get("GITHUB_OUTPUT")
-    if not path or not lines:
-        return
-    with open(path, "a", encoding="utf-8") as output:
-        output.write("".join(f"{line}\n" for line in lines))

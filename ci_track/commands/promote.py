@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,14 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ci_track.ci.github_actions import write_outputs
     from ci_track.commands._gate import run_gate
-    from ci_track.commands._publish import github_outputs
     from ci_track.errors import ExitCode
+    from ci_track.settings import environment
     from ci_track.tracking.client import MlflowClient, TrackingSettings
     from ci_track.tracking.promotion import promote
 
-    environ = dict(os.environ)
+    environ = environment()
     outcome = run_gate(args, environ, Path.cwd(), for_promotion=True)
     comparison = outcome.comparison
     print(f"verdict: {comparison.headline}")
@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         previous = f", replacing run {result.previous_run_id}" if result.previous_run_id else ""
         print(f"ci-track: promoted run {candidate.run_id} to champion via {where}{previous}", file=sys.stderr)
-    github_outputs(
+    write_outputs(
         environ,
         {"champion-run-id": candidate.run_id, **({"model-version": result.version} if result.version else {})},
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,11 @@ def main(args: argparse.Namespace) -> int:
     from ci_track.ci.detect import detect_context
     from ci_track.errors import ExitCode, UsageError
     from ci_track.gate.config import effective_config, require_experiment
+    from ci_track.settings import environment
     from ci_track.tracking.client import MlflowClient, TrackingSettings
     from ci_track.tracking.promotion import rollback
 
-    environ = dict(os.environ)
+    environ = environment()
     cwd = Path.cwd()
     config = effective_config(args.config, cwd=cwd, cli={"experiment": args.experiment}, environ=environ)
     experiment_name = require_experiment(config)

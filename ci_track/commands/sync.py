@@ -31,11 +31,12 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
     from ci_track.secrets import redact
+    from ci_track.settings import environment
     from ci_track.tracking.client import MlflowClient, TrackingSettings
     from ci_track.tracking.spool import PendingResults, default_spool_dir, list_spool
     from ci_track.tracking.upload import send_pending
 
-    environ = dict(os.environ)
+    environ = environment()
     files: list[Path] = []
     if args.paths:
         for target in map(Path, args.paths):

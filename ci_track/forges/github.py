@@ -35,8 +35,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ci_track.errors import GitHubError, UsageError
+from ci_track.report.text import cut
 from ci_track.secrets import redact
 from ci_track.transport import describe_connection_error
+from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
+from ci_track.vocabulary import COMMENT_MODES
 
 if TYPE_CHECKING:
     import github
@@ -45,11 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
-MAX_COMMENT_LENGTH = 65536  # GitHub answers 422 "body is too long (maximum is 65536 characters)"
 MAX_STATUS_DESCRIPTION = 140
 MAX_CHECK_SUMMARY = 65535
 STATUS_CONTEXT_PREFIX = "ci-track/"
-COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
 STATUS_STATES = ("success", "failure", "error", "pending")
 CHECK_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required")
 TOKEN_VARIABLES = ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")  # first one set wins
@@ -615,10 +616,6 @@ def status_context(experiment: str) -> str:
     return f"{STATUS_CONTEXT_PREFIX}{experiment}"
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def pull_request_head_sha(gh: github.Github, repository: str, pr_number: int) -> str:
     """The PR's current head commit (pulls/get): what a report posted from an artifact must be for."""
     with _github_call(f"read pull request {repository}#{pr_number}"):
@@ -641,7 +638,7 @@ def set_commit_status(
     if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
         raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
     commit = gh.get_repo(repository).get_commit(sha)
-    kwargs: dict[str, str] = {"context": context, "description": _cut(description, MAX_STATUS_DESCRIPTION)}
+    kwargs: dict[str, str] = {"context": context, "description": cut(description, MAX_STATUS_DESCRIPTION)}
     if target_url:
         kwargs["target_url"] = target_url
     try:
@@ -685,7 +682,7 @@ def create_check_run(
         "head_sha": head_sha,
         "status": "completed",
         "conclusion": conclusion,
-        "output": {"title": _cut(title, 255), "summary": fitted},
+        "output": {"title": cut(title, 255), "summary": fitted},
     }
     if details_url:
         kwargs["details_url"] = details_url

@@ -57,7 +57,9 @@ import math
 from collections.abc import Callable, Mapping
 
 from ci_track.gate.config import Config, MetricRule
+from ci_track.report.text import cut, one_line
 from ci_track.tracking.runs import RelatedRun, Run
+from ci_track.vocabulary import HEADLINE_LIMIT
 
 STATUSES = (
     "improved",
@@ -71,9 +73,6 @@ STATUSES = (
     "removed",
     "info",
 )
-OUTCOMES = ("ok", "fail", "warn", "info")
-VERDICTS = ("pass", "regression", "no-champion")
-HEADLINE_LIMIT = 140  # GitHub's commit status description limit
 _SLACK = 1e-9  # relative slack at a tolerance limit
 
 
@@ -626,10 +625,6 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _one_line(text: str) -> str:
-    return "".join(" " if (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) else c for c in text)
-
-
 def _fit(prefix: str, items: list[str], limit: int = HEADLINE_LIMIT) -> str:
     """`prefix` + as many items as fit in `limit` (joined by "; "), then "(+N more)"."""
     shown: list[str] = []
@@ -646,8 +641,7 @@ def _fit(prefix: str, items: list[str], limit: int = HEADLINE_LIMIT) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    text = _one_line(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(one_line(text), limit)
 
 
 def _headline(comparison: Comparison) -> str:

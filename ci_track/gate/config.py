@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import TOO_DEEP, ConfigError, UsageError
+from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
+from ci_track.vocabulary import COMMENT_MODES, MISSING_POLICIES, NO_CHAMPION_POLICIES
 
 if TYPE_CHECKING:
     import yaml
@@ -64,10 +66,6 @@ CONFIG_NAMES = (".ci-track.yml", ".ci-track.yaml")
 
 GOALS = ("minimize", "maximize")
 SEVERITIES = ("fail", "warn", "info")
-STRATEGIES = ("alias", "best", "latest")
-NO_CHAMPION_POLICIES = ("pass", "fail")
-MISSING_POLICIES = ("fail", "warn")
-COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
 TOLERANCE_KINDS = ("absolute", "relative", "none")
 
 # The allowed keys at every level; the JSON Schema must list exactly these (tests/test_config.py).

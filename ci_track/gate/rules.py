@@ -53,7 +53,7 @@ from ci_track.gate.config import (
 if TYPE_CHECKING:
     from git import Repo
 
-    from ci_track.ci.detect import CIContext
+    from ci_track.ci.context import CIContext
 
 RULES_FROM_VARIABLE = "CI_TRACK_RULES_FROM"
 GATING_SETTINGS = ("experiment", "base_branch", "rules_from", "missing", "no_champion", "champion")

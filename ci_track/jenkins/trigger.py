@@ -5,7 +5,7 @@ and PR it is about, optionally waits for the build, streams its console, and end
 result and the MLflow run id the build recorded.
 
 - Pure parts: `build_parameters`, `exit_code_for_result`, `run_id_from_description`,
-  `parse_properties`, `github_output_lines`.
+  `github_output_values` (ci-track.properties: ci_track/jenkins/properties.py).
 - `JenkinsClient` is the adapter: python-jenkins (which handles authentication and CSRF crumbs)
   behind the few calls needed here; every failure leaves it as a one-line `JenkinsError`.
 - `trigger_build` orchestrates them; the command in `ci_track.commands.jenkins` builds the client
@@ -29,10 +29,11 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ci_track.errors import ExitCode, JenkinsError, UsageError
+from ci_track.jenkins import properties
 from ci_track.secrets import redact, strip_url_credentials
 
 if TYPE_CHECKING:
-    from ci_track.ci.detect import CIContext
+    from ci_track.ci.context import CIContext
 
 DEFAULT_POLL_INTERVAL = 2.0  # seconds between queue/build polls
 DEFAULT_TIMEOUT = 3600.0  # seconds to wait for the build to start and finish
@@ -51,7 +52,6 @@ RESULT_EXIT_CODES: Mapping[str, ExitCode] = {
 # What `ciTrack.run` puts in the build description (the shared library's Gate.runDescription).
 _DESCRIPTION_RUN_ID = re.compile(r"ci-track run:\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?![A-Za-z0-9_-])")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-RUN_PROPERTIES_FILE = "ci-track.properties"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -130,40 +130,13 @@ def run_id_from_description(description: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def parse_properties(text: str) -> dict[str, str]:
-    """`KEY=VALUE` lines of ci-track.properties (`#`/`!` comments; `\\` escapes as java.util.Properties)."""
-    result: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        match = re.match(r"((?:\\.|[^=:\\])*)\s*[=:]?\s*(.*)", line)
-        if match is None:  # pragma: no cover - the pattern matches every string
-            continue
-        key, value = (_unescape_property(part.strip()) for part in match.groups())
-        result[key] = value
-    return result
-
-
-def _unescape_property(text: str) -> str:
-    escapes = {"n": "\n", "t": "\t", "r": "\r", "f": "\f"}
-
-    def replace(match: re.Match[str]) -> str:
-        escaped = match.group(1)
-        if escaped.startswith("u") and len(escaped) == 5:
-            return chr(int(escaped[1:], 16))
-        return escapes.get(escaped, escaped)
-
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)", replace, text)
-
-
 def valid_run_id(value: str | None) -> str | None:
     """`value` when it looks like an MLflow run id; anything else (newlines included) is dropped."""
     return value if value and _RUN_ID.fullmatch(value) else None
 
 
-def github_output_lines(outcome: BuildOutcome) -> list[str]:
-    """`name=value` lines for GITHUB_OUTPUT; values that could break the file's syntax are left out."""
+def github_output_values(outcome: BuildOutcome) -> dict[str, str]:
+    """The step outputs of a triggered build; values that hold a line break are left out (untrusted text)."""
     values = {
         "queue-url": outcome.queue_url,
         "build-url": outcome.build_url,
@@ -171,7 +144,7 @@ def github_output_lines(outcome: BuildOutcome) -> list[str]:
         "result": outcome.result,
         "run-id": outcome.run_id,
     }
-    return [f"{key}={value}" for key, value in values.items() if value and not re.search(r"[\r\n]", value)]
+    return {key: value for key, value in values.items() if value and not re.search(r"[\r\n]", value)}
 
 
 def job_path(job: str) -> str:
@@ -481,10 +454,10 @@ def _recorded_run_id(client: JenkinsClient, job: str, number: int, info: Mapping
     if run_id:
         return run_id
     for artifact in info.get("artifacts") or []:
-        if isinstance(artifact, dict) and artifact.get("fileName") == RUN_PROPERTIES_FILE:
-            text = client.artifact_text(job, number, str(artifact.get("relativePath") or RUN_PROPERTIES_FILE))
+        if isinstance(artifact, dict) and artifact.get("fileName") == properties.FILE_NAME:
+            text = client.artifact_text(job, number, str(artifact.get("relativePath") or properties.FILE_NAME))
             if text is not None:
-                return valid_run_id(parse_properties(text).get("RUN_ID"))
+                return valid_run_id(properties.parse_properties(text).get("RUN_ID"))
     return None
 
 

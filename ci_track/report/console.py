@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ci_track.gate.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
+from ci_track.report.text import BIDI_CONTROLS
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _MAX_CELL = 60
 
 
@@ -23,7 +23,7 @@ def console_safe(text: object, *, max_length: int | None = _MAX_CELL) -> str:
         code = ord(char)
         if char in "\n\r\t\v\f\u2028\u2029\x85":
             out.append(" ")
-        elif code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI:
+        elif code < 0x20 or 0x7F <= code <= 0x9F or char in BIDI_CONTROLS:
             out.append("\ufffd")
         else:
             out.append(char)

@@ -26,8 +26,8 @@ from ci_track.gate.comparison import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.gate.comparison import Comparison, MetricResult, metric_label, result_cells
 from ci_track.report.text import escape_inline, link, safe_url
 from ci_track.tracking.runs import RelatedRun, Run
+from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
 
-MAX_CHARS = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 _MIN_CHARS = 400  # below this not even the verdict and the note fit
 _MAX_VALUE = 80  # param values are cut in the table (MLflow allows 6000 characters)
 

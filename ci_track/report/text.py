@@ -35,7 +35,7 @@ REPLACEMENT = "\ufffd"
 _BACKSLASHED = frozenset("\\`*_[]()!~$:")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;"}
 _LINE_BREAKS = frozenset("\r\n\v\f\x85\u2028\u2029")
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 # A block marker at the start of the text matters only if a caller puts the text at the start of a line.
 # ("- x", "+ x", "--", "===", "1. x", "2)" would start a list, a rule or a setext heading; "-5" and "0.5" would not.)
 _LEADING_BLOCK_MARKER = re.compile(r"^(\s*)([-+=](?=[-+=\s]|$)|\d{1,9}(?=[.)](?:\s|$)))")
@@ -59,7 +59,7 @@ def escape_inline(text: object, *, max_length: int | None = None) -> str:
     for char in raw:
         if char in _LINE_BREAKS or char == "\t":
             out.append(" ")
-        elif char in _BIDI_CONTROLS or _is_control(char):
+        elif char in BIDI_CONTROLS or _is_control(char):
             out.append(REPLACEMENT)
         elif char in _ENTITIES:
             out.append(_ENTITIES[char])
@@ -97,7 +97,7 @@ def safe_url(url: str | None) -> str | None:
     """
     if not url:
         return None
-    if any(_is_control(c) or c in _BIDI_CONTROLS for c in url):
+    if any(_is_control(c) or c in BIDI_CONTROLS for c in url):
         return None
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -112,3 +112,13 @@ def link(label: object, url: str | None, *, max_length: int | None = None) -> st
     text = escape_inline(label, max_length=max_length)
     target = safe_url(url)
     return f"[{text}]({target})" if target else text
+
+
+def one_line(text: str) -> str:
+    """`text` with every C0/C1 control character (line breaks included) replaced by a space."""
+    return "".join(" " if _is_control(c) else c for c in text)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else its start and "…" (exactly `limit` characters)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

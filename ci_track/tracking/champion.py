@@ -32,9 +32,9 @@ import re
 from collections.abc import Sequence
 
 from ci_track.errors import NotFoundError, UntrustedChampionError, UsageError
-from ci_track.gate.config import STRATEGIES
 from ci_track.tracking.client import CREATE_ID_TAG, MlflowClient
 from ci_track.tracking.runs import RelatedRun, Run
+from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 
 CHAMPION_TAG = "ci.champion"
 PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs

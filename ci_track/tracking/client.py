@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.gate.aggregates import HistoryPoint
+from ci_track.report.text import cut
 from ci_track.secrets import strip_url_credentials
 from ci_track.tracking import capabilities as server_capabilities
 from ci_track.tracking import databricks_auth
@@ -320,7 +321,7 @@ class MlflowClient:
             "experiment_id": experiment_id,
             "start_time": start_time if start_time is not None else now_ms(),  # omitted -> 0 is stored
             "tags": [
-                {"key": k, "value": _cut(v, MAX_TAG_VALUE)}
+                {"key": k, "value": cut(v, MAX_TAG_VALUE)}
                 for k, v in {**(tags or {}), CREATE_ID_TAG: create_id}.items()
             ],
         }
@@ -472,7 +473,7 @@ class MlflowClient:
         )
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
-        self._call("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": _cut(value, MAX_TAG_VALUE)})
+        self._call("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": cut(value, MAX_TAG_VALUE)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._call("POST", "runs/delete-tag", json={"run_id": run_id, "key": key})
@@ -641,7 +642,7 @@ def plan_log_batches(
         if len(str(value)) > MAX_PARAM_VALUE:
             raise UsageError(f"param {key!r} is longer than MLflow's limit of {MAX_PARAM_VALUE} characters")
         items.append(("params", {"key": key, "value": str(value)}))
-    items += [("tags", {"key": k, "value": _cut(str(v), MAX_TAG_VALUE)}) for k, v in tags.items()]
+    items += [("tags", {"key": k, "value": cut(str(v), MAX_TAG_VALUE)}) for k, v in tags.items()]
     queues: dict[str, deque[dict[str, Any]]] = {"params": deque(), "tags": deque(), "metrics": deque()}
     for kind, item in items:
         queues[kind].append(item)
@@ -669,10 +670,6 @@ def plan_log_batches(
 
 def _dumps(payload: Any) -> str:
     return json.dumps(payload, allow_nan=False, separators=(",", ":"))
-
-
-def _cut(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _experiment(raw: Mapping[str, Any]) -> Experiment:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ci_track.ci.detect import CIContext
+from ci_track.ci.context import CIContext
 from ci_track.report.text import escape_inline
 
 
