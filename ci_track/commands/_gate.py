@@ -128,7 +128,9 @@ class GateOutcome:
 
     def publishing_choices(self, args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, bool]:
         """Explicit choices win; by default comment and status only on a PR with a GitHub token at hand."""
-        has_token = any(environ.get(name) for name in ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"))
+        from ci_track.settings import has_github_token
+
+        has_token = has_github_token(environ)
         on_github_pr = self.context.pr_number is not None and bool(self.context.repository) and has_token
         comment = self.config.comment or ("update" if on_github_pr else "off")
         status = self.config.status

@@ -27,9 +27,7 @@ import datetime as dt
 import functools
 import json
 import logging
-import math
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,7 +35,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from ci_track.errors import GitHubError, UsageError
 from ci_track.report.text import cut
 from ci_track.secrets import redact
-from ci_track.transport import describe_connection_error
+from ci_track.settings import GitHubSettings
+from ci_track.transport import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    describe_connection_error,
+    retry_after_seconds,
+    retry_notice,
+)
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -47,22 +52,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://api.github.com"
 MAX_STATUS_DESCRIPTION = 140
 MAX_CHECK_SUMMARY = 65535
 STATUS_CONTEXT_PREFIX = "ci-track/"
 STATUS_STATES = ("success", "failure", "error", "pending")
 CHECK_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required")
-TOKEN_VARIABLES = ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")  # first one set wins
 SECONDARY_RATE_LIMIT_WAIT = 60.0  # GitHub: without retry-after or reset, wait at least a minute
-RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})  # 403 only when it is a rate limit
+GITHUB_RETRYABLE_STATUSES = RETRYABLE_STATUSES | {403}  # 403 only when it is a rate limit
+# GitHub's advice: back off from 1 s, no jitter needed (one client per job)
+_BACKOFF = RetryPolicy(max_attempts=5, max_wait=600.0, base_delay=1.0, max_delay=30.0)
 TRUNCATION_NOTE = (
     "\n\n---\n:warning: **This report was cut to fit GitHub's limit of "
     "{limit:,} characters; {omitted:,} characters were left out.** "
     "The full report is in the job summary and the `report.md` artifact of this run."
 )
 _FORBIDDEN_MESSAGES = ("resource not accessible by", "must authenticate via a github app")
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", "skipped", "forbidden"]
 
@@ -72,83 +76,10 @@ CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", 
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class GitHubSettings:
-    """Where and as whom to talk to GitHub; built from the environment by `from_env`."""
-
-    token: str = dataclasses.field(repr=False)
-    repository: str  # "owner/name"
-    api_url: str = DEFAULT_API_URL  # GitHub Enterprise: https://HOST/api/v3
-    pr_number: int | None = None
-    head_sha: str | None = None  # the PR head, never the synthetic merge commit
-    timeout: int = 30  # seconds per request
-    max_attempts: int = 5  # per request, the first included
-    max_wait: float = 600.0  # longest single wait for a rate limit before giving up
-
-    def __post_init__(self) -> None:
-        if not _REPOSITORY.fullmatch(self.repository):
-            raise UsageError(f"GitHub repository must be 'owner/name', got {self.repository!r}")
-        if not self.api_url.startswith(("http://", "https://")):
-            raise UsageError(f"GITHUB_API_URL must be an http(s) URL, got {self.api_url!r}")
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str],
-        *,
-        repository: str | None = None,
-        pr_number: int | None = None,
-        head_sha: str | None = None,
-    ) -> GitHubSettings:
-        token = next((environ[name] for name in TOKEN_VARIABLES if environ.get(name, "").strip()), "")
-        if not token:
-            raise UsageError(
-                "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`) "
-                "or CI_TRACK_GITHUB_TOKEN"
-            )
-        repository = repository or environ.get("GITHUB_REPOSITORY", "").strip()
-        if not repository:
-            raise UsageError("no GitHub repository: set GITHUB_REPOSITORY to 'owner/name'")
-        return cls(
-            token=token.strip(),
-            repository=repository,
-            api_url=(environ.get("GITHUB_API_URL") or DEFAULT_API_URL).strip().rstrip("/"),
-            pr_number=pr_number,
-            head_sha=head_sha,
-            timeout=int(_positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30)),
-            max_attempts=max(1, int(_positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
-            max_wait=_positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
-        )
-
-
-def _positive_number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0 or math.isinf(value):
-        raise UsageError(f"{name} must be a positive number, got {raw!r}")
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """How long to wait, how often to try; `sleep` is injectable so tests do not wait."""
-
-    max_attempts: int = 5
-    max_wait: float = 600.0
-    sleep: Callable[[float], None] = time.sleep
-    now: Callable[[], float] = time.time
-    progress: Callable[[str], None] | None = None  # None: one line on stderr a retry
-
-
 def rate_limit_wait(headers: Mapping[str, str], retry_number: int, *, now: float) -> float:
     """Seconds to wait before retry `retry_number` (1, 2, ...) of a rate-limited request, per GitHub's rules."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    retry_after = _retry_after_seconds(lowered.get("retry-after"), now)
+    retry_after = retry_after_seconds(lowered.get("retry-after"), now)
     if retry_after is not None:
         return retry_after
     reset = lowered.get("x-ratelimit-reset", "")
@@ -160,21 +91,8 @@ def rate_limit_wait(headers: Mapping[str, str], retry_number: int, *, now: float
 def transient_wait(headers: Mapping[str, str], retry_number: int, *, now: float) -> float:
     """Seconds to wait before retrying a 5xx or a dropped connection: retry-after, else 1, 2, 4... s."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    retry_after = _retry_after_seconds(lowered.get("retry-after"), now)
-    return retry_after if retry_after is not None else min(30.0, 2.0 ** (retry_number - 1))
-
-
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    import email.utils  # an HTTP date is rare: GitHub sends seconds
-
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    return None
+    retry_after = retry_after_seconds(lowered.get("retry-after"), now)
+    return retry_after if retry_after is not None else _BACKOFF.backoff(retry_number)
 
 
 @functools.cache
@@ -190,7 +108,7 @@ def _retry_class() -> type:
             self.policy = policy
             self.next_wait = next_wait
             kwargs.setdefault("total", policy.max_attempts - 1)
-            kwargs.setdefault("status_forcelist", RETRYABLE_STATUSES)
+            kwargs.setdefault("status_forcelist", GITHUB_RETRYABLE_STATUSES)
             # every verb: a rate-limited request was not carried out, and a POST that may have
             # been carried out before a 5xx is made harmless by the comment dedup
             kwargs.setdefault("allowed_methods", None)
@@ -241,11 +159,8 @@ def _retry_class() -> type:
                     status=status,
                 )
             reason = f"HTTP {response.status}" if response is not None else describe_connection_error(error)
-            notice = (
-                f"ci-track: retrying GitHub {method} {redact(_path_only(url))} in {wait:.1f} s "
-                f"(attempt {retry_number + 1} of {self.policy.max_attempts}): {reason}"
-            )
-            (self.policy.progress or _say)(notice)
+            what = f"GitHub {method} {redact(_path_only(url))}"
+            self.policy.progress(retry_notice(what, wait, retry_number + 1, self.policy.max_attempts, reason))
             retry.next_wait = wait
             return retry
 
@@ -254,10 +169,6 @@ def _retry_class() -> type:
                 self.policy.sleep(self.next_wait)
 
     return GitHubRateLimitRetry
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -284,7 +195,9 @@ def connect(
     """A PyGithub client for `settings`: lazy objects, no self-throttling, GitHub's retry rules."""
     from github import Auth, Github
 
-    policy = RetryPolicy(max_attempts=settings.max_attempts, max_wait=settings.max_wait, sleep=sleep, now=now)
+    policy = dataclasses.replace(
+        _BACKOFF, max_attempts=settings.max_attempts, max_wait=settings.max_wait, sleep=sleep, now=now
+    )
     return Github(
         auth=Auth.Token(settings.token),
         base_url=settings.api_url.rstrip("/"),

@@ -16,19 +16,13 @@ server_capabilities.py), and requests a server would refuse get their equivalent
 
 from __future__ import annotations
 
-import dataclasses
-import email.utils
 import json
 import math
-import os
-import random
-import sys
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -36,12 +30,19 @@ from requests.adapters import HTTPAdapter
 from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.gate.aggregates import HistoryPoint
 from ci_track.report.text import cut
-from ci_track.secrets import strip_url_credentials
+from ci_track.settings import TrackingSettings
 from ci_track.tracking import capabilities as server_capabilities
 from ci_track.tracking import databricks_auth
 from ci_track.tracking.capabilities import ServerCapabilities
 from ci_track.tracking.runs import Experiment, ModelVersion, Run, metric_value
-from ci_track.transport import describe_connection_error
+from ci_track.transport import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    describe_connection_error,
+    retry_after_seconds,
+    retry_notice,
+    say,
+)
 
 API_PREFIX = "/api/2.0/mlflow/"
 
@@ -54,7 +55,6 @@ MAX_BATCH_BYTES = 1_000_000
 MAX_TAG_VALUE = 8000
 MAX_PARAM_VALUE = 6000
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
 HISTORY_PAGE = 25_000  # metrics/get-history's largest max_results
 MAX_HISTORY_PAGES = 40  # a million values of one metric: past that, aggregating is not a gate's job
@@ -67,105 +67,6 @@ CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowCli
 LACKING_SLACK = 8
 LACKING_PAGE = 250
 LACKING_MAX_REQUESTS = 5
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TrackingSettings:
-    """How to reach the tracking server; built from the environment by `from_env`."""
-
-    uri: str
-    username: str | None = None
-    password: str | None = dataclasses.field(default=None, repr=False)
-    token: str | None = dataclasses.field(default=None, repr=False)
-    verify: bool | str = True
-    client_cert: str | None = None
-    timeout: float = 30.0  # seconds per request
-    max_attempts: int = 6  # attempts per call, the first included
-    retry_budget: float = 60.0  # seconds a call may spend retrying before it gives up
-    ui_base: str | None = None  # where run links point (Databricks differs from the API host)
-    databricks: databricks_auth.DatabricksCredentials | None = None  # OAuth M2M, and what the child needs
-    child_uri: str | None = None  # the training command's MLFLOW_TRACKING_URI when it is not `uri`
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, uri: str | None = None) -> TrackingSettings:
-        raw_uri = (uri or environ.get("MLFLOW_TRACKING_URI") or "").strip()
-        if not raw_uri:
-            raise UsageError(
-                "no tracking server: set MLFLOW_TRACKING_URI (or --tracking-uri) to your MLflow server's http(s) URL"
-            )
-        token = environ.get("MLFLOW_TRACKING_TOKEN") or None
-        ui_base = databricks = child_uri = None
-        if raw_uri == "databricks" or raw_uri.startswith("databricks://"):
-            databricks = databricks_auth.resolve(raw_uri, _databricks_environment(environ))
-            # the training script's MLflow client resolves the same profile or variables itself
-            child_uri = raw_uri
-            raw_uri = databricks.host
-            token = databricks.token or (None if databricks.uses_oauth else token)
-            ui_base = raw_uri + "/ml"
-        parts = urlsplit(raw_uri)
-        # on Databricks the MLflow client ignores these too: a Basic pair would only displace the token
-        username = None if databricks else environ.get("MLFLOW_TRACKING_USERNAME") or None
-        password = None if databricks else environ.get("MLFLOW_TRACKING_PASSWORD") or None
-        if parts.username is not None or parts.password is not None:
-            # user:password@ in the URI works like the variables, but never travels on in the URI
-            username = username or unquote(parts.username or "") or None
-            password = password or unquote(parts.password or "") or None
-            raw_uri = strip_url_credentials(raw_uri)
-            parts = urlsplit(raw_uri)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(
-                f"tracking URI {raw_uri!r} is not an http(s) URL: ci-track talks to an MLflow tracking server "
-                "over REST (file:, sqlite: and other local stores are not supported)"
-            )
-        cert_path = _existing_file(environ, "MLFLOW_TRACKING_SERVER_CERT_PATH")
-        insecure = environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true", "yes")
-        return cls(
-            uri=raw_uri.rstrip("/"),
-            username=username,
-            password=password,
-            token=token,
-            verify=False if insecure else (cert_path or True),
-            client_cert=_existing_file(environ, "MLFLOW_TRACKING_CLIENT_CERT_PATH"),
-            timeout=_positive_float(environ, "CI_TRACK_HTTP_TIMEOUT", 30.0),
-            max_attempts=max(1, int(_positive_float(environ, "CI_TRACK_HTTP_ATTEMPTS", 6))),
-            retry_budget=_positive_float(environ, "CI_TRACK_RETRY_BUDGET", 60.0),
-            ui_base=ui_base,
-            databricks=databricks,
-            child_uri=child_uri,
-        )
-
-
-def _databricks_environment(environ: Mapping[str, str]) -> databricks_auth.DatabricksEnvironment:
-    """The variables the Databricks SDK reads for authentication (see databricks_auth.resolve)."""
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return databricks_auth.DatabricksEnvironment(
-        host=environ.get("DATABRICKS_HOST"),
-        token=environ.get("DATABRICKS_TOKEN"),
-        client_id=environ.get("DATABRICKS_CLIENT_ID"),
-        client_secret=environ.get("DATABRICKS_CLIENT_SECRET"),
-        profile=environ.get("DATABRICKS_CONFIG_PROFILE"),
-        config_file=environ.get("DATABRICKS_CONFIG_FILE") or os.path.join(home, ".databrickscfg"),
-    )
-
-
-def _existing_file(environ: Mapping[str, str], name: str) -> str | None:
-    path = environ.get(name) or None
-    if path is not None and not os.path.isfile(path):
-        raise UsageError(f"{name} points at {path}, which is not a readable file")
-    return path
-
-
-def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0 or math.isnan(value):
-        raise UsageError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 def encode_metric_value(value: float) -> float | str:
@@ -195,13 +96,21 @@ class MlflowClient:
         capabilities: ServerCapabilities | None = None,  # known already: no probe (tests; a caller that knows)
     ) -> None:
         self.settings = settings
-        self._progress = progress or _say
         self.request_count = 0  # HTTP attempts made, retries included (benchmarks and tests read it)
         if capabilities is None and (settings.ui_base is not None or server_capabilities.is_databricks(settings.uri)):
             capabilities = server_capabilities.DATABRICKS  # managed MLflow: never probed, the newest generation
         self._capabilities = capabilities
-        self._sleep = sleep
-        self._clock = clock
+        # MLflow's own client backs off from 0.5 s, with jitter; the budget bounds a call's waiting
+        self.retry = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            budget=settings.retry_budget,
+            base_delay=0.5,
+            max_delay=10.0,
+            jitter=True,
+            sleep=sleep,
+            clock=clock,
+            progress=progress or say,
+        )
         self._session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         self._session.mount("http://", adapter)
@@ -552,7 +461,8 @@ class MlflowClient:
     ) -> dict[str, Any]:
         """One API call with retries. `before_retry` may return the answer a lost attempt already caused."""
         url = self.settings.uri + API_PREFIX + endpoint
-        deadline = self._clock() + self.settings.retry_budget
+        policy = self.retry
+        deadline = policy.clock() + policy.budget
         attempt = 0
         while True:
             attempt += 1
@@ -582,18 +492,18 @@ class MlflowClient:
             else:
                 if response.status_code < 400:
                     return _json_body(response, self.uri, endpoint)
-                if response.status_code not in RETRYABLE_STATUS:
+                if response.status_code not in RETRYABLE_STATUSES:
                     raise _http_error(response, self.uri, endpoint)
                 failure = f"HTTP {response.status_code}"
-                wait = _retry_after(response)
-            if attempt >= self.settings.max_attempts:
+                wait = retry_after_seconds(response.headers.get("Retry-After"), policy.now())
+            if attempt >= policy.max_attempts:
                 break
             if wait is None:
-                wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
-            if self._clock() + wait > deadline:
+                wait = policy.backoff(attempt)
+            if policy.clock() + wait > deadline:
                 break
-            self._progress(retry_notice(endpoint, wait, attempt + 1, self.settings.max_attempts, failure))
-            self._sleep(wait)
+            policy.progress(retry_notice(endpoint, wait, attempt + 1, policy.max_attempts, failure))
+            policy.sleep(wait)
             if before_retry is not None and failure != "HTTP 429":  # a 429 was refused, not processed
                 try:
                     earlier = before_retry()
@@ -606,15 +516,6 @@ class MlflowClient:
             f"(gave up after {attempt} attempt{'s' if attempt > 1 else ''} on {endpoint})",
             url=self.uri,
         )
-
-
-def retry_notice(what: str, wait: float, next_attempt: int, attempts: int, reason: str) -> str:
-    """The line announcing a retry: `ci-track: retrying experiments/get-by-name in 2.0 s (attempt 2 of 6): HTTP 503`."""
-    return f"ci-track: retrying {what} in {wait:.1f} s (attempt {next_attempt} of {attempts}): {reason}"
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def plan_log_batches(
@@ -678,17 +579,6 @@ def _experiment(raw: Mapping[str, Any]) -> Experiment:
         name=raw.get("name", ""),
         lifecycle_stage=raw.get("lifecycle_stage", "active"),
     )
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
 
 
 def _json_body(response: requests.Response, base: str, endpoint: str) -> dict[str, Any]:
