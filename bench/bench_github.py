@@ -51,7 +51,9 @@ UPDATE_MISS = (
 def run(ctx: BenchContext) -> list[Figure]:
     ctx.log("  GitHub: compare on PRs with " + ", ".join(f"{n:,}" for n in SIZES) + " comments")
     try:
-        from ci_track.forges.github import GitHubSettings, comment_marker, connect, post_sticky_comment
+        from ci_track.forges.github import comment_marker, post_sticky_comment
+        from ci_track.forges.github_api import connect
+        from ci_track.settings import GitHubSettings
         from tests.fake_github import running_fake_github
     except ImportError as error:
         return [failed("GitHub calls per `compare`", "requests", f"not built yet: {error}")]

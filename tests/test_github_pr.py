@@ -17,14 +17,13 @@ from ci_track.forges.github import (
     CommentOutcome,
     GitHubSettings,
     comment_marker,
-    connect,
     create_check_run,
     fit_comment_body,
     post_sticky_comment,
-    rate_limit_wait,
     set_commit_status,
     status_context,
 )
+from ci_track.forges.github_api import connect, rate_limit_wait
 from tests.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
 
 REPO = "octo-org/ml-repo"

@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.ci.github_actions import write_step_summary
-    from ci_track.commands._publish import Publication, publish_to_github
+    from ci_track.commands._publish import Publication, publish_to_forge
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
     from ci_track.forges.github import comment_marker
     from ci_track.settings import environment
@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     )
     write_step_summary(environ, markdown)
     mode = args.mode or environ.get("CI_TRACK_COMMENT") or "update"
-    publish_to_github(publication, environ, comment_mode=mode, post_status=args.status)
+    publish_to_forge(publication, environ, comment_mode=mode, post_status=args.status)
     print(f"ci-track: report for PR #{pr_number} posted ({mode})", file=sys.stderr)
     return int(ExitCode.OK)
 

@@ -66,9 +66,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.commands._gate import run_gate
-    from ci_track.settings import environment
+    from ci_track.commands._gate import GateRequest, ReportRequest, emit, prepare_gate, run_gate
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
 
     environ = environment()
-    outcome = run_gate(args, environ, Path.cwd())
-    return outcome.emit(args, environ, out=sys.stdout)
+    request = GateRequest.from_args(args)
+    context, rules = prepare_gate(request, environ, Path.cwd())
+    with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
+        outcome = run_gate(client, request, context, rules)
+    return emit(outcome, ReportRequest.from_args(args), environ, out=sys.stdout)

@@ -27,22 +27,28 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.ci.github_actions import write_outputs
-    from ci_track.commands._gate import run_gate
+    from ci_track.commands._gate import GateRequest, prepare_gate, run_gate
     from ci_track.errors import ExitCode
-    from ci_track.settings import environment
-    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.promotion import promote
 
     environ = environment()
-    outcome = run_gate(args, environ, Path.cwd(), for_promotion=True)
-    comparison = outcome.comparison
-    print(f"verdict: {comparison.headline}")
-    if outcome.exit_code != 0 and not args.force:
-        print("ci-track: not promoted: the run does not pass the gate (use --force to promote anyway)", file=sys.stderr)
-        return int(ExitCode.REGRESSION)
-    candidate = comparison.candidate
-    config = outcome.config
-    with MlflowClient(TrackingSettings.from_env(environ, uri=args.tracking_uri)) as client:
+    request = GateRequest.from_args(args)
+    context, rules = prepare_gate(request, environ, Path.cwd())
+    # one client for the gate and the promotion
+    with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
+        outcome = run_gate(client, request, context, rules, for_promotion=True)
+        comparison = outcome.comparison
+        print(f"verdict: {comparison.headline}")
+        if outcome.exit_code != 0 and not args.force:
+            print(
+                "ci-track: not promoted: the run does not pass the gate (use --force to promote anyway)",
+                file=sys.stderr,
+            )
+            return int(ExitCode.REGRESSION)
+        candidate = comparison.candidate
+        config = outcome.config
         result = promote(
             client,
             candidate,

@@ -1,8 +1,9 @@
-"""The GitHub adapter: the sticky PR comment, the commit status and the check run (PyGithub).
+"""GitHub as a forge: the sticky PR comment, the commit status and the check run (PyGithub).
 
-The command's `main()` builds `GitHubSettings.from_env(...)`, calls `connect(settings)` once and
-passes the client down; everything here takes it as an argument. PyGithub and urllib3 are imported
-inside functions so that importing this module (for its dataclasses) stays cheap.
+`GitHubForge` implements `forges.interface.Forge` over one connected client (built by
+commands/_publish.open_forge through forges/github_api.connect); the functions below take that
+client as an argument. PyGithub is imported only by the caller's `connect`, so importing this
+module (for its dataclasses) stays cheap.
 
 GitHub's rules this module follows (see tests/contracts/README.md):
 - the sticky comment is found by a hidden marker on every page of the PR's comments (GitHub lists
@@ -10,39 +11,22 @@ GitHub's rules this module follows (see tests/contracts/README.md):
   lowest id is kept;
 - a comment body is at most 65,536 characters; a longer report is cut and points to the full one;
 - on fork PRs the token is read-only: 403 "Resource not accessible by integration" becomes a
-  `forbidden` outcome that the caller reports as a warning, not a failure;
-- rate limits (429, and 403 with a rate-limit message) are retried: `retry-after` when given,
-  otherwise until `x-ratelimit-reset` when no requests remain, otherwise at least a minute with
-  exponential backoff; a bounded number of attempts, and never a longer wait than `max_wait`;
-  each retry is announced in one line on stderr, in the shape the MLflow client uses
-  (`ci-track: retrying GitHub GET /repos/o/r/issues/7/comments in 1.0 s (attempt 2 of 5): HTTP 502`).
-Every other failure becomes `GitHubError` (exit 3) with a one-line message that never holds the token.
+  `forbidden` outcome that the caller reports as a warning, not a failure.
+Retries and the translation of every other failure into `GitHubError` live in github_api.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime as dt
-import functools
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import GitHubError, UsageError
+from ci_track.errors import UsageError
+from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
+from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
 from ci_track.report.text import cut
-from ci_track.secrets import redact
-from ci_track.settings import GitHubSettings
-from ci_track.transport import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    describe_connection_error,
-    retry_after_seconds,
-    retry_notice,
-)
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -57,270 +41,20 @@ MAX_CHECK_SUMMARY = 65535
 STATUS_CONTEXT_PREFIX = "ci-track/"
 STATUS_STATES = ("success", "failure", "error", "pending")
 CHECK_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required")
-SECONDARY_RATE_LIMIT_WAIT = 60.0  # GitHub: without retry-after or reset, wait at least a minute
-GITHUB_RETRYABLE_STATUSES = RETRYABLE_STATUSES | {403}  # 403 only when it is a rate limit
-# GitHub's advice: back off from 1 s, no jitter needed (one client per job)
-_BACKOFF = RetryPolicy(max_attempts=5, max_wait=600.0, base_delay=1.0, max_delay=30.0)
 TRUNCATION_NOTE = (
     "\n\n---\n:warning: **This report was cut to fit GitHub's limit of "
     "{limit:,} characters; {omitted:,} characters were left out.** "
     "The full report is in the job summary and the `report.md` artifact of this run."
 )
-_FORBIDDEN_MESSAGES = ("resource not accessible by", "must authenticate via a github app")
-
-CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", "skipped", "forbidden"]
 
 
 # --------------------------------------------------------------------------------------------
 # settings and the client
 # --------------------------------------------------------------------------------------------
-
-
-def rate_limit_wait(headers: Mapping[str, str], retry_number: int, *, now: float) -> float:
-    """Seconds to wait before retry `retry_number` (1, 2, ...) of a rate-limited request, per GitHub's rules."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    retry_after = retry_after_seconds(lowered.get("retry-after"), now)
-    if retry_after is not None:
-        return retry_after
-    reset = lowered.get("x-ratelimit-reset", "")
-    if lowered.get("x-ratelimit-remaining") == "0" and reset.isdigit():
-        return max(0.0, int(reset) - now) + 1.0  # +1: the reset happens somewhere in that second
-    return SECONDARY_RATE_LIMIT_WAIT * 2 ** (retry_number - 1)
-
-
-def transient_wait(headers: Mapping[str, str], retry_number: int, *, now: float) -> float:
-    """Seconds to wait before retrying a 5xx or a dropped connection: retry-after, else 1, 2, 4... s."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    retry_after = retry_after_seconds(lowered.get("retry-after"), now)
-    return retry_after if retry_after is not None else _BACKOFF.backoff(retry_number)
-
-
-@functools.cache
-def _retry_class() -> type:
-    """A urllib3 Retry that implements `rate_limit_wait`/`transient_wait` (urllib3 imported lazily)."""
-    from github.GithubRetry import GithubRetry
-    from github.Requester import Requester
-    from urllib3.exceptions import MaxRetryError
-    from urllib3.util.retry import Retry
-
-    class GitHubRateLimitRetry(Retry):
-        def __init__(self, *, policy: RetryPolicy, next_wait: float = 0.0, **kwargs: Any) -> None:
-            self.policy = policy
-            self.next_wait = next_wait
-            kwargs.setdefault("total", policy.max_attempts - 1)
-            kwargs.setdefault("status_forcelist", GITHUB_RETRYABLE_STATUSES)
-            # every verb: a rate-limited request was not carried out, and a POST that may have
-            # been carried out before a 5xx is made harmless by the comment dedup
-            kwargs.setdefault("allowed_methods", None)
-            kwargs.setdefault("raise_on_status", False)  # the last response goes back to PyGithub
-            super().__init__(**kwargs)
-
-        def new(self, **kw: Any) -> Any:
-            kw.setdefault("policy", self.policy)
-            kw.setdefault("next_wait", self.next_wait)
-            return super().new(**kw)
-
-        def increment(
-            self,
-            method: str | None = None,
-            url: str | None = None,
-            response: Any = None,
-            error: Exception | None = None,
-            _pool: Any = None,
-            _stacktrace: Any = None,
-        ) -> Any:
-            retry_number = len(self.history) + 1
-            headers = dict(response.headers) if response is not None else {}
-            content: Any = None
-            if response is not None and response.status == 403 and "retry-after" not in _lower(headers):
-                # a 403 is a rate limit only if its body says so; reading the body consumes it,
-                # so from here on this method must raise PyGithub's exception itself
-                content = _json_or_none(GithubRetry.get_content(response, url or ""))
-                message = (content or {}).get("message") if isinstance(content, dict) else None
-                if not Requester.isRateLimitError(message or ""):
-                    raise Requester.createException(403, headers, content)
-            try:
-                retry = super().increment(method, url, response, error, _pool, _stacktrace)
-            except MaxRetryError:
-                if content is not None:
-                    raise Requester.createException(response.status, headers, content) from None
-                raise
-            now = self.policy.now()
-            if response is not None and response.status in (403, 429):
-                wait = rate_limit_wait(headers, retry_number, now=now)
-            else:
-                wait = transient_wait(headers, retry_number, now=now)
-            if wait > self.policy.max_wait:
-                status = response.status if response is not None else None
-                raise GitHubError(
-                    f"GitHub asks ci-track to wait {wait:.0f} s (HTTP {status}) before trying again, "
-                    f"more than CI_TRACK_GITHUB_MAX_WAIT={self.policy.max_wait:.0f} s: try again later "
-                    "or raise CI_TRACK_GITHUB_MAX_WAIT",
-                    status=status,
-                )
-            reason = f"HTTP {response.status}" if response is not None else describe_connection_error(error)
-            what = f"GitHub {method} {redact(_path_only(url))}"
-            self.policy.progress(retry_notice(what, wait, retry_number + 1, self.policy.max_attempts, reason))
-            retry.next_wait = wait
-            return retry
-
-        def sleep(self, response: Any = None) -> None:
-            if self.next_wait > 0:
-                self.policy.sleep(self.next_wait)
-
-    return GitHubRateLimitRetry
-
-
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _path_only(url: str | None) -> str:
-    return (url or "").split("?", 1)[0]
-
-
-def connect(
-    settings: GitHubSettings,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], float] = time.time,
-) -> github.Github:
-    """A PyGithub client for `settings`: lazy objects, no self-throttling, GitHub's retry rules."""
-    from github import Auth, Github
-
-    policy = dataclasses.replace(
-        _BACKOFF, max_attempts=settings.max_attempts, max_wait=settings.max_wait, sleep=sleep, now=now
-    )
-    return Github(
-        auth=Auth.Token(settings.token),
-        base_url=settings.api_url.rstrip("/"),
-        timeout=settings.timeout,
-        user_agent="ci-track",
-        per_page=100,  # GitHub's maximum: fewer pages to read when looking for our comment
-        retry=_retry_class()(policy=policy),
-        # PyGithub otherwise sleeps between requests on its own (1 s between writes)
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-        # lazy: objects are built from URLs without a GET each (repo, issue, commit)
-        lazy=True,
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # errors
-# --------------------------------------------------------------------------------------------
-
-
-class IntegrationForbidden(GitHubError):
-    """403 "Resource not accessible by integration": a read-only token, e.g. on a fork PR."""
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return redact(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _github_message(exc: Any) -> str:
-    data = getattr(exc, "data", None)
-    if not isinstance(data, dict):
-        return str(data or "").strip()
-    message = str(data.get("message") or "").strip()
-    details = [
-        str(e.get("message") or e.get("code") or "")
-        for e in data.get("errors") or []
-        if isinstance(e, dict) and (e.get("message") or e.get("code"))
-    ]
-    return ": ".join([message, "; ".join(details)]) if details else message
-
-
-def _translate(exc: Exception, action: str) -> GitHubError:
-    """PyGithub's and requests' exceptions -> GitHubError with one line saying what to do."""
-    import requests
-    from github import GithubException
-
-    if isinstance(exc, requests.RequestException):
-        return GitHubError(_one_line(f"could not reach GitHub to {action}: {type(exc).__name__}: {exc}"))
-    if not isinstance(exc, GithubException):
-        return GitHubError(_one_line(f"GitHub client failed to {action}: {type(exc).__name__}"))
-    status = exc.status
-    message = _github_message(exc)
-    said = f"HTTP {status} {message}".strip()
-    if status == 401:
-        text = (
-            f"GitHub rejected the token ({said}) when trying to {action}: check GITHUB_TOKEN / the github-token input"
-        )
-    elif status == 403 and any(m in message.lower() for m in _FORBIDDEN_MESSAGES):
-        return IntegrationForbidden(
-            _one_line(
-                f"the GitHub token may not {action} ({said}): on pull requests from forks GITHUB_TOKEN is "
-                "read-only; give the job `pull-requests: write` and `statuses: write`, or post from a "
-                "workflow_run workflow"
-            ),
-            status=status,
-        )
-    elif status in (403, 429) and ("rate limit" in message.lower() or status == 429):
-        text = f"GitHub rate limit still exceeded after retrying ({said}) when trying to {action}: try again later"
-    elif status == 403:
-        text = f"GitHub refused to {action} ({said}): check the token's permissions"
-    elif status == 404:
-        text = (
-            f"GitHub found nothing to {action} ({said}): check the repository name, the PR number "
-            "and that the token can see the repository"
-        )
-    elif status == 422:
-        text = f"GitHub rejected the request to {action} ({said})"
-    elif status >= 500:
-        text = f"GitHub failed to {action} ({said}) after retrying; it may be having an outage, try again"
-    else:
-        text = f"GitHub answered {said} when asked to {action}"
-    return GitHubError(_one_line(text), status=status)
-
-
-@contextlib.contextmanager
-def _github_call(action: str) -> Iterator[None]:
-    """Translate anything PyGithub or requests raise inside the block (the adapter boundary)."""
-    import requests
-    from github import GithubException
-
-    try:
-        yield
-    except GitHubError:
-        raise
-    except (GithubException, requests.RequestException) as exc:
-        # `from None`: a requests exception carries the request, and its headers hold the token
-        raise _translate(exc, action) from None
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return getattr(exc, "status", None) == 404
-
-
 # --------------------------------------------------------------------------------------------
 # the sticky comment
 # --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class CommentOutcome:
-    """What `post_sticky_comment` did. `forbidden` is a warning for the caller, not a failure."""
-
-    action: CommentAction
-    comment_id: int | None = None
-    html_url: str | None = None
-    deleted: int = 0  # comments of ours removed: duplicates, or the old ones for `new`/`delete-on-pass`
-    truncated: bool = False
-    warning: str = ""
-
-    @property
-    def forbidden(self) -> bool:
-        return self.action == "forbidden"
 
 
 def comment_marker(key: str) -> str:
@@ -389,17 +123,17 @@ def post_sticky_comment(
     body, truncated = fit_comment_body(body, marker)
     where = f"{repository}#{pr_number}"
     try:
-        with _github_call(f"find the ci-track comment on {where}"):
+        with github_call(f"find the ci-track comment on {where}"):
             issue = gh.get_repo(repository).get_issue(pr_number)  # lazy: no request
         if mode == "delete-on-pass" and passed:
-            with _github_call(f"delete the ci-track comment on {where}"):
+            with github_call(f"delete the ci-track comment on {where}"):
                 ours = _our_comments(issue, marker)
                 for comment in ours:
                     _delete_quietly(comment)
             log.info("deleted %d ci-track comment(s) on %s: the gate passed", len(ours), where)
             return CommentOutcome("deleted" if ours else "absent", deleted=len(ours))
 
-        with _github_call(f"update the ci-track comment on {where}"):
+        with github_call(f"update the ci-track comment on {where}"):
             if comment_id is not None and mode != "new":
                 edited = _edit_by_id(gh, repository, pr_number, comment_id, body)
                 if edited is not None:
@@ -426,7 +160,7 @@ def post_sticky_comment(
                     truncated=truncated,
                 )
 
-        with _github_call(f"create the ci-track comment on {where}"):
+        with github_call(f"create the ci-track comment on {where}"):
             created = issue.create_comment(body)
             kept, removed = _settle_race(issue, marker, created, body, time.monotonic() - scan_started)
         return CommentOutcome(
@@ -460,7 +194,7 @@ def _edit_by_id(
     try:
         _, data = gh.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
     except GithubException as exc:
-        if _is_not_found(exc):
+        if is_not_found(exc):
             return None
         raise
     if not str(data.get("issue_url", "")).endswith(f"/issues/{pr_number}"):
@@ -476,7 +210,7 @@ def _delete_quietly(comment: IssueComment) -> None:
     try:
         comment.delete()
     except GithubException as exc:
-        if not _is_not_found(exc):
+        if not is_not_found(exc):
             raise
 
 
@@ -512,18 +246,6 @@ def _settle_race(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class StatusOutcome:
-    action: Literal["created", "forbidden"]
-    context: str
-    state: str
-    warning: str = ""
-
-    @property
-    def forbidden(self) -> bool:
-        return self.action == "forbidden"
-
-
 def status_context(experiment: str) -> str:
     """The status context of an experiment, e.g. `ci-track/churn-model`."""
     return f"{STATUS_CONTEXT_PREFIX}{experiment}"
@@ -531,7 +253,7 @@ def status_context(experiment: str) -> str:
 
 def pull_request_head_sha(gh: github.Github, repository: str, pr_number: int) -> str:
     """The PR's current head commit (pulls/get): what a report posted from an artifact must be for."""
-    with _github_call(f"read pull request {repository}#{pr_number}"):
+    with github_call(f"read pull request {repository}#{pr_number}"):
         return str(gh.get_repo(repository).get_pull(pr_number).head.sha)
 
 
@@ -555,21 +277,12 @@ def set_commit_status(
     if target_url:
         kwargs["target_url"] = target_url
     try:
-        with _github_call(f"set the {context} status on {repository}@{sha[:12]}"):
+        with github_call(f"set the {context} status on {repository}@{sha[:12]}"):
             commit.create_status(state, **kwargs)
     except IntegrationForbidden as exc:
         log.warning("%s", exc)
         return StatusOutcome("forbidden", context, state, warning=str(exc))
     return StatusOutcome("created", context, state)
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckRunOutcome:
-    action: Literal["created", "forbidden"]
-    check_run_id: int | None = None
-    html_url: str | None = None
-    truncated: bool = False
-    warning: str = ""
 
 
 def create_check_run(
@@ -600,9 +313,58 @@ def create_check_run(
     if details_url:
         kwargs["details_url"] = details_url
     try:
-        with _github_call(f"create the {name} check run on {repository}@{head_sha[:12]}"):
+        with github_call(f"create the {name} check run on {repository}@{head_sha[:12]}"):
             run = gh.get_repo(repository).create_check_run(**kwargs)
     except IntegrationForbidden as exc:
         log.warning("%s", exc)
         return CheckRunOutcome("forbidden", truncated=truncated, warning=str(exc))
     return CheckRunOutcome("created", run.id, run.html_url, truncated=truncated)
+
+
+class GitHubForge:
+    """`forges.interface.Forge` on GitHub: the operations above bound to one client and repository."""
+
+    name = "GitHub"
+
+    def __init__(self, gh: github.Github, repository: str) -> None:
+        self.gh = gh
+        self.repository = repository
+
+    def pull_request_head(self, pr_number: int) -> str:
+        return pull_request_head_sha(self.gh, self.repository, pr_number)
+
+    def post_sticky_comment(self, pr_number: int, body: str, *, key: str, mode: str, passed: bool) -> CommentOutcome:
+        return post_sticky_comment(
+            self.gh, self.repository, pr_number, body, marker=comment_marker(key), mode=mode, passed=passed
+        )
+
+    def set_status(
+        self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
+    ) -> StatusOutcome:
+        state = "success" if passed else "failure"
+        return set_commit_status(
+            self.gh,
+            self.repository,
+            sha,
+            state=state,
+            context=status_context(key),
+            description=description,
+            target_url=target_url,
+        )
+
+    def create_check(
+        self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None
+    ) -> CheckRunOutcome:
+        return create_check_run(
+            self.gh,
+            self.repository,
+            sha,
+            name=status_context(key),
+            conclusion="success" if passed else "failure",
+            title=title,
+            summary=summary,
+            details_url=details_url,
+        )
+
+    def close(self) -> None:
+        self.gh.close()
