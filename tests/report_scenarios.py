@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ci_track.gate.comparison import Comparison, compare
+from ci_track.gate.comparison import compare
 from ci_track.gate.config import parse_config
+from ci_track.gate.results import Comparison
 from ci_track.tracking.runs import Run
 
 EXPERIMENT = "wine-quality"

@@ -7,18 +7,12 @@ from collections.abc import Mapping
 
 import pytest
 
-from ci_track.gate.comparison import (
-    HEADLINE_LIMIT,
-    Comparison,
-    MetricResult,
-    ParamChange,
-    compare,
-    format_delta,
-    format_percent,
-    format_value,
-)
+from ci_track.gate.comparison import compare
 from ci_track.gate.config import Config, parse_config
+from ci_track.gate.numbers import format_delta, format_percent, format_value
+from ci_track.gate.results import Comparison, MetricResult, ParamChange
 from ci_track.tracking.runs import Run
+from ci_track.vocabulary import HEADLINE_LIMIT
 
 RULES = """\
 no_champion: pass
@@ -537,7 +531,7 @@ def test_format_delta_and_percent_are_signed() -> None:
 def test_a_regression_shows_the_digits_that_break_the_allowance(
     rule: str, candidate: float, champion: float, reason: str, cells: tuple[str, ...]
 ) -> None:
-    from ci_track.gate.comparison import result_cells
+    from ci_track.gate.numbers import result_cells
 
     (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, {"m": champion}).metrics
     assert result.status == "regressed" and result.outcome in ("fail", "warn")
@@ -556,7 +550,7 @@ def test_a_regression_shows_the_digits_that_break_the_allowance(
     ],
 )
 def test_a_bound_breach_shows_the_digits_that_break_the_bound(rule: str, candidate: float, reason: str) -> None:
-    from ci_track.gate.comparison import result_cells
+    from ci_track.gate.numbers import result_cells
 
     (result,) = judge(f"metrics:\n  m: {rule}\n", {"m": candidate}, None).metrics
     assert (result.status, result.reason) == ("out_of_bounds", reason)

@@ -9,9 +9,10 @@ import pytest
 
 from ci_track.ci.context import CIContext
 from ci_track.commands._publish import Publication, plan_publication
-from ci_track.gate.comparison import Comparison, compare
+from ci_track.gate.comparison import compare
 from ci_track.gate.config import Config, parse_config
 from ci_track.gate.decision import decide, gate_exit_code, metric_annotations, publishing_choices
+from ci_track.gate.results import Comparison
 from ci_track.tracking.runs import Run
 
 RULES = """\

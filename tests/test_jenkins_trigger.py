@@ -15,6 +15,7 @@ import pytest
 from ci_track.ci.context import CIContext
 from ci_track.errors import ExitCode, UsageError
 from ci_track.jenkins import trigger
+from ci_track.jenkins.client import job_path
 from ci_track.jenkins.properties import parse_properties
 from tests.cli_helpers import CliResult, base_env, ci_track
 from tests.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
@@ -426,5 +427,5 @@ def test_github_output_values_leave_out_values_that_would_break_the_file() -> No
 
 
 def test_job_path_quotes_each_name() -> None:
-    assert trigger.job_path("folder/my job") == "job/folder/job/my%20job/"
-    assert trigger.job_path("a#b") == "job/a%23b/"
+    assert job_path("folder/my job") == "job/folder/job/my%20job/"
+    assert job_path("a#b") == "job/a%23b/"

@@ -19,8 +19,9 @@ import pytest
 from ci_track import __version__
 from ci_track.errors import ConfigError
 from ci_track.forges.github import comment_marker
-from ci_track.gate.comparison import Comparison, compare
+from ci_track.gate.comparison import compare
 from ci_track.gate.config import parse_config
+from ci_track.gate.results import Comparison
 from ci_track.report.console import console_safe, render_table
 from ci_track.report.json_report import SCHEMA_VERSION, parse_json_number, render_json
 from ci_track.report.markdown import marker, render_markdown, run_url

@@ -24,8 +24,8 @@ from ci_track.errors import TrackingError, UsageError
 
 if TYPE_CHECKING:
     from ci_track.ci.context import CIContext
-    from ci_track.gate.comparison import Comparison
     from ci_track.gate.config import Config
+    from ci_track.gate.results import Comparison
     from ci_track.gate.rules import GateRules, RulesReport
     from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.runs import Run

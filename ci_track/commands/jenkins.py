@@ -83,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
     from ci_track.ci.github_actions import write_outputs
     from ci_track.errors import ExitCode, JenkinsError, UsageError
     from ci_track.jenkins import trigger
+    from ci_track.jenkins.client import JenkinsClient, job_path
     from ci_track.secrets import redact
     from ci_track.settings import environment
 
@@ -108,10 +109,10 @@ def main(args: argparse.Namespace) -> int:
         timeout=timeout,
         poll_interval=poll_interval,
     )
-    trigger.job_path(request.job)  # an empty --job is a usage error before anything is sent
+    job_path(request.job)  # an empty --job is a usage error before anything is sent
     context_values = trigger.context_parameters(detect_context(environ, Path.cwd()))
 
-    client = trigger.JenkinsClient(url, user=user, token=token)
+    client = JenkinsClient(url, user=user, token=token)
     outcome = trigger.trigger_build(client, request, context_values, out=sys.stdout)
     if request.wait:
         print(redact(f"result: {outcome.result} ({outcome.build_url or outcome.queue_url})"), flush=True)

@@ -54,232 +54,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ci_track.gate.config import Config, MetricRule
-from ci_track.report.text import cut, one_line
-from ci_track.tracking.runs import RelatedRun, Run
-from ci_track.vocabulary import HEADLINE_LIMIT
-
-STATUSES = (
-    "improved",
-    "unchanged",
-    "within_tolerance",
-    "regressed",
-    "out_of_bounds",
-    "missing",
-    "nan",
-    "new",
-    "removed",
-    "info",
+from ci_track.gate.numbers import (
+    SLACK,
+    change_words,
+    clearly_above,
+    finite,
+    format_delta,
+    format_delta_beyond,
+    format_percent,
+    format_percent_beyond,
+    format_value,
+    format_values_apart,
+    short_change_words,
 )
-_SLACK = 1e-9  # relative slack at a tolerance limit
-
-
-# Each metric status in words, for the reports.
-STATUS_LABELS = {
-    "improved": "improved",
-    "unchanged": "unchanged",
-    "within_tolerance": "within tolerance",
-    "regressed": "regressed",
-    "out_of_bounds": "out of bounds",
-    "missing": "missing",
-    "nan": "NaN/inf",
-    "new": "new",
-    "removed": "removed",
-    "info": "info",
-}
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MetricResult:
-    """One metric judged: its values, what happened (`status`) and what it means for the gate (`outcome`)."""
-
-    name: str
-    status: str  # one of STATUSES
-    outcome: str  # ok | fail | warn | info
-    candidate: float | None  # None: absent from the candidate run
-    champion: float | None  # None: no champion, or the champion lacks it
-    delta: float | None  # candidate - champion, when both are finite
-    delta_pct: float | None  # delta as a percentage of |champion|; None when undefined (champion 0)
-    configured: bool
-    goal: str | None = None
-    severity: str | None = None  # the rule's severity; None when not configured
-    allowed: str | None = None  # the tolerance in words: "+2%", "-0.01", "none"
-    aggregate: str | None = None  # the rule's aggregate (last, min, max, mean_last_N); None when not configured
-    reason: str  # in words: "rmse 0.742 -> 0.801 (+7.9%), allowed +2%"
-    short: str  # for the headline: "rmse +7.9% (allowed +2%)"
-    # champion, candidate, delta and delta % as the reason shows them, when a failure or warning
-    # needed more digits than the default to visibly break its rule (0.5 -> 0.51001 is +2.002%, not
-    # +2.0%, against +2%); None: the default formats. The report tables show the same.
-    shown: tuple[str, str, str, str] | None = None
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ParamChange:
-    name: str
-    change: str  # changed | added | removed
-    champion: str | None
-    candidate: str | None
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Comparison:
-    candidate: Run
-    champion: Run | None
-    champion_source: str | None  # which rule found the champion, in words
-    metrics: tuple[MetricResult, ...]  # configured first (file order), then new/info, then removed
-    params: tuple[ParamChange, ...]  # sorted by name
-    verdict: str  # pass | regression | no-champion
-    no_champion_policy: str = "pass"
-    notices: tuple[str, ...] = ()  # shown above the table: how the runs were chosen, what was skipped
-    related_runs: tuple[RelatedRun, ...] = ()  # nested and extra runs of the candidate's training, not judged
-
-    @property
-    def failures(self) -> tuple[MetricResult, ...]:
-        return tuple(m for m in self.metrics if m.outcome == "fail")
-
-    @property
-    def warnings(self) -> tuple[MetricResult, ...]:
-        return tuple(m for m in self.metrics if m.outcome == "warn")
-
-    @property
-    def failure_count(self) -> int:
-        return len(self.failures)
-
-    @property
-    def warning_count(self) -> int:
-        return len(self.warnings)
-
-    def annotations(self) -> list[tuple[str, str]]:
-        """(error | warning | notice, message) for CI annotations: failures, warnings, a missing champion."""
-        notes = [("error", m.reason) for m in self.failures]
-        notes += [("warning", m.reason) for m in self.warnings]
-        if self.champion is None:
-            policy = self.no_champion_policy
-            level = "notice" if policy == "pass" else "error"
-            notes.append((level, f"no champion found: nothing to compare with (no_champion: {policy})"))
-        return notes
-
-    @property
-    def gated(self) -> tuple[MetricResult, ...]:
-        return tuple(m for m in self.metrics if m.configured)
-
-    @property
-    def others(self) -> tuple[MetricResult, ...]:
-        return tuple(m for m in self.metrics if not m.configured)
-
-    @property
-    def passed(self) -> bool:
-        """The gate's decision (what the commit status and delete-on-pass follow)."""
-        return self.exit_code() == 0
-
-    def exit_code(self, no_champion_policy: str | None = None, *, gate: bool = True) -> int:
-        """0 pass, 1 regression; no-champion is 0 with policy `pass`, 1 with `fail`. `gate=False`: always 0."""
-        if not gate:
-            return 0
-        if self.verdict == "regression":
-            return 1
-        if self.verdict == "no-champion":
-            return 0 if (no_champion_policy or self.no_champion_policy) == "pass" else 1
-        return 0
-
-    @property
-    def headline(self) -> str:
-        """One line of at most 140 characters: the verdict and why (commit status description)."""
-        return _headline(self)
-
+from ci_track.gate.results import Comparison, MetricResult, ParamChange
+from ci_track.tracking.runs import RelatedRun, Run
 
 # ---------------------------------------------------------------- numbers in words
 
 
-def format_value(value: float | None) -> str:
-    """0.742, 1.23457e+06, NaN, inf, -inf; "—" when absent."""
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.6g}"
-
-
-def format_delta(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "0"
-    return f"{value:+.4g}"
-
-
-def format_percent(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "0%"
-    if abs(value) < 0.1:
-        return f"{value:+.2g}%"
-    return f"{value:+.1f}%"
-
-
-_DEFAULT_DIGITS = 6  # format_value's significant digits
-_MAX_DIGITS = 17  # enough for any two different doubles to print differently
-
-
-def format_values_apart(
-    first: float | None, second: float | None, *, enough: Callable[[float, float], bool] | None = None
-) -> tuple[str, str]:
-    """Both values as format_value shows them, with as many more significant digits as it takes for
-    the shown numbers to satisfy `enough(shown_first, shown_second)`; by default, to differ when the
-    values do (0.5 -> 0.5000001, not 0.5 -> 0.5). A failure must show the digits that decided it."""
-    if not (_finite(first) and _finite(second)) or first == second:
-        return format_value(first), format_value(second)
-    assert first is not None and second is not None
-    for digits in range(_DEFAULT_DIGITS, _MAX_DIGITS + 1):
-        shown = f"{first:.{digits}g}", f"{second:.{digits}g}"
-        if enough(float(shown[0]), float(shown[1])) if enough else shown[0] != shown[1]:
-            return shown
-    return repr(first), repr(second)
-
-
-def format_delta_beyond(delta: float, limit: float) -> str:
-    """format_delta, with the digits it takes for the shown change to exceed `limit` visibly."""
-    return _beyond(format_delta(delta), delta, limit, start=4, suffix="")
-
-
-def format_percent_beyond(pct: float, limit: float) -> str:
-    """format_percent, with the digits it takes for the shown percentage to exceed `limit` visibly."""
-    return _beyond(format_percent(pct), pct, limit, start=2, suffix="%")
-
-
-def _beyond(text: str, value: float, limit: float, *, start: int, suffix: str) -> str:
-    # The default rounding can land on the limit itself (+2.002% shown as +2.0%, allowed +2%).
-    digits = start
-    while not _clearly_above(abs(float(text.removesuffix(suffix))), limit) and digits < _MAX_DIGITS:
-        digits += 1
-        text = f"{value:+.{digits}g}{suffix}"
-    return text
-
-
-def _clearly_above(shown: float, limit: float) -> bool:
-    """Above the limit by more than float noise (0.51 - 0.5 is 0.010000000000000009, not above 0.01)."""
-    return shown > limit and not math.isclose(shown, limit, rel_tol=_SLACK)
-
-
-def result_cells(result: MetricResult) -> tuple[str, str, str, str]:
-    """champion, candidate, delta and delta % as the report tables show them, matching the reason."""
-    if result.shown is not None:
-        return result.shown
-    champion, candidate = format_values_apart(result.champion, result.candidate)
-    return champion, candidate, format_delta(result.delta), format_percent(result.delta_pct)
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
 def _delta(candidate: float | None, champion: float | None) -> tuple[float | None, float | None]:
-    if candidate is None or champion is None or not (_finite(candidate) and _finite(champion)):
+    if candidate is None or champion is None or not (finite(candidate) and finite(champion)):
         return None, None
     delta = candidate - champion
     pct = None if champion == 0 else delta / abs(champion) * 100.0
@@ -483,7 +281,7 @@ def _judge(
         if candidate == champion:
             return result("unchanged", "ok", f"{change} (unchanged)", f"{name} unchanged")
         return result(
-            "info", "ok", f"{change} ({_change_words(delta, pct)}); no goal set, only bounds are checked", name
+            "info", "ok", f"{change} ({change_words(delta, pct)}); no goal set, only bounds are checked", name
         )
 
     # 6. against the champion.
@@ -492,7 +290,7 @@ def _judge(
     if math.isnan(champion) or _better(rule.goal, candidate, champion):
         note = "; the champion's value was NaN" if math.isnan(champion) else ""
         return result(
-            "improved", "ok", f"{change} ({_change_words(delta, pct)}){note}", f"{name} {_short_change(delta, pct)}"
+            "improved", "ok", f"{change} ({change_words(delta, pct)}){note}", f"{name} {short_change_words(delta, pct)}"
         )
     # Worse from here on.
     if math.isinf(champion):
@@ -506,8 +304,8 @@ def _judge(
     worsening = abs(delta)
     # Show the change in the tolerance's own terms; without a tolerance, both.
     prefer = {"relative": "percent", "absolute": "delta"}.get(rule.tolerance_kind, "both")
-    shown = _change_words(delta, pct, prefer=prefer)
-    short_change = _short_change(delta, pct, prefer="delta" if prefer == "delta" else "percent")
+    shown = change_words(delta, pct, prefer=prefer)
+    short_change = short_change_words(delta, pct, prefer="delta" if prefer == "delta" else "percent")
     if rule.tolerance_kind == "none":
         return result(
             "regressed",
@@ -524,7 +322,7 @@ def _judge(
             f"{name} {format_delta(delta)} from 0 (allowed {allowed})",
         )
     limit = rule.tolerance if rule.tolerance_kind == "absolute" else rule.tolerance / 100.0 * abs(champion)
-    if worsening <= limit or math.isclose(worsening, limit, rel_tol=_SLACK):
+    if worsening <= limit or math.isclose(worsening, limit, rel_tol=SLACK):
         return result(
             "within_tolerance",
             "ok",
@@ -534,7 +332,7 @@ def _judge(
     # Beyond the allowance: show as many digits as it takes to see it (+2.002%, not +2.0%, against +2%).
     # The values too: 0.5 -> 0.51 would read as exactly +0.01 when the candidate is 0.5100001.
     shown_champion, shown_candidate = format_values_apart(
-        champion, candidate, enough=lambda old, new: _clearly_above(abs(new - old), limit)
+        champion, candidate, enough=lambda old, new: clearly_above(abs(new - old), limit)
     )
     change = f"{name} {shown_champion} -> {shown_candidate}"
     if rule.tolerance_kind == "absolute":
@@ -572,22 +370,6 @@ def _better(goal: str, candidate: float, champion: float) -> bool:
     return candidate < champion if goal == "minimize" else candidate > champion
 
 
-def _change_words(delta: float | None, pct: float | None, *, prefer: str = "both") -> str:
-    if delta is None:
-        return "change undefined"
-    if pct is None or prefer == "delta":
-        return format_delta(delta)
-    if prefer == "percent":
-        return format_percent(pct)
-    return f"{format_delta(delta)}, {format_percent(pct)}"
-
-
-def _short_change(delta: float | None, pct: float | None, *, prefer: str = "percent") -> str:
-    if pct is not None and prefer == "percent":
-        return format_percent(pct)
-    return format_delta(delta)
-
-
 def _unconfigured(name: str, candidate: float, champion: float | None) -> MetricResult:
     if champion is None:
         return MetricResult(
@@ -603,7 +385,7 @@ def _unconfigured(name: str, candidate: float, champion: float | None) -> Metric
             short=f"{name} new",
         )
     delta, pct = _delta(candidate, champion)
-    change = "unchanged" if candidate == champion else _change_words(delta, pct)
+    change = "unchanged" if candidate == champion else change_words(delta, pct)
     return MetricResult(
         name=name,
         status="info",
@@ -616,52 +398,3 @@ def _unconfigured(name: str, candidate: float, champion: float | None) -> Metric
         reason=f"{name} {format_value(champion)} -> {format_value(candidate)} ({change}; not gated)",
         short=name,
     )
-
-
-# ---------------------------------------------------------------- the headline
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _fit(prefix: str, items: list[str], limit: int = HEADLINE_LIMIT) -> str:
-    """`prefix` + as many items as fit in `limit` (joined by "; "), then "(+N more)"."""
-    shown: list[str] = []
-    for index, item in enumerate(items):
-        rest = len(items) - index - 1
-        trial = prefix + "; ".join([*shown, item]) + (f" (+{rest} more)" if rest else "")
-        if len(trial) > limit:
-            break
-        shown.append(item)
-    if not shown and items:  # even the first item is too long: cut it
-        shown = items[:1]
-    more = len(items) - len(shown)
-    return _cut(prefix + "; ".join(shown) + (f" (+{more} more)" if more else ""), limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    return cut(one_line(text), limit)
-
-
-def _headline(comparison: Comparison) -> str:
-    gated = comparison.gated
-    warnings = comparison.warnings
-    warn_items = [m.short for m in warnings]
-    if comparison.verdict == "regression":
-        prefix = "regression: " if comparison.champion is not None else "fail (no champion): "
-        return _fit(prefix, [m.short for m in comparison.failures])
-    if comparison.verdict == "no-champion":
-        policy = comparison.no_champion_policy
-        action = "passing" if policy == "pass" else "failing"
-        text = f"no champion found, nothing to compare: {action} (no_champion: {policy})"
-        if warnings:
-            return _fit(text + "; ", warn_items)
-        return _cut(text, HEADLINE_LIMIT)
-    improved = sum(1 for m in gated if m.status == "improved")
-    text = f"pass: {_plural(len(gated), 'metric')} checked"
-    if improved:
-        text += f", {improved} improved"
-    if warnings:
-        return _fit(f"{text}; {_plural(len(warnings), 'warning')}: ", warn_items)
-    return _cut(text, HEADLINE_LIMIT)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from ci_track.ci.context import CIContext
-from ci_track.gate.comparison import Comparison
 from ci_track.gate.config import Config
+from ci_track.gate.results import Comparison
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

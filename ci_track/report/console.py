@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ci_track.gate.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
+from ci_track.gate.comparison import metric_label
+from ci_track.gate.numbers import result_cells
+from ci_track.gate.results import STATUS_LABELS, Comparison, MetricResult
 from ci_track.report.text import BIDI_CONTROLS
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}

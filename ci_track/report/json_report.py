@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ci_track import __version__
-from ci_track.gate.comparison import Comparison, MetricResult, ParamChange
+from ci_track.gate.results import Comparison, MetricResult, ParamChange
 from ci_track.tracking.runs import Run
 
 SCHEMA_VERSION = 1

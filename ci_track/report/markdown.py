@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.errors import ConfigError
-from ci_track.gate.comparison import STATUS_LABELS as BASE_STATUS_LABELS
-from ci_track.gate.comparison import Comparison, MetricResult, metric_label, result_cells
+from ci_track.gate.comparison import metric_label
+from ci_track.gate.numbers import result_cells
+from ci_track.gate.results import STATUS_LABELS as BASE_STATUS_LABELS
+from ci_track.gate.results import Comparison, MetricResult
 from ci_track.report.text import escape_inline, link, safe_url
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
