@@ -11,17 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
+from ci_track import vocabulary
 from ci_track.errors import ConfigError, UsageError
 from ci_track.gate import config as config_module
-from ci_track.gate.config import (
-    ChampionConfig,
-    Config,
-    MetricRule,
-    RunConfig,
-    apply_overrides,
-    load_config,
-    parse_config,
-)
+from ci_track.gate.config import ChampionConfig, Config, MetricRule, RunConfig, load_config, parse_config
+from ci_track.gate.overrides import OVERRIDE_VARIABLES, apply_overrides
 
 EXAMPLE = """\
 experiment: wine-quality
@@ -110,10 +104,10 @@ def test_schema_and_loader_agree_on_the_allowed_values() -> None:
     rule = root["$defs"]["metric_rule"]["properties"]
     assert tuple(rule["goal"]["enum"]) == config_module.GOALS
     assert tuple(rule["severity"]["enum"]) == config_module.SEVERITIES
-    assert tuple(root["$defs"]["strategy"]["enum"]) == config_module.STRATEGIES
-    assert tuple(root["properties"]["no_champion"]["enum"]) == config_module.NO_CHAMPION_POLICIES
-    assert tuple(root["properties"]["missing"]["enum"]) == config_module.MISSING_POLICIES
-    assert tuple(v for v in root["properties"]["comment"]["enum"] if v is not False) == config_module.COMMENT_MODES
+    assert tuple(root["$defs"]["strategy"]["enum"]) == vocabulary.CHAMPION_STRATEGIES
+    assert tuple(root["properties"]["no_champion"]["enum"]) == vocabulary.NO_CHAMPION_POLICIES
+    assert tuple(root["properties"]["missing"]["enum"]) == vocabulary.MISSING_POLICIES
+    assert tuple(v for v in root["properties"]["comment"]["enum"] if v is not False) == vocabulary.COMMENT_MODES
 
 
 @pytest.mark.parametrize(
@@ -456,7 +450,7 @@ def test_every_documented_variable_overrides_its_setting() -> None:
 
 def test_empty_environment_variables_count_as_unset() -> None:
     config = parse_config(EXAMPLE)
-    environ = {name: "" for name in config_module.OVERRIDE_VARIABLES.values()}
+    environ = {name: "" for name in OVERRIDE_VARIABLES.values()}
     assert apply_overrides(config, {}, environ) == config
 
 

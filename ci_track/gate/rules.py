@@ -39,16 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import ConfigError, ContextError
-from ci_track.gate.config import (
-    CONFIG_NAMES,
-    RULES_FROM,
-    ChampionConfig,
-    Config,
-    MetricRule,
-    apply_overrides,
-    load_config,
-    parse_config,
-)
+from ci_track.gate.config import CONFIG_NAMES, RULES_FROM, ChampionConfig, Config, MetricRule, load_config, parse_config
+from ci_track.gate.overrides import apply_overrides
 
 if TYPE_CHECKING:
     from git import Repo
