@@ -19,7 +19,8 @@ import pytest
 from ci_track.errors import ConfigError
 from ci_track.gate.aggregates import HistoryPoint, aggregate_history
 from ci_track.gate.config import parse_config
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer

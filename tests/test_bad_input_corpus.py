@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track, init_repo
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record

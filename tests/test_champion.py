@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from ci_track.errors import UsageError
+from ci_track.settings import TrackingSettings
 from ci_track.tracking.champion import find_candidate, find_champion, quote_filter_value
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.promotion import promote, rollback
 from ci_track.tracking.runs import Run
 from tests.mlflow_server import MlflowServer

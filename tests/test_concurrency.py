@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests import postgres_server
 from tests.cli_helpers import base_env, git, init_repo
 from tests.fake_github import running_fake_github

@@ -20,7 +20,8 @@ import pytest
 
 from ci_track.errors import TrackingError, UsageError
 from ci_track.secrets import redact
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track
 from tests.fake_databricks import TOKEN_PATH, FakeDatabricks, running_fake_databricks

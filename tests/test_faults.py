@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track, git, init_repo
 from tests.fake_github import running_fake_github

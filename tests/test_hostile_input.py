@@ -31,7 +31,8 @@ from ci_track.ci.context import CIContext
 from ci_track.gate.comparison import compare
 from ci_track.gate.config import parse_config
 from ci_track.report.markdown import render_markdown
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from ci_track.tracking.tags import note_content
 from tests.cli_helpers import base_env, ci_track, git, init_repo

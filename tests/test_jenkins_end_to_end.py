@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
 

@@ -13,7 +13,9 @@ from typing import ClassVar
 import pytest
 
 from ci_track.errors import NotFoundError, TrackingError, UsageError
-from ci_track.tracking.client import MlflowClient, TrackingSettings, plan_log_batches
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.batches import plan_log_batches
+from ci_track.tracking.client import MlflowClient
 from tests.mlflow_server import MlflowServer, free_port
 
 

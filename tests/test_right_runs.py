@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from ci_track.settings import TrackingSettings
 from ci_track.tracking.champion import branch_alias
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
 from tests.fault_proxy import fault_proxy

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track, commit_all, git, init_repo, pids_alive
 from tests.mlflow_server import MlflowServer, free_port
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import CliResult, base_env, ci_track, git, init_repo
 from tests.fake_github import running_fake_github
 from tests.fault_proxy import fault_proxy

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from ci_track.settings import TrackingSettings
 from ci_track.tracking import capabilities as server_capabilities
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.mlflow_server import free_port
 
 

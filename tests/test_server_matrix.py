@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from ci_track.errors import TrackingError
+from ci_track.settings import TrackingSettings
 from ci_track.tracking import capabilities as server_capabilities
 from ci_track.tracking import client as mlflow_client_module
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
 from tests.fake_github import DEFAULT_TOKEN, running_fake_github

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, init_repo, pids_alive
 from tests.fault_proxy import fault_proxy

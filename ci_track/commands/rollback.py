@@ -29,8 +29,8 @@ def main(args: argparse.Namespace) -> int:
     from ci_track.ci.detect import detect_context
     from ci_track.errors import ExitCode, UsageError
     from ci_track.gate.config import effective_config, require_experiment
-    from ci_track.settings import environment
-    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.promotion import rollback
 
     environ = environment()

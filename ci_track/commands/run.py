@@ -65,8 +65,8 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from ci_track.ci.detect import detect_context
     from ci_track.gate.config import effective_config, require_experiment
-    from ci_track.settings import environment
-    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
 
     environ = environment()
     cwd = Path.cwd()

@@ -31,8 +31,8 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
     from ci_track.secrets import redact
-    from ci_track.settings import environment
-    from ci_track.tracking.client import MlflowClient, TrackingSettings
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.spool import PendingResults, default_spool_dir, list_spool
     from ci_track.tracking.upload import send_pending
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ci_track.errors import TrackingError
-from ci_track.tracking.client import MlflowClient, now_ms, plan_log_batches
+from ci_track.tracking.batches import now_ms, plan_log_batches
+from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.spool import PendingResults, default_spool_dir, write_spool
 
 
