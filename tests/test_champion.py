@@ -8,7 +8,8 @@ import pytest
 
 from ci_track.errors import UsageError
 from ci_track.settings import TrackingSettings
-from ci_track.tracking.champion import find_candidate, find_champion, quote_filter_value
+from ci_track.tracking.candidate import find_candidate
+from ci_track.tracking.champion import find_champion, quote_filter_value
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.promotion import promote, rollback
 from ci_track.tracking.runs import Run

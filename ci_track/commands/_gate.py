@@ -135,7 +135,8 @@ def run_gate(
     branch's (the one `promote` would replace), never another branch's."""
     from ci_track.gate.comparison import compare
     from ci_track.gate.config import require_experiment
-    from ci_track.tracking.champion import find_candidate, find_champion, find_related_runs
+    from ci_track.tracking.candidate import find_candidate, find_related_runs
+    from ci_track.tracking.champion import find_champion
 
     config = rules.config
     experiment_name = require_experiment(config)

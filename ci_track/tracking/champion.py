@@ -1,4 +1,4 @@
-"""Where the champion is chosen: the candidate run of this commit and the base branch's champion.
+"""Where the champion is chosen, and which runs count at all (candidate.py finds the candidate).
 
 Only runs that ci-track itself created **and completed** count, as candidate or as champion. A
 run is complete once ci-track has written `ci.exit_code`, which `ci-track run` records last, after
@@ -33,14 +33,12 @@ from collections.abc import Sequence
 
 from ci_track.errors import NotFoundError, UntrustedChampionError, UsageError
 from ci_track.tracking.client import CREATE_ID_TAG, MlflowClient
-from ci_track.tracking.runs import RelatedRun, Run
+from ci_track.tracking.runs import Run
 from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 
 CHAMPION_TAG = "ci.champion"
 PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs
 EXIT_CODE_TAG = "ci.exit_code"  # the completion marker: written last by `ci-track run`
-_RELATED_LIMIT = 50  # runs opened during the candidate's training that the report lists
-_COMMIT_PAGE = 20  # runs of one commit read to find its newest complete one (and newer failed attempts)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -49,12 +47,6 @@ class ChampionChoice:
     strategy: str  # alias | best | latest | run-id
     description: str  # in words, for the report: "alias champion of model wine (version 3)"
     model_version: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Candidate:
-    run: Run
-    notes: tuple[str, ...] = ()  # why this run and not a newer attempt, in words
 
 
 def quote_filter_value(value: str) -> str:
@@ -66,12 +58,12 @@ def quote_filter_value(value: str) -> str:
     raise UsageError(f"cannot search MLflow for {value!r}: it contains both quote characters")
 
 
-def _tag(key: str) -> str:
+def tag_key(key: str) -> str:
     return f"tags.`{key}`"
 
 
 # A complete, successful ci-track run: the filter every candidate and champion search carries.
-COMPLETE_FILTER = f"{_tag(EXIT_CODE_TAG)} = '0' and attributes.status = 'FINISHED'"
+COMPLETE_FILTER = f"{tag_key(EXIT_CODE_TAG)} = '0' and attributes.status = 'FINISHED'"
 
 
 def is_complete(run: Run) -> bool:
@@ -132,104 +124,6 @@ def get_run_in_experiment(client: MlflowClient, run_id: str, experiment_id: str,
     return run
 
 
-def find_candidate(
-    client: MlflowClient,
-    experiment_id: str,
-    *,
-    run_id: str | None,
-    head_sha: str | None,
-    experiment_name: str | None = None,
-) -> Candidate:
-    """`--run-id` (which must be a complete ci-track run), else the newest complete run of the head commit."""
-    where = f"experiment {experiment_name!r} ({experiment_id})" if experiment_name else f"experiment {experiment_id}"
-    if run_id:
-        run = get_run_in_experiment(client, run_id, experiment_id, role="candidate")
-        if not is_complete(run):
-            raise UsageError(f"candidate run {run_id} cannot be compared: {why_not_complete(run)}")
-        return Candidate(run=run)
-    if not head_sha:
-        raise UsageError("no candidate: not in a git checkout or CI build with a commit SHA; pass --run-id")
-    commit = f"{_tag('mlflow.source.git.commit')} = {quote_filter_value(head_sha)}"
-    # One page of the commit's runs, newest first: the newest complete one is the candidate, and the
-    # ci-track attempts newer than it say why an older run was chosen.
-    runs, more = client.search_runs(
-        [experiment_id], filter_string=commit, order_by=["attributes.start_time DESC"], max_results=_COMMIT_PAGE
-    )
-    chosen = next((run for run in runs if is_complete(run)), None)
-    if chosen is None and more:
-        found, _ = client.search_runs(
-            [experiment_id],
-            filter_string=f"{commit} and {COMPLETE_FILTER}",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        chosen = found[0] if found else None
-    attempts = [run for run in runs if is_ci_track_run(run) and not run.tags.get("mlflow.parentRunId")]
-    newer = attempts if chosen is None else [run for run in attempts if _started_after(run, chosen)]
-    failed = [f"run {run.run_id} ({why_not_complete(run)})" for run in newer if not is_complete(run)]
-    if chosen is None:
-        detail = f"; newer attempts: {'; '.join(failed[:3])}" if failed else ""
-        raise UsageError(
-            f"no complete FINISHED run of ci-track for commit {head_sha[:12]} in {where}{detail}: "
-            "run `ci-track run` first, or pass --run-id"
-        )
-    notes = tuple(
-        f"a newer attempt of this commit is not judged: {text}; comparing run {chosen.run_id} instead"
-        for text in failed[:3]
-    )
-    return Candidate(run=chosen, notes=notes)
-
-
-def _started_after(run: Run, other: Run) -> bool:
-    return (run.start_time or 0) > (other.start_time or 0) and run.run_id != other.run_id
-
-
-def find_related_runs(client: MlflowClient, experiment_id: str, candidate: Run) -> tuple[RelatedRun, ...]:
-    """Runs the training script opened while the candidate trained: nested runs and extra runs (one search).
-
-    Found by time (started within the candidate's run) and then kept only when they belong to it:
-    a nested run whose parent chain reaches the candidate, or a run at the candidate's commit (or
-    the merge commit CI checked out) that ci-track did not create. Listed in the report, never judged.
-    """
-    if not candidate.start_time:
-        return ()
-    clauses = [f"attributes.start_time >= {int(candidate.start_time)}"]
-    if candidate.end_time:
-        clauses.append(f"attributes.start_time <= {int(candidate.end_time)}")
-    runs, _ = client.search_runs(
-        [experiment_id],
-        filter_string=" and ".join(clauses),
-        order_by=["attributes.start_time ASC"],
-        max_results=_RELATED_LIMIT,
-    )
-    parents = {run.run_id: run.tags.get("mlflow.parentRunId") for run in runs}
-    commits = {sha for sha in (candidate.head_sha, candidate.tags.get("ci.merge_sha")) if sha}
-    related: list[RelatedRun] = []
-    for run in runs:
-        if run.run_id == candidate.run_id:
-            continue
-        if _descends_from(run.run_id, candidate.run_id, parents):
-            related.append(_related(run, "nested", f"nested run of {run.tags.get('mlflow.parentRunId')}"))
-        elif run.head_sha in commits and not is_ci_track_run(run) and not run.tags.get("mlflow.parentRunId"):
-            related.append(_related(run, "extra", "extra run opened by the training script"))
-    return tuple(related)
-
-
-def _descends_from(run_id: str, ancestor: str, parents: dict[str, str | None]) -> bool:
-    seen: set[str] = set()
-    current = parents.get(run_id)
-    while current and current not in seen:
-        if current == ancestor:
-            return True
-        seen.add(current)
-        current = parents.get(current)
-    return False
-
-
-def _related(run: Run, kind: str, note: str) -> RelatedRun:
-    return RelatedRun(run_id=run.run_id, run_name=run.run_name, kind=kind, status=run.status, note=note)
-
-
 def find_champion(
     client: MlflowClient,
     experiment_id: str,
@@ -264,7 +158,7 @@ def find_champion(
 
 
 def _branch_filter(base_branch: str) -> str:
-    return f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+    return f"{tag_key('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
 
 
 def _base_filter(base_branch: str) -> str:
@@ -341,7 +235,7 @@ def _by_alias(
         return None
     runs, _ = client.search_runs(
         [experiment_id],
-        filter_string=f"{_tag(CHAMPION_TAG)} = 'true' and {_branch_filter(base_branch)} and {COMPLETE_FILTER}",
+        filter_string=f"{tag_key(CHAMPION_TAG)} = 'true' and {_branch_filter(base_branch)} and {COMPLETE_FILTER}",
         order_by=["attributes.start_time DESC"],
         max_results=2,
     )
@@ -389,7 +283,7 @@ def _latest(client: MlflowClient, experiment_id: str, candidate: Run, base_branc
         runs = _base_runs(
             client,
             experiment_id,
-            f"{_base_filter(base_branch)} and {_tag('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}",
+            f"{_base_filter(base_branch)} and {tag_key('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}",
             ["attributes.start_time DESC"],
         )
         run = _first_other(runs, candidate)
