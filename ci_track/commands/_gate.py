@@ -81,15 +81,8 @@ class ReportRequest:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ReportRequest:
-        return cls(
-            format=args.format,
-            output=args.output,
-            markdown_output=args.markdown_output,
-            json_output=args.json_output,
-            template=args.template,
-            no_gate=args.no_gate,
-            check_run=args.check_run,
-        )
+        """Each field from the `compare` flag of the same name."""
+        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -20,12 +20,11 @@ from ci_track.vocabulary import COMMENT_MODES
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "comment",
-        help="post a JSON report made earlier by `compare --json-output` as the sticky PR comment and status",
-        description="Post a report made earlier (e.g. downloaded from a pull_request workflow's artifact).",
-    )
+HELP = "post a JSON report made earlier by `compare --json-output` as the sticky PR comment and status"
+DESCRIPTION = "Post a report made earlier (e.g. downloaded from a pull_request workflow's artifact)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", required=True, metavar="PATH", help="the JSON report from compare --json-output")
     parser.add_argument(
         "--mode",
@@ -39,7 +38,6 @@ def register(subparsers: Any) -> None:
     status = parser.add_mutually_exclusive_group()
     status.add_argument("--status", dest="status", action="store_true", default=True, help="set the commit status")
     status.add_argument("--no-status", dest="status", action="store_false", help="do not set the commit status")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:

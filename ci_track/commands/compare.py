@@ -5,23 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from ci_track.vocabulary import COMMENT_MODES
 
 FORMATS = ("table", "markdown", "json")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="compare this commit's run with the base branch's champion and gate on regressions",
-        description=(
-            "Find the candidate run (--run-id, else the newest FINISHED run of the head commit) and the base "
-            "branch's champion, compare their metrics under the rules of .ci-track.yml, report, and exit 1 on a "
-            "regression."
-        ),
-    )
+HELP = "compare this commit's run with the base branch's champion and gate on regressions"
+DESCRIPTION = (
+    "Find the candidate run (--run-id, else the newest FINISHED run of the head commit) and the base "
+    "branch's champion, compare their metrics under the rules of .ci-track.yml, report, and exit 1 on a "
+    "regression."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gate_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout (default: table)")
     parser.add_argument("--output", metavar="PATH", help="write the --format output to PATH instead of stdout")
@@ -40,7 +38,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--check-run", action="store_true", help="also create a check run carrying the markdown report (checks: write)"
     )
-    parser.set_defaults(handler=main)
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:

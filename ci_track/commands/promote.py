@@ -5,24 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+HELP = "make this commit's run the champion (registry alias or ci.champion tag) if it passes the gate"
+DESCRIPTION = (
+    "Compare the run with the current champion under .ci-track.yml's rules; if it passes (or with "
+    "--force) point the registry alias at it (registering a model version from the run's logged model) "
+    "or, without champion.model, tag it ci.champion=true. The previous champion is recorded for rollback."
+)
 
 
-def register(subparsers: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ci_track.commands.compare import add_gate_arguments
 
-    parser = subparsers.add_parser(
-        "promote",
-        help="make this commit's run the champion (registry alias or ci.champion tag) if it passes the gate",
-        description=(
-            "Compare the run with the current champion under .ci-track.yml's rules; if it passes (or with "
-            "--force) point the registry alias at it (registering a model version from the run's logged model) "
-            "or, without champion.model, tag it ci.champion=true. The previous champion is recorded for rollback."
-        ),
-    )
     add_gate_arguments(parser)
     parser.add_argument("--force", action="store_true", help="promote even if the run does not pass the gate")
-    parser.set_defaults(handler=main, comment="off", status=False)
+    parser.set_defaults(comment="off", status=False)
 
 
 def main(args: argparse.Namespace) -> int:

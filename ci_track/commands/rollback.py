@@ -5,24 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+HELP = "restore the previous champion"
+DESCRIPTION = (
+    "Move a branch's registry alias (or its ci.champion tag) back to the champion the last promote replaced. "
+    "The branch: --branch, else the branch this build is on, else base_branch of .ci-track.yml, else the "
+    "repository's default branch."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "rollback",
-        help="restore the previous champion",
-        description=(
-            "Move a branch's registry alias (or its ci.champion tag) back to the champion the last promote replaced. "
-            "The branch: --branch, else the branch this build is on, else base_branch of .ci-track.yml, else the "
-            "repository's default branch."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", help="whose champion to roll back (default: this build's branch)")
     parser.add_argument("--config", metavar="PATH", help="configuration file (default: .ci-track.yml)")
     parser.add_argument("--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml)")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:

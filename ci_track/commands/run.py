@@ -25,20 +25,19 @@ from ci_track.errors import ConfigError, UsageError
 _MLFLOW_EXPERIMENT_MISMATCH = b"active experiment ID does not match environment run ID"
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="create an MLflow run for this commit and run the training command inside it",
-        description=(
-            "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
-            "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
-            "final status. Exit code: the command's own."
-        ),
-        usage=(
-            "ci-track run [options] -- COMMAND [ARG...]\n"
-            "       ci-track run [options] --entry-point NAME [-P KEY=VALUE]... [--project-dir DIR]"
-        ),
-    )
+HELP = "create an MLflow run for this commit and run the training command inside it"
+DESCRIPTION = (
+    "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
+    "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
+    "final status. Exit code: the command's own."
+)
+USAGE = (
+    "ci-track run [options] -- COMMAND [ARG...]\n"
+    "       ci-track run [options] --entry-point NAME [-P KEY=VALUE]... [--project-dir DIR]"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml, MLFLOW_EXPERIMENT_NAME)"
     )
@@ -59,7 +58,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--project-dir", default=".", help="directory holding the MLproject file (default: .)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -11,21 +11,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+HELP = "upload results that `ci-track run` spooled while the tracking server was unreachable"
+DESCRIPTION = (
+    "Send every spooled result (default place: .ci-track/spool under the working directory, or "
+    "CI_TRACK_SPOOL_DIR) to the tracking server, each exactly once."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sync",
-        help="upload results that `ci-track run` spooled while the tracking server was unreachable",
-        description=(
-            "Send every spooled result (default place: .ci-track/spool under the working directory, or "
-            "CI_TRACK_SPOOL_DIR) to the tracking server, each exactly once."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="SPOOL_FILE_OR_DIR", help="spool files or directories")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: the one recorded in the spool)")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
