@@ -32,7 +32,7 @@ WORKFLOW_SHA = "70efdf2ec9b086079795c442636b55fb0a1b2c3d"
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """git (ours and GitPython's) sees no user or system config, and commits get fixed identities."""
+    """git sees no user or system config, and commits get fixed identities."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")

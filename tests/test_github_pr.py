@@ -15,7 +15,6 @@ from ci_track.errors import ExitCode, GitHubError, UsageError
 from ci_track.forges.github import (
     MAX_COMMENT_LENGTH,
     CommentOutcome,
-    GitHubSettings,
     comment_marker,
     create_check_run,
     fit_comment_body,
@@ -24,6 +23,7 @@ from ci_track.forges.github import (
     status_context,
 )
 from ci_track.forges.github_api import connect, rate_limit_wait
+from ci_track.settings import GitHubSettings
 from tests.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
 
 REPO = "octo-org/ml-repo"

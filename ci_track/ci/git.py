@@ -1,8 +1,10 @@
-"""Small, failure-proof questions to the local git repository (GitPython, imported lazily).
+"""Small, failure-proof questions to the local git repository (the `git` command, run directly).
 
 Every lookup returns None (or an empty list) when git cannot answer: not a repository, an
 empty or shallow clone, a missing ref, git not installed, "dubious ownership" in a container.
 Callers treat a missing answer as "unknown", never as an error, so nothing here raises.
+Each question is one `git` process (a few milliseconds); no git library is imported, so a build
+whose CI names the commit pays nothing for git at all.
 
 `normalize_remote_url` and `repository_slug` are pure string functions shared with the CI
 providers that report a clone URL (Jenkins' GIT_URL).
@@ -11,48 +13,66 @@ providers that report a clone URL (Jenkins' GIT_URL).
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ci_track.secrets import strip_url_credentials
-
-if TYPE_CHECKING:
-    from git import Repo
 
 # git@github.com:owner/repo.git (scp-like syntax: no scheme, a colon before the first slash)
 _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.+)$")
 _SCHEME_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/@]*@)?(?P<host>[^/:]+)(?::\d+)?(?P<path>/.*)?$")
 _HEX_SHA = re.compile(r"^[0-9a-f]{4,64}$")
+_TIMEOUT = 60.0  # seconds for one git command (a cat-file or merge-base on a large history)
+
+
+class Repo:
+    """A repository found on disk: where it is, and a way to ask it one question."""
+
+    def __init__(self, path: Path, work_tree: Path | None) -> None:
+        self.path = path  # where git is run (the top of the work tree, or the bare repository)
+        self.work_tree = work_tree
+
+    def git(self, *args: str) -> bytes | None:
+        """git's stdout, or None when git fails (or is missing)."""
+        return _run(self.path, *args)
+
+    def text(self, *args: str) -> str | None:
+        out = self.git(*args)
+        return None if out is None else out.decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        """Nothing stays open between questions (kept so callers need not know)."""
+
+
+def _run(cwd: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=_TIMEOUT, check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError):  # git not installed, cwd gone, a hung command
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def open_repo(path: Path) -> Repo | None:
     """The repository containing `path` (searching parent directories), or None."""
-    try:
-        import git
-    except ImportError:  # GitPython refuses to import when no git executable is found
-        return None
-    try:
-        return git.Repo(path, search_parent_directories=True)
-    except Exception:  # noqa: BLE001 - not a repository (or unreadable): the caller works without git
-        return None
+    top = _run(path, "rev-parse", "--show-toplevel")
+    if top is not None and top.strip():
+        return Repo(Path(top.decode("utf-8", "replace").strip()), Path(top.decode("utf-8", "replace").strip()))
+    bare = _run(path, "rev-parse", "--is-bare-repository")
+    if bare is not None and bare.strip() == b"true":
+        return Repo(path, None)
+    return None
 
 
 def head_sha(repo: Repo) -> str | None:
     """The full SHA of HEAD; None in an empty repository."""
-    try:
-        return repo.head.commit.hexsha
-    except Exception:  # noqa: BLE001 - an unborn HEAD raises ValueError, a broken one anything
-        return None
+    return resolve_commit(repo, "HEAD")
 
 
 def branch(repo: Repo) -> str | None:
     """The checked-out branch name; None on a detached HEAD."""
-    try:
-        if repo.head.is_detached:
-            return None
-        return repo.active_branch.name
-    except Exception:  # noqa: BLE001 - never fail a run over a branch name
-        return None
+    return repo.text("symbolic-ref", "--quiet", "--short", "HEAD") or None
 
 
 def is_dirty(repo: Repo) -> bool | None:
@@ -61,27 +81,22 @@ def is_dirty(repo: Repo) -> bool | None:
     Untracked files do not count: training writes outputs (metrics files, mlruns/) into the
     work tree, and those should not mark every local run as dirty.
     """
-    try:
-        return bool(repo.is_dirty(untracked_files=False))
-    except Exception:  # noqa: BLE001
+    if repo.work_tree is None:
         return None
+    status = repo.git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
 
 
 def origin_url(repo: Repo) -> str | None:
     """The `origin` remote as a browsable https URL, credentials stripped."""
-    try:
-        urls = list(repo.remote("origin").urls)
-    except Exception:  # noqa: BLE001 - no origin remote
-        return None
-    return normalize_remote_url(urls[0]) if urls else None
+    urls = repo.text("remote", "get-url", "--all", "origin")
+    first = urls.splitlines()[0] if urls else ""
+    return normalize_remote_url(first) if first else None
 
 
 def default_branch(repo: Repo) -> str | None:
     """origin/HEAD's branch if the clone recorded it, else `main`, else `master`, else None."""
-    try:
-        target = repo.git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD").strip()
-    except Exception:  # noqa: BLE001 - clones made by CI checkouts rarely have origin/HEAD
-        target = ""
+    target = repo.text("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD") or ""  # CI clones rarely have it
     prefix = "refs/remotes/origin/"
     if target.startswith(prefix) and len(target) > len(prefix):
         return target[len(prefix) :]
@@ -95,10 +110,7 @@ def resolve_commit(repo: Repo, ref: str) -> str | None:
     """The commit SHA `ref` points to, or None when it does not exist here."""
     if not ref or ref.startswith("-"):  # never let a ref be read as an option
         return None
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip() or None
-    except Exception:  # noqa: BLE001
-        return None
+    return repo.text("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") or None
 
 
 def base_ref_commit(repo: Repo, base_branch: str) -> str | None:
@@ -112,10 +124,7 @@ def merge_base(repo: Repo, a: str, b: str) -> str | None:
     """The best common ancestor of two commits; None if unrelated or history is too shallow."""
     if a.startswith("-") or b.startswith("-"):
         return None
-    try:
-        output = repo.git.merge_base(a, b).strip()
-    except Exception:  # noqa: BLE001 - shallow clones and unknown commits end up here
-        return None
+    output = repo.text("merge-base", a, b)  # shallow clones and unknown commits: None
     first = output.splitlines()[0] if output else ""
     return first if _HEX_SHA.match(first) else None
 
@@ -124,10 +133,8 @@ def parents(repo: Repo, sha: str) -> list[str]:
     """Parent SHAs of a commit (two for a merge commit); empty when the commit is unknown."""
     if not _HEX_SHA.match(sha.lower()):
         return []
-    try:
-        return [parent.hexsha for parent in repo.commit(sha).parents]
-    except Exception:  # noqa: BLE001
-        return []
+    line = repo.text("rev-list", "--parents", "-n", "1", f"{sha}^{{commit}}", "--")
+    return line.split()[1:] if line else []
 
 
 def normalize_remote_url(url: str) -> str:
@@ -183,27 +190,16 @@ def has_commit(repo: Repo, sha: str) -> bool:
     """Whether the commit `sha` is in this clone (a shallow clone often lacks the PR's base)."""
     if not _HEX_SHA.match(sha.lower()):
         return False
-    try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
-    except Exception:  # noqa: BLE001 - missing object: git exits 1
-        return False
-    return True
+    return repo.git("cat-file", "-e", f"{sha}^{{commit}}") is not None  # a missing object: git exits 1
 
 
 def is_shallow(repo: Repo) -> bool:
-    try:
-        return bool(repo.git.rev_parse("--is-shallow-repository").strip() == "true")
-    except Exception:  # noqa: BLE001
-        return False
+    return repo.text("rev-parse", "--is-shallow-repository") == "true"
 
 
 def work_tree(repo: Repo) -> Path | None:
     """The top directory of the working tree; None for a bare repository."""
-    try:
-        top = repo.working_tree_dir
-    except Exception:  # noqa: BLE001
-        return None
-    return Path(top).resolve() if top else None
+    return repo.work_tree.resolve() if repo.work_tree else None
 
 
 def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
@@ -215,10 +211,6 @@ def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
     if not _HEX_SHA.match(sha.lower()) or not path or path.startswith("/"):
         return None
     spec = f"{sha}:{path}"  # starts with hex digits: never read as an option
-    try:
-        if repo.git.cat_file("-t", spec).strip() != "blob":
-            return None
-        data = repo.git.cat_file("blob", spec, stdout_as_string=False, strip_newline_in_stdout=False)
-    except Exception:  # noqa: BLE001 - no such path in that commit
+    if repo.text("cat-file", "-t", spec) != "blob":
         return None
-    return bytes(data)
+    return repo.git("cat-file", "blob", spec)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ci_track.ci.context import CIContext, github_urls_for
 
 if TYPE_CHECKING:
-    from git import Repo
+    from ci_track.ci.git import Repo
 
 
 def local_context(repo: Repo | None) -> CIContext:

@@ -231,7 +231,8 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         no_gate=report.no_gate,
         check_run=report.check_run,
     )
-    markdown = _render_markdown(outcome, report)
+    # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
+    markdown = _render_markdown(outcome, report) if _needs_markdown(outcome, report, environ, decision) else ""
     head_sha = comparison.candidate.head_sha or outcome.context.head_sha
     if report.format == "markdown":
         rendered = markdown
@@ -279,6 +280,13 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
     )
     github_actions.write_outputs(environ, outputs)
     return decision.exit_code
+
+
+def _needs_markdown(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], decision: Any) -> bool:
+    """Whether any output of this invocation holds the markdown report (a --template is always checked)."""
+    asked = report.format != "table" or bool(report.markdown_output or report.json_output or report.template)
+    commented = decision.comment_mode != "off" and outcome.context.pr_number is not None
+    return asked or bool(environ.get("GITHUB_STEP_SUMMARY")) or commented or decision.post_check_run
 
 
 def _render_markdown(outcome: GateOutcome, report: ReportRequest) -> str:

@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     from ci_track.ci.github_actions import write_step_summary
     from ci_track.commands._publish import Publication, publish_to_forge
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
-    from ci_track.forges.github import comment_marker
+    from ci_track.report.text import comment_marker
     from ci_track.settings import environment
 
     environ = environment()

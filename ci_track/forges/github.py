@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ci_track.errors import UsageError
 from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.report.text import cut
+from ci_track.report.text import comment_marker, cut
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -55,16 +55,6 @@ TRUNCATION_NOTE = (
 # --------------------------------------------------------------------------------------------
 # the sticky comment
 # --------------------------------------------------------------------------------------------
-
-
-def comment_marker(key: str) -> str:
-    """The hidden marker of ci-track's comment for `key` (e.g. the experiment): `<!-- ci-track:key -->`.
-
-    Characters that could end the HTML comment are replaced; the closing ` -->` keeps the marker of
-    `model` from matching the comment of `model-v2`.
-    """
-    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._/-]", "-", key)).strip("-") or "default"
-    return f"<!-- ci-track:{cleaned} -->"
 
 
 def fit_comment_body(body: str, marker: str, *, limit: int = MAX_COMMENT_LENGTH) -> tuple[str, bool]:

@@ -43,9 +43,8 @@ from ci_track.gate.config import CONFIG_NAMES, RULES_FROM, ChampionConfig, Confi
 from ci_track.gate.overrides import apply_overrides
 
 if TYPE_CHECKING:
-    from git import Repo
-
     from ci_track.ci.context import CIContext
+    from ci_track.ci.git import Repo
 
 RULES_FROM_VARIABLE = "CI_TRACK_RULES_FROM"
 GATING_SETTINGS = ("experiment", "base_branch", "rules_from", "missing", "no_champion", "champion")

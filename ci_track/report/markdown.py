@@ -26,7 +26,7 @@ from ci_track.gate.comparison import metric_label
 from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.gate.results import Comparison, MetricResult
-from ci_track.report.text import escape_inline, link, safe_url
+from ci_track.report.text import comment_marker, escape_inline, link, safe_url
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
 
@@ -41,9 +41,7 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
 def marker(experiment: str) -> str:
-    """The hidden marker of this experiment's comment; the same as `github_pr.comment_marker`."""
-    from ci_track.forges.github import comment_marker
-
+    """The hidden marker of this experiment's comment (every forge finds its comment by it)."""
     return comment_marker(experiment)
 
 

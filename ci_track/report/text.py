@@ -122,3 +122,13 @@ def one_line(text: str) -> str:
 def cut(text: str, limit: int) -> str:
     """`text` if it fits in `limit` characters, else its start and "…" (exactly `limit` characters)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def comment_marker(key: str) -> str:
+    """The hidden marker of ci-track's comment for `key` (e.g. the experiment): `<!-- ci-track:key -->`.
+
+    Characters that could end the HTML comment are replaced; the closing ` -->` keeps the marker of
+    `model` from matching the comment of `model-v2`.
+    """
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._/-]", "-", key)).strip("-") or "default"
+    return f"<!-- ci-track:{cleaned} -->"
