@@ -1,7 +1,7 @@
 """GitHub calls per `compare` on PRs with 0, 100 and 1,000 comments (fake GitHub, every request counted).
 
 `ci-track compare` runs as a GitHub Actions pull_request step with a token and GITHUB_API_URL
-pointing at the stateful fake GitHub of tests/fake_github.py (seeded with the PR and its human
+pointing at the stateful fake GitHub of tests/fakes/fake_github.py (seeded with the PR and its human
 comments), against a real MLflow server holding the smallest benchmark store. With a token on a
 PR, compare posts its sticky comment and a commit status by default. Per PR size:
 
@@ -54,7 +54,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         from ci_track.forges.github import comment_marker, post_sticky_comment
         from ci_track.forges.github_api import connect
         from ci_track.settings import GitHubSettings
-        from tests.fake_github import running_fake_github
+        from tests.fakes.fake_github import running_fake_github
     except ImportError as error:
         return [failed("GitHub calls per `compare`", "requests", f"not built yet: {error}")]
 

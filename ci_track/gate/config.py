@@ -65,7 +65,7 @@ GOALS = ("minimize", "maximize")
 SEVERITIES = ("fail", "warn", "info")
 TOLERANCE_KINDS = ("absolute", "relative", "none")
 
-# The allowed keys at every level; the JSON Schema must list exactly these (tests/test_config.py).
+# The allowed keys at every level; the JSON Schema must list exactly these (tests/unit/test_config.py).
 TOP_LEVEL_KEYS = (
     "experiment",
     "base_branch",

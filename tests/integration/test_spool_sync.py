@@ -3,7 +3,7 @@
 The server is really stopped in the middle of `ci-track run` (the training command waits on a file
 while the test stops it), then started again on the same port and sqlite file. A partially sent
 spool is resumed where it stopped, counted at the wire by a proxy. SIGINT during `run` stops the
-command's whole process group and marks the run KILLED (SIGTERM: tests/test_run_command.py).
+command's whole process group and marks the run KILLED (SIGTERM: tests/integration/test_run_command.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, init_repo, pids_alive
-from tests.fault_proxy import fault_proxy
+from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer, free_port
 from tests.reliability_figures import record
 from tests.reliability_scenarios import history_errors, metric_history

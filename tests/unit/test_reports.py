@@ -1,6 +1,6 @@
 """Markdown, console and JSON reports: golden files, the marker, custom templates, the size limit, the JSON schema.
 
-Golden files live in tests/golden/; regenerate them with `UPDATE_GOLDEN=1 pytest tests/test_reports.py`
+Golden files live in tests/golden/; regenerate them with `UPDATE_GOLDEN=1 pytest tests/unit/test_reports.py`
 and review the diff.
 """
 
@@ -38,8 +38,8 @@ from tests.report_scenarios import (
     regression_comparison,
 )
 
-GOLDEN = Path(__file__).parent / "golden"
-DOCS = Path(__file__).parent.parent / "docs" / "json-report-schema.md"
+GOLDEN = Path(__file__).parent.parent / "golden"
+DOCS = Path(__file__).parents[2] / "docs" / "json-report-schema.md"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 

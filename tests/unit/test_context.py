@@ -14,7 +14,7 @@ from ci_track.ci.detect import CIContext, detect_context, detect_provider
 from ci_track.ci.git import normalize_remote_url, repository_slug
 from ci_track.errors import ContextError
 
-EVENTS = Path(__file__).parent / "data" / "events"
+EVENTS = Path(__file__).parent.parent / "data" / "events"
 
 # The SHAs written in the fixture payloads.
 PR_HEAD_SHA = "8f14e45fceea167a5a36dedd4bea2543a1b2c3d4"

@@ -13,8 +13,8 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
-from tests.fake_github import DEFAULT_TOKEN, running_fake_github
-from tests.fault_proxy import FaultProxy
+from tests.fakes.fake_github import DEFAULT_TOKEN, running_fake_github
+from tests.fakes.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer
 
 CONFIG = """\

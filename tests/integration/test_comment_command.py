@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track
-from tests.fake_github import DEFAULT_TOKEN, running_fake_github
+from tests.fakes.fake_github import DEFAULT_TOKEN, running_fake_github
 
 HEAD = "ab" * 20
 EXPERIMENT = "wine"

@@ -3,7 +3,7 @@
 `make_certificates(dir)` writes a CA (ca.pem) and a server certificate for 127.0.0.1 and
 localhost signed by it (server.pem, server.key), with the `cryptography` package MLflow
 already depends on. `tls_terminator(upstream, certs)` serves HTTPS on 127.0.0.1 with that
-certificate and forwards to the plain-HTTP upstream (it is tests/fault_proxy.py with TLS and no
+certificate and forwards to the plain-HTTP upstream (it is tests/fakes/fault_proxy.py with TLS and no
 faults). A client that trusts the system CAs rejects it; one given ca.pem accepts it.
 
 `running_basic_auth_server(root)` is a real `mlflow server --app-name basic-auth` whose admin
@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.fault_proxy import FaultProxy
+from tests.fakes.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer, running_server
 
 ADMIN_USER = "admin"

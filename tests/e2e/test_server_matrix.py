@@ -29,11 +29,11 @@ from ci_track.tracking import client as mlflow_client_module
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
-from tests.fake_github import DEFAULT_TOKEN, running_fake_github
-from tests.fault_proxy import fault_proxy
+from tests.fakes.fake_github import DEFAULT_TOKEN, running_fake_github
+from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer, running_server
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PINNED = importlib.metadata.version("mlflow")
 
 
@@ -132,7 +132,7 @@ class Project:
             MLFLOW_TRACKING_URI=uri or self.generation.server.url,
             CI_TRACK_SPOOL_DIR=str(self.root.parent / "spool"),
             # The story rewrites .ci-track.yml (one champion strategy after the other) in the checkout;
-            # which file gates a PR is tests/test_gate_rules.py's subject, not the server's.
+            # which file gates a PR is tests/integration/test_gate_rules.py's subject, not the server's.
             CI_TRACK_RULES_FROM="head",
         )
         if pr is not None:

@@ -23,8 +23,8 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from tests import postgres_server
 from tests.cli_helpers import base_env, git, init_repo
-from tests.fake_github import running_fake_github
-from tests.fault_proxy import fault_proxy
+from tests.fakes.fake_github import running_fake_github
+from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer, running_server
 from tests.reliability_figures import record
 from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env

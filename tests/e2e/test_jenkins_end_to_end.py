@@ -21,7 +21,7 @@ from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
 
-LIBRARY_SRC = Path(__file__).resolve().parent.parent / "jenkins_plugin" / "src"
+LIBRARY_SRC = Path(__file__).resolve().parents[2] / "jenkins_plugin" / "src"
 READ_VERDICT = "print io.citrack.Gate.verdictFromReport(new File(args[0]).getText('UTF-8'))"
 
 TRAIN = """\

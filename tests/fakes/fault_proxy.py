@@ -19,7 +19,7 @@ happened but the client cannot know it, the question of what a retried non-idemp
 them have arrived and then forwards them together, once: it makes a race reproducible (ten
 processes that all look for a PR comment before any of them has created one).
 
-The same class (with ``ssl_context``) is the TLS terminator of tests/tls_terminator.py.
+The same class (with ``ssl_context``) is the TLS terminator of tests/fakes/tls_terminator.py.
 """
 
 from __future__ import annotations

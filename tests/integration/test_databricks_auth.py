@@ -3,7 +3,7 @@
 The settings tests check the Databricks SDK's unified-auth rules (which MLflow uses) on real
 files: the profile named by the URI or DATABRICKS_CONFIG_PROFILE, the variables winning attribute
 by attribute, [DEFAULT] for a bare `databricks`, DATABRICKS_CONFIG_FILE. The end-to-end tests run
-the real CLI and the real MLflow client of a training script against tests/fake_databricks.py, a
+the real CLI and the real MLflow client of a training script against tests/fakes/fake_databricks.py, a
 loopback workspace that issues OAuth tokens and checks the bearer token of every API call before
 it forwards the call to the session's real MLflow server.
 """
@@ -24,7 +24,7 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track
-from tests.fake_databricks import TOKEN_PATH, FakeDatabricks, running_fake_databricks
+from tests.fakes.fake_databricks import TOKEN_PATH, FakeDatabricks, running_fake_databricks
 from tests.mlflow_server import MlflowServer
 
 PAT = "dapi-profile-token-Wq83Lz0Kc5"

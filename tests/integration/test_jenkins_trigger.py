@@ -1,4 +1,4 @@
-"""`ci-track jenkins trigger` against a stateful fake Jenkins (tests/fake_jenkins.py).
+"""`ci-track jenkins trigger` against a stateful fake Jenkins (tests/fakes/fake_jenkins.py).
 
 The CLI runs in a subprocess as a CI step would, with the environment of a GitHub Actions
 pull_request job, and talks to the fake through python-jenkins (basic auth, CSRF crumb).
@@ -18,7 +18,7 @@ from ci_track.jenkins import trigger
 from ci_track.jenkins.client import job_path
 from ci_track.jenkins.properties import parse_properties
 from tests.cli_helpers import CliResult, base_env, ci_track
-from tests.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
+from tests.fakes.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
 
 USER = "ci-bot"
 TOKEN = "11f0e1d2c3b4a59687fakeJenkinsApiToken"

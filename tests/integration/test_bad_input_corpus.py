@@ -4,7 +4,7 @@ Each case runs the real CLI in a fresh directory (a git repository unless the ca
 and asserts the exit code, exactly one `ci-track: error:` line holding the expected fragments,
 and no traceback. Cases that must reach a tracking server get the session's real one; the others
 point at a port where nothing listens, so a case that talks to the network by mistake fails.
-Invalid credentials and TLS cases are in tests/test_tls_and_auth.py (they need their own servers)
+Invalid credentials and TLS cases are in tests/integration/test_tls_and_auth.py (they need their own servers)
 and count towards the corpus figure too.
 """
 
@@ -704,7 +704,7 @@ def test_bad_gate_input_fails_cleanly_in_one_line(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    from tests.fake_github import running_fake_github
+    from tests.fakes.fake_github import running_fake_github
     from tests.reliability_scenarios import github_pr_env
 
     values = {**gate_runs, "server": mlflow_server.url}

@@ -24,7 +24,7 @@ from ci_track.forges.github import (
 )
 from ci_track.forges.github_api import connect, rate_limit_wait
 from ci_track.settings import GitHubSettings
-from tests.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
+from tests.fakes.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
 
 REPO = "octo-org/ml-repo"
 PR = 7

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ACTION = REPO_ROOT / "action.yml"
 TEMPLATES = sorted((REPO_ROOT / "workflows").glob("*.yml"))
 REPO_WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))

@@ -1,6 +1,6 @@
 """TLS and credentials against real servers: fail closed with one line that says what to fix, work when right.
 
-TLS: tests/tls_terminator.py serves the session's MLflow server over HTTPS with a certificate from
+TLS: tests/fakes/tls_terminator.py serves the session's MLflow server over HTTPS with a certificate from
 a CA made for this module. Auth: a real `mlflow server --app-name basic-auth`. Both the ci-track
 client and the MLflow client in the training script must get through when configured correctly.
 REQUESTS_CA_BUNDLE is set on many CI images (and on this one): with it set, the MLflow variables
@@ -21,10 +21,8 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
-from tests.fault_proxy import FaultProxy
-from tests.mlflow_server import MlflowServer
-from tests.reliability_figures import record
-from tests.tls_terminator import (
+from tests.fakes.fault_proxy import FaultProxy
+from tests.fakes.tls_terminator import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     TestCertificates,
@@ -32,6 +30,8 @@ from tests.tls_terminator import (
     running_basic_auth_server,
     tls_terminator,
 )
+from tests.mlflow_server import MlflowServer
+from tests.reliability_figures import record
 
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 WRONG_PASSWORD = "wrong-pw-Hx73Kq0Pz9aa"

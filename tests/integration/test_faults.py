@@ -1,6 +1,6 @@
 """Faults between ci-track and the real MLflow server: retried within a budget, then a clean exit 3.
 
-tests/fault_proxy.py sits between ci-track (and the MLflow client inside the training script,
+tests/fakes/fault_proxy.py sits between ci-track (and the MLflow client inside the training script,
 which gets the proxy as MLFLOW_TRACKING_URI) and the session's real server. Faults decided
 before forwarding (drop, 503/429 with Retry-After, stall) never reach the server, so what is read
 back afterwards, straight from the server, is exactly what the commands achieved. Lost responses
@@ -21,8 +21,8 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import assert_clean_failure, base_env, ci_track, git, init_repo
-from tests.fake_github import running_fake_github
-from tests.fault_proxy import FaultProxy, fault_proxy
+from tests.fakes.fake_github import running_fake_github
+from tests.fakes.fault_proxy import FaultProxy, fault_proxy
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
 from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, history_errors, make_run, runs_of

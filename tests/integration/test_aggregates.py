@@ -22,9 +22,9 @@ from ci_track.gate.config import parse_config
 from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import base_env, ci_track, commit_all, git, init_repo
-from tests.fault_proxy import FaultProxy
+from tests.fakes.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer
-from tests.test_reports import documented_schema
+from tests.unit.test_reports import documented_schema
 
 TRAIN = """\
 import json

@@ -13,15 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests import fake_github
-from tests.fake_github import (
-    DEFAULT_TOKEN,
-    FAULT_KINDS,
-    KNOWN_SPEC_FAULTS,
-    FakeGitHub,
-    OpenApiContract,
-    running_fake_github,
-)
+from tests.fakes import fake_github, openapi_contract
+from tests.fakes.fake_github import DEFAULT_TOKEN, FAULT_KINDS, FakeGitHub, running_fake_github
+from tests.fakes.openapi_contract import KNOWN_SPEC_FAULTS, OpenApiContract
 
 REPO = "octo-org/ml-repo"
 PR = 7
@@ -264,7 +258,7 @@ def test_known_schema_faults_are_the_readmes(contract: OpenApiContract) -> None:
 
 
 def test_spec_is_vendored_inside_the_repository(contract: OpenApiContract) -> None:
-    repo = Path(fake_github.__file__).resolve().parent.parent
+    repo = Path(fake_github.__file__).resolve().parents[2]
     assert contract.spec_path.resolve().is_relative_to(repo)
     assert contract.spec["info"]["version"] == "1.1.4"
 
@@ -272,11 +266,11 @@ def test_spec_is_vendored_inside_the_repository(contract: OpenApiContract) -> No
 def test_spec_is_found_through_the_environment_when_set(
     contract: OpenApiContract, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(fake_github.SPEC_ENV, str(contract.spec_path))
-    assert fake_github.locate_spec() == contract.spec_path
-    monkeypatch.setenv(fake_github.SPEC_ENV, str(tmp_path / "missing.json"))
-    with pytest.raises(FileNotFoundError, match=fake_github.SPEC_ENV):
-        fake_github.locate_spec()
+    monkeypatch.setenv(openapi_contract.SPEC_ENV, str(contract.spec_path))
+    assert openapi_contract.locate_spec() == contract.spec_path
+    monkeypatch.setenv(openapi_contract.SPEC_ENV, str(tmp_path / "missing.json"))
+    with pytest.raises(FileNotFoundError, match=openapi_contract.SPEC_ENV):
+        openapi_contract.locate_spec()
 
 
 # -- as a separate process ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ci_track.gate.config import parse_config
 from ci_track.gate.rules import describe_rule, diff_rules, fetch_hint, load_gate_rules
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, commit_all, git, init_repo
 from tests.mlflow_server import MlflowServer
-from tests.test_reports import documented_schema
+from tests.unit.test_reports import documented_schema
 
 TRAIN = """\
 import json

@@ -36,7 +36,7 @@ from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from ci_track.tracking.tags import note_content
 from tests.cli_helpers import base_env, ci_track, git, init_repo
-from tests.fake_github import running_fake_github
+from tests.fakes.fake_github import running_fake_github
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
 from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, make_run

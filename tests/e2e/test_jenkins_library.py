@@ -25,7 +25,7 @@ import pytest
 
 from tests.cli_helpers import git
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = REPO_ROOT / "jenkins_plugin"
 EXAMPLES = sorted((LIBRARY / "examples").glob("Jenkinsfile.*"))
 DEBIAN_JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")

@@ -35,9 +35,9 @@ from tests.act_harness import (
     schedule_event,
     workflow_run_event,
 )
-from tests.fake_github import FakeGitHub, running_fake_github
+from tests.fakes.fake_github import FakeGitHub, running_fake_github
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Long and distinctive: act masks secrets by value, so a short one could mask ordinary words.
 GITHUB_TOKEN = "ghs_ActTestsFakeGitHubToken7Q9zXw3Lm5Np"
 TRACKING_TOKEN = "mlflow-fake-tracking-token-Zq8Wv2Kx6Rj4"

@@ -20,7 +20,7 @@ from ci_track.tracking.champion import branch_alias
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
-from tests.fault_proxy import fault_proxy
+from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer
 
 # A training script as users write them: `spec.json` says what to log. The first `start_run()`
