@@ -133,7 +133,7 @@ def render_json(
 ) -> str:
     """The JSON report, indented, ending with a newline. `extra` adds top-level fields (never replaces one).
 
-    `rules` (a gate_rules.RulesReport) adds the `rules` field: where the gate's rules came from and
+    `rules` (a gate.rules.RulesReport) adds the `rules` field: where the gate's rules came from and
     what a pull request changes in them.
     """
     document = report_dict(

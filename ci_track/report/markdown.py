@@ -3,7 +3,7 @@
 `render_markdown` fills the Jinja2 template `ci_track/report/templates/report.md.j2` (or a user's
 `--template`) with a context in which every untrusted string (metric and param names and values,
 branch names, run names, the champion rule's description) has already gone through
-`markdown_escape.escape_inline`; Jinja's HTML autoescape is off because markdown, not HTML, is
+`report.text.escape_inline`; Jinja's HTML autoescape is off because markdown, not HTML, is
 what needs escaping. Templates run in Jinja's sandbox, so a template from a pull request's
 checkout cannot reach Python internals.
 
@@ -268,7 +268,7 @@ def render_markdown(
 ) -> str:
     """The markdown report, with the experiment's marker, at most `max_chars` characters long.
 
-    `rules` (a gate_rules.RulesReport) puts the notice of a PR's rule change at the top; a custom
+    `rules` (a gate.rules.RulesReport) puts the notice of a PR's rule change at the top; a custom
     template that leaves out `rules_notice` gets it inserted after the marker line all the same.
     """
     if max_chars < _MIN_CHARS:

@@ -1,4 +1,7 @@
-"""Make untrusted text inert in GitHub-flavoured markdown (pure).
+"""Text for the reports, pure: untrusted text made inert in GitHub-flavoured markdown, and the shared cuts.
+
+`cut`, `one_line` and `BIDI_CONTROLS` serve every report (and the headline); `comment_marker` is the
+hidden marker every forge finds ci-track's comment by.
 
 Branch names, metric names, param values, PR titles and run names come from people we do not
 trust (a fork PR can name its branch anything). Everything of theirs that reaches a markdown

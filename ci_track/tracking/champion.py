@@ -2,7 +2,7 @@
 
 Only runs that ci-track itself created **and completed** count, as candidate or as champion. A
 run is complete once ci-track has written `ci.exit_code`, which `ci-track run` records last, after
-every metric and after the final status (see results_upload.py); a run the training script opened
+every metric and after the final status (see tracking/upload.py); a run the training script opened
 itself (an extra `mlflow.start_run()`, nested sweep trials) never carries it, and neither does a
 run whose results are still in the spool. Candidates and champions are complete runs that
 FINISHED with exit code 0. Other runs of the commit are listed for the report, never judged.
