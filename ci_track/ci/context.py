@@ -26,8 +26,6 @@ class CIContext:
     is_fork: bool = False  # PR from another repository (read-only token on GitHub)
     repository: str | None = None  # "owner/name" on GitHub/GitLab, when known
     repo_url: str | None = None  # browsable URL, credentials stripped
-    server_url: str | None = None  # e.g. https://github.com
-    api_url: str | None = None  # e.g. https://api.github.com (GitHub Enterprise differs)
     build_url: str | None = None
     build_id: str | None = None
     run_attempt: str | None = None
@@ -44,18 +42,6 @@ FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 DIGITS = re.compile(r"^[0-9]{1,18}$")
-
-
-def github_urls_for(repo_url: str | None, *, enterprise: bool) -> tuple[str | None, str | None]:
-    """Server and API URL of a repository URL: api.github.com for github.com, Enterprise's /api/v3 if asked."""
-    from ci_track.ci.git import server_of
-
-    server = server_of(repo_url)
-    if not server:
-        return None, None
-    if server in ("https://github.com", "http://github.com"):
-        return "https://github.com", "https://api.github.com"
-    return server, f"{server}/api/v3" if enterprise else None
 
 
 def clean(value: Any) -> str | None:

@@ -146,6 +146,6 @@ def _with_local_default_branch(context: CIContext, repo: LazyRepo) -> CIContext:
 
 def _stripped(context: CIContext) -> CIContext:
     """No URL leaves this module with user:token@ in it, whatever the provider put there."""
-    fields = ("repo_url", "server_url", "api_url", "build_url")
+    fields = ("repo_url", "build_url")
     changes: dict[str, Any] = {f: strip_url_credentials(v) for f in fields if (v := getattr(context, f)) is not None}
     return dataclasses.replace(context, **changes)

@@ -56,7 +56,6 @@ def github_context(environ: Mapping[str, str], payload: Mapping[str, Any]) -> CI
     event = environ.get("GITHUB_EVENT_NAME") or "push"
     repository = clean(environ.get("GITHUB_REPOSITORY"))
     server_url = (clean(environ.get("GITHUB_SERVER_URL")) or "https://github.com").rstrip("/")
-    api_url = (clean(environ.get("GITHUB_API_URL")) or "https://api.github.com").rstrip("/")
     run_id = clean(environ.get("GITHUB_RUN_ID"))
     attempt = clean(environ.get("GITHUB_RUN_ATTEMPT"))
     build_url = None
@@ -69,8 +68,6 @@ def github_context(environ: Mapping[str, str], payload: Mapping[str, Any]) -> CI
         "event": event,
         "repository": repository,
         "repo_url": f"{server_url}/{repository}" if repository else None,
-        "server_url": server_url,
-        "api_url": api_url,
         "build_url": build_url,
         "build_id": run_id,
         "run_attempt": attempt,

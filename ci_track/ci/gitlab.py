@@ -15,8 +15,6 @@ def gitlab_context(environ: Mapping[str, str]) -> CIContext:
     default_branch = clean(environ.get("CI_DEFAULT_BRANCH"))
     common: dict[str, Any] = {
         "provider": "gitlab",
-        "server_url": clean_url(environ.get("CI_SERVER_URL")),
-        "api_url": clean_url(environ.get("CI_API_V4_URL")),
         "build_url": clean(environ.get("CI_JOB_URL")),
         "build_id": clean(environ.get("CI_PIPELINE_ID")),
         "default_branch": default_branch,

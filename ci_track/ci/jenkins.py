@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ci_track.ci.context import CIContext, clean, github_urls_for, parse_pr_number
+from ci_track.ci.context import CIContext, clean, parse_pr_number
 from ci_track.errors import ContextError
 
 _GITHUB_PR_URL = re.compile(r"^(?P<repo>https?://[^/]+/[^/]+/[^/]+)/pull/\d+/?$")
@@ -27,16 +27,10 @@ def jenkins_context(environ: Mapping[str, str], *, parents_of: Callable[[str], l
     elif change_url and (match := _GITHUB_PR_URL.match(change_url)):
         repo_url = match.group("repo")
     repository = _jenkins_repository(repo_url, change_url)
-    # Enterprise API URLs are only guessed when CHANGE_URL shows a GitHub pull request (GitLab
-    # URLs also have owner/name paths, and /api/v3 would be wrong there).
-    github_pr = bool(change_url and _GITHUB_PR_URL.match(change_url))
-    server_url, api_url = github_urls_for(repo_url, enterprise=github_pr) if repository else (None, None)
     common: dict[str, Any] = {
         "provider": "jenkins",
         "repository": repository,
         "repo_url": repo_url,
-        "server_url": server_url,
-        "api_url": api_url,
         "build_url": clean(environ.get("BUILD_URL")),
         "build_id": clean(environ.get("BUILD_NUMBER")),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_track.ci.context import CIContext, github_urls_for
+from ci_track.ci.context import CIContext
 
 if TYPE_CHECKING:
     from ci_track.ci.git import Repo
@@ -20,7 +20,6 @@ def local_context(repo: Repo | None) -> CIContext:
     origin = git_repo.origin_url(repo)
     default_branch = git_repo.default_branch(repo)
     repository = git_repo.repository_slug(origin)
-    server_url, api_url = github_urls_for(origin, enterprise=False) if repository else (None, None)
     return CIContext(
         provider="local",
         event="manual",
@@ -29,8 +28,6 @@ def local_context(repo: Repo | None) -> CIContext:
         base_branch=default_branch,
         repository=repository,
         repo_url=origin,
-        server_url=server_url,
-        api_url=api_url,
         default_branch=default_branch,
         dirty=git_repo.is_dirty(repo),
     )

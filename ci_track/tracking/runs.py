@@ -75,7 +75,6 @@ class ModelVersion:
     version: str
     run_id: str | None
     source: str | None = None
-    aliases: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, mv: Mapping[str, Any]) -> ModelVersion:
@@ -84,7 +83,6 @@ class ModelVersion:
             version=str(mv["version"]),
             run_id=mv.get("run_id") or None,
             source=mv.get("source"),
-            aliases=tuple(mv.get("aliases", ())),
         )
 
 

@@ -104,8 +104,6 @@ def test_github_pull_request_records_the_payload_head_and_keeps_the_merge_commit
         is_fork=False,
         repository="acme-ml/house-prices",
         repo_url="https://github.com/acme-ml/house-prices",
-        server_url="https://github.com",
-        api_url="https://api.github.com",
         build_url="https://github.com/acme-ml/house-prices/actions/runs/13579246801/attempts/2",
         build_id="13579246801",
         run_attempt="2",
@@ -237,8 +235,6 @@ def test_github_enterprise_urls_come_from_the_environment(tmp_path: Path) -> Non
     )
     context = detect_context(env, tmp_path)
 
-    assert context.server_url == "https://ghe.example.com"
-    assert context.api_url == "https://ghe.example.com/api/v3"
     assert context.repo_url == "https://ghe.example.com/acme-ml/house-prices"
     assert context.build_url == "https://ghe.example.com/acme-ml/house-prices/actions/runs/13579246801/attempts/1"
 
@@ -311,8 +307,6 @@ def test_gitlab_merged_results_pipeline_records_the_source_sha_not_the_merge_com
         is_fork=False,
         repository="ml/house-prices",
         repo_url="https://gitlab.example.com/ml/house-prices",
-        server_url="https://gitlab.example.com",
-        api_url="https://gitlab.example.com/api/v4",
         build_url="https://gitlab.example.com/ml/house-prices/-/jobs/512345",
         build_id="88123",
         default_branch="main",
@@ -405,7 +399,6 @@ def test_jenkins_pr_merge_checkout_records_the_second_parent_as_head(jenkins_mer
     assert context.actor == "bob"
     assert context.repository == "acme-ml/house-prices"
     assert context.repo_url == "https://github.com/acme-ml/house-prices"
-    assert context.api_url == "https://api.github.com"
     assert context.build_url == "https://ci.example.com/job/house-prices/job/PR-12/3/"
     assert context.build_id == "3"
 
@@ -425,7 +418,7 @@ def test_jenkins_pr_without_a_local_clone_trusts_git_commit(tmp_path: Path) -> N
     assert context.base_sha is None
 
 
-def test_jenkins_pr_on_github_enterprise_gets_the_v3_api_url(tmp_path: Path) -> None:
+def test_jenkins_pr_on_github_enterprise_keeps_the_enterprise_host(tmp_path: Path) -> None:
     env = {
         **jenkins_pr_env(PR_HEAD_SHA),
         "GIT_URL": "https://ghe.corp.example/acme-ml/house-prices.git",
@@ -434,8 +427,7 @@ def test_jenkins_pr_on_github_enterprise_gets_the_v3_api_url(tmp_path: Path) -> 
     context = detect_context(env, tmp_path)
 
     assert context.repository == "acme-ml/house-prices"
-    assert context.server_url == "https://ghe.corp.example"
-    assert context.api_url == "https://ghe.corp.example/api/v3"
+    assert context.repo_url == "https://ghe.corp.example/acme-ml/house-prices"
 
 
 def test_jenkins_pr_from_a_fork_is_flagged_by_change_fork(tmp_path: Path) -> None:
@@ -473,8 +465,6 @@ def test_jenkins_plain_job_strips_origin_from_git_branch_and_credentials_from_ur
     assert context.pr_number is None
     assert context.repository == "acme-ml/house-prices"
     assert context.repo_url == "https://github.example.com/acme-ml/house-prices"
-    assert context.server_url == "https://github.example.com"
-    assert context.api_url is None  # a plain job does not show whether the host is GitHub Enterprise
     assert context.build_url == "https://ci.example.com/job/train/41/"
     assert "s3cr3t" not in repr(context) and "ghp_" not in repr(context)
 
@@ -555,8 +545,6 @@ def test_local_origin_url_is_browsable_and_has_no_credentials(origin: str, repo_
 
     assert context.repo_url == repo_url
     assert context.repository == "acme-ml/house-prices"
-    assert context.server_url == "https://github.com"
-    assert context.api_url == "https://api.github.com"
     assert "s3cret" not in repr(context)
 
 
