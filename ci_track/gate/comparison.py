@@ -108,20 +108,8 @@ def compare(
         results.append(_unconfigured(name, candidate.metrics[name], champion_metrics.get(name)))
     for name in sorted(set(champion_metrics) - set(candidate.metrics) - set(config.metrics)):
         value = champion_metrics[name]
-        results.append(
-            MetricResult(
-                name=name,
-                status="removed",
-                outcome="info",
-                candidate=None,
-                champion=value,
-                delta=None,
-                delta_pct=None,
-                configured=False,
-                reason=f"{name} was {format_value(value)} in the champion run and is absent from the candidate",
-                short=f"{name} removed",
-            )
-        )
+        reason = f"{name} was {format_value(value)} in the champion run and is absent from the candidate"
+        results.append(_one_sided(name, "removed", None, value, reason))
     if any(r.outcome == "fail" for r in results):
         verdict = "regression"
     elif champion is None:
@@ -370,19 +358,26 @@ def _better(goal: str, candidate: float, champion: float) -> bool:
     return candidate < champion if goal == "minimize" else candidate > champion
 
 
+def _one_sided(name: str, status: str, candidate: float | None, champion: float | None, reason: str) -> MetricResult:
+    """An unconfigured metric only one of the runs has (`new` or `removed`): shown, never gated."""
+    return MetricResult(
+        name=name,
+        status=status,
+        outcome="info",
+        candidate=candidate,
+        champion=champion,
+        delta=None,
+        delta_pct=None,
+        configured=False,
+        reason=reason,
+        short=f"{name} {status}",
+    )
+
+
 def _unconfigured(name: str, candidate: float, champion: float | None) -> MetricResult:
     if champion is None:
-        return MetricResult(
-            name=name,
-            status="new",
-            outcome="info",
-            candidate=candidate,
-            champion=None,
-            delta=None,
-            delta_pct=None,
-            configured=False,
-            reason=f"{name} {format_value(candidate)} (not in the champion run; not gated)",
-            short=f"{name} new",
+        return _one_sided(
+            name, "new", candidate, None, f"{name} {format_value(candidate)} (not in the champion run; not gated)"
         )
     delta, pct = _delta(candidate, champion)
     change = "unchanged" if candidate == champion else change_words(delta, pct)
