@@ -25,9 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_track.ci.github_actions import command_data
-from ci_track.vocabulary import CHAMPION_STRATEGIES, COMMENT_MODES, NO_CHAMPION_POLICIES
-
+# Copies of ci_track.vocabulary's (this script must run where ci_track is not importable: `install: skip`
+# runs it with the job's python3); tests/unit/test_action_vocabulary.py keeps them equal.
+COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
+CHAMPION_STRATEGIES = ("alias", "best", "latest")
+NO_CHAMPION_POLICIES = ("pass", "fail")
 MISSING_POLICIES = ("fail", "warn")
 RULES_SOURCES = ("base", "head")
 CREDENTIAL_VARIABLES = (
@@ -372,6 +374,13 @@ def read_outputs(text: str) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key] = value
     return values
+
+
+def command_data(text: str) -> str:
+    """Escape text for a workflow command, so it cannot end the command or start another one.
+
+    The same as ci_track.ci.github_actions.command_data (a test keeps them equal)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 # -- running ------------------------------------------------------------------------------------
