@@ -1,8 +1,9 @@
 """The words and limits ci-track's parts share, named once (pure, standard library only).
 
-The command line's choices, `.ci-track.yml`'s validation, the GitHub Action's input checks
-(action/entry.py imports this module) and the adapters all take their lists from here, so a new
-comment mode or champion strategy is added in one place.
+The command line's choices, `.ci-track.yml`'s validation and the adapters take their lists from
+here, so a new comment mode or champion strategy is added in one place. The GitHub Action's entry
+script must run without ci_track, so it keeps copies that tests/unit/test_action_vocabulary.py
+holds equal to these.
 """
 
 from __future__ import annotations
