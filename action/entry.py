@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# Copies of ci_track.vocabulary's (this script must run where ci_track is not importable: `install: skip`
+# runs it with the job's python3); tests/unit/test_action_vocabulary.py keeps them equal.
 COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
 CHAMPION_STRATEGIES = ("alias", "best", "latest")
 NO_CHAMPION_POLICIES = ("pass", "fail")
@@ -375,7 +377,9 @@ def read_outputs(text: str) -> dict[str, str]:
 
 
 def command_data(text: str) -> str:
-    """Escape text for a workflow command, so it cannot end the command or start another one."""
+    """Escape text for a workflow command, so it cannot end the command or start another one.
+
+    The same as ci_track.ci.github_actions.command_data (a test keeps them equal)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

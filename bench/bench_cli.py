@@ -177,7 +177,7 @@ _MLFLOW_LOG_BATCH = """
 import sys, time
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from ci_track.metrics_file import read_metrics_file
+from ci_track.training.metrics_file import read_metrics_file
 from pathlib import Path
 
 client = MlflowClient(sys.argv[1])

@@ -1,7 +1,7 @@
 """GitHub calls per `compare` on PRs with 0, 100 and 1,000 comments (fake GitHub, every request counted).
 
 `ci-track compare` runs as a GitHub Actions pull_request step with a token and GITHUB_API_URL
-pointing at the stateful fake GitHub of tests/fake_github.py (seeded with the PR and its human
+pointing at the stateful fake GitHub of tests/fakes/fake_github.py (seeded with the PR and its human
 comments), against a real MLflow server holding the smallest benchmark store. With a token on a
 PR, compare posts its sticky comment and a commit status by default. Per PR size:
 
@@ -9,7 +9,7 @@ PR, compare posts its sticky comment and a commit status by default. Per PR size
 - next compare: the comment exists with an older report (the fake's copy is made stale first, as a
   new push would find it), so it is found and updated: the figure counts these comment calls
   (the commit status, one more call each time, is in the note);
-- by id: ci-track's adapter (`ci_track.github_pr.post_sticky_comment(comment_id=...)`) updating
+- by id: ci-track's adapter (`ci_track.forges.github.post_sticky_comment(comment_id=...)`) updating
   the comment it knows by id, what a caller that remembers the id pays.
 """
 
@@ -51,8 +51,10 @@ UPDATE_MISS = (
 def run(ctx: BenchContext) -> list[Figure]:
     ctx.log("  GitHub: compare on PRs with " + ", ".join(f"{n:,}" for n in SIZES) + " comments")
     try:
-        from ci_track.github_pr import GitHubSettings, comment_marker, connect, post_sticky_comment
-        from tests.fake_github import running_fake_github
+        from ci_track.forges.github import comment_marker, post_sticky_comment
+        from ci_track.forges.github_api import connect
+        from ci_track.settings import GitHubSettings
+        from tests.fakes.fake_github import running_fake_github
     except ImportError as error:
         return [failed("GitHub calls per `compare`", "requests", f"not built yet: {error}")]
 

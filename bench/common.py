@@ -93,12 +93,9 @@ class CommandFailed(RuntimeError):
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The environment of a CI step that has not set anything of ours: no MLflow, CI or ci-track variables."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_"))
-        and key not in ("CI", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT", "GIT_URL", "BRANCH_NAME", "WORKSPACE")
-    }
+    from tests.cli_helpers import scrubbed_environ  # the tests' one rule for what a CI variable is
+
+    env = scrubbed_environ()
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["CI"] = "true"
     env.update(overrides)
@@ -340,7 +337,7 @@ def import_profile(
 def commit_config(workdir: Path, text: str) -> str:
     """Commit `.ci-track.yml` in the checkout made by `make_checkout`; returns the commit, the PR's base.
 
-    On a pull request the gate reads its rules from the base commit (ci_track/gate_rules.py), so
+    On a pull request the gate reads its rules from the base commit (ci_track/gate/rules.py), so
     the benchmarks' PR events name this commit as `pull_request.base.sha`: ci-track then does the
     git read a real PR build does.
     """

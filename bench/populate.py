@@ -11,7 +11,7 @@ the store is made in bulk instead:
 3. the result is checked by counting rows, and cached as `bench/.cache/mlflow-<N>-v<FORMAT>.db`
    with a JSON sidecar naming the special runs. A benchmark copies it before starting a server.
 
-The runs look like what `ci-track run` writes on GitHub Actions (see ci_track/tags.py): 30% are
+The runs look like what `ci-track run` writes on GitHub Actions (see ci_track/tracking/tags.py): 30% are
 pushes to `main`, 70% belong to pull requests (`ci.pr_number`, feature branches, `ci.base_sha`);
 93% FINISHED, 5% FAILED and 2% KILLED (those without metrics); metrics rmse, r2, mae that drift
 better over time; three params. The best FINISHED `main` run carries `ci.champion=true` (as

@@ -23,12 +23,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` and `tests` as packages
 
-from bench import bench_cli, bench_compare, bench_github, bench_install
+from bench import bench_cli, bench_compare, bench_floor, bench_github, bench_install
 from bench.common import BENCH_DIR, CACHE_DIR, REPO_ROOT, BenchContext, Figure, failed, load_average, machine_facts
 
 BENCHMARKS = {
     "cli": bench_cli,  # first: cold starts are best measured before anything else warms or loads the machine
     "compare": bench_compare,
+    "floor": bench_floor,  # compare vs a stdlib script making the same requests (issue 12)
     "github": bench_github,
     "install": bench_install,
 }

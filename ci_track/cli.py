@@ -1,10 +1,11 @@
 """The `ci-track` command line: parses arguments, dispatches to one verb, maps errors to exit codes.
 
-Each verb lives in `ci_track/commands/<verb>.py` and exposes
-`register(subparsers)` (adds its parser and sets `handler`) and a handler
-`main(args) -> int`. Command modules import only the standard library at module
-level, so `ci-track --help` and `ci-track --version` start fast; heavy imports
-(requests, PyGithub, Jinja2 ...) happen inside the handlers.
+Each verb lives in `ci_track/commands/<verb>.py` and exposes `HELP`, `DESCRIPTION`,
+`add_arguments(parser)` and a handler `main(args) -> int` (a verb with subcommands of its
+own, `jenkins`, exposes `register(subparsers)` instead). Command modules import only the
+standard library and ci_track.vocabulary at module level, so `ci-track --help` and
+`ci-track --version` start fast; heavy imports (requests, PyGithub, Jinja2 ...) happen
+inside the handlers, and only those the invocation needs.
 
 This is the only place that turns a `CiTrackError` into a message and an exit code.
 """
@@ -71,13 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     # dest "verb", not "command": `run` has a positional `command` that would overwrite it
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"ci_track.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"ci_track.commands.{name}":
-                continue  # a verb not built yet in this checkout
-            raise
-        module.register(subparsers)
+        module = importlib.import_module(f"ci_track.commands.{name}")
+        if hasattr(module, "register"):  # a verb with subcommands of its own (`jenkins trigger`)
+            module.register(subparsers)
+            continue
+        command = subparsers.add_parser(
+            name, help=module.HELP, description=module.DESCRIPTION, usage=getattr(module, "USAGE", None)
+        )
+        module.add_arguments(command)
+        command.set_defaults(handler=module.main)
     return parser
 
 

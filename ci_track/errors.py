@@ -1,7 +1,7 @@
 """The project's exceptions and the one exit-code table of the CLI.
 
 Library code raises these; only `ci_track.cli` turns them into a message and an exit code.
-Adapters translate third-party exceptions (requests, PyGithub, python-jenkins, GitPython)
+Adapters translate third-party exceptions (requests, PyGithub, python-jenkins)
 into these at their boundary, so nothing above an adapter ever sees a foreign exception.
 """
 
@@ -85,12 +85,16 @@ class NotFoundError(TrackingError):
     """MLflow said RESOURCE_DOES_NOT_EXIST (or 404 with a JSON error body)."""
 
 
-class GitHubError(ServiceError):
-    """The GitHub API failed or refused."""
+class ForgeError(ServiceError):
+    """A code forge's API failed or refused (each forge adapter raises its own subclass)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class GitHubError(ForgeError):
+    """The GitHub API failed or refused."""
 
 
 class JenkinsError(ServiceError):

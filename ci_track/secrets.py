@@ -8,7 +8,6 @@ at run time) once `remember_secret` has been told about them.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 
@@ -40,7 +39,11 @@ def remember_secret(value: str | None) -> None:
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
+    if environ is None:
+        from ci_track.settings import live_environment  # settings imports this module
+
+        environ = live_environment()
+    env = environ
     values = {env[name] for name in SECRET_VARIABLES if len(env.get(name, "")) >= _MIN_SECRET_LENGTH}
     return sorted(values | _REMEMBERED, key=len, reverse=True)
 

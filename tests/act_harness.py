@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from tests.cli_helpers import scrubbed_environ
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STUBS = Path(__file__).resolve().parent / "act_stubs"
 EXAMPLE = REPO_ROOT / "examples" / "diabetes"
@@ -39,7 +41,6 @@ OWN_ACTION = "ci-track/ci-track"
 # its default install builds.
 ACTION_FILES = ("action.yml", "action", "ci_track", "pyproject.toml", "README.md", "LICENSE")
 _USES = re.compile(r"^\s*-?\s*uses:\s*([\w.-]+/[\w./-]+@[\w.-]+)", re.MULTILINE)
-_CI_PREFIXES = ("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_", "ACT", "PIP_")
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",
     "GIT_AUTHOR_EMAIL": "ada@example.invalid",
@@ -354,8 +355,7 @@ class ActSandbox:
 
     def environment(self) -> dict[str, str]:
         """The act process's environment: host-mode steps inherit it, so no CI variable of this machine leaks."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith(_CI_PREFIXES)}
-        env.pop("CI", None)
+        env = scrubbed_environ(also=("ACT", "PIP_"))  # act's own settings and pip's would change the install
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"))
         env["XDG_CACHE_HOME"] = str(self.home / ".cache")

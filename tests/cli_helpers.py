@@ -23,14 +23,25 @@ class CliResult:
         return [line for line in self.stderr.splitlines() if line.startswith("ci-track: error:")]
 
 
+# The variables of a CI system, MLflow or ci-track that the machine running the tests may have set:
+# a test sets the ones it means, none leaks in (the one rule for every environment the tests build).
+CI_PREFIXES = ("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_")
+CI_NAMES = ("CI", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT", "GIT_URL", "BRANCH_NAME", "WORKSPACE")
+
+
+def is_ci_variable(name: str, *, also: Sequence[str] = ()) -> bool:
+    """Whether `name` belongs to a CI system, MLflow or ci-track (`also`: more prefixes to drop)."""
+    return name.startswith((*CI_PREFIXES, *also)) or name in CI_NAMES
+
+
+def scrubbed_environ(*, also: Sequence[str] = ()) -> dict[str, str]:
+    """os.environ without the variables `is_ci_variable` names."""
+    return {key: value for key, value in os.environ.items() if not is_ci_variable(key, also=also)}
+
+
 def base_env(**overrides: str) -> dict[str, str]:
     """The machine's environment minus CI and MLflow variables, plus overrides."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_"))
-        and key not in ("CI", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT", "GIT_URL", "BRANCH_NAME", "WORKSPACE")
-    }
+    env = scrubbed_environ()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.update(overrides)

@@ -11,31 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.cli_helpers import is_ci_variable
 from tests.mlflow_server import MlflowServer, running_server
 
 # Variables of the machine running the tests that must not leak into ci-track under test.
-_CI_VARIABLES = (
-    "GITHUB_ACTIONS",
-    "GITHUB_EVENT_NAME",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_SHA",
-    "GITHUB_REF",
-    "GITHUB_OUTPUT",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_TOKEN",
-    "GITLAB_CI",
-    "JENKINS_URL",
-    "JENKINS_HOME",
-    "BUILD_URL",
-    "CHANGE_ID",
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_RUN_ID",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +34,7 @@ def experiment_name() -> str:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """os.environ without the CI and MLflow variables of the machine running the tests."""
     for name in list(os.environ):
-        if name in _CI_VARIABLES or name.startswith(("CI_TRACK_", "INPUT_")):
+        if is_ci_variable(name):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CI", "false")
     return dict(os.environ)

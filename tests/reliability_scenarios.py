@@ -2,7 +2,7 @@
 
 Runs are created with ci-track's own REST client (no `mlflow` import, fast) when a test needs a
 champion or candidates with exact metrics, params and tags; `github_pr_env` is the environment of
-a GitHub Actions `pull_request` build whose API is the fake GitHub (tests/fake_github.py) or a
+a GitHub Actions `pull_request` build whose API is the fake GitHub (tests/fakes/fake_github.py) or a
 proxy in front of it.
 """
 
@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ci_track.mlflow_client import MlflowClient, TrackingSettings
-from ci_track.runs import Run
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
+from ci_track.tracking.runs import Run
 from tests.cli_helpers import base_env
-from tests.fake_github import DEFAULT_TOKEN
+from tests.fakes.fake_github import DEFAULT_TOKEN
 
 REPOSITORY = "octo-org/ml-repo"  # the fake's default repository
 PR_NUMBER = 7  # the fake's default pull request

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ci_track.comparison import Comparison, compare
-from ci_track.config import parse_config
-from ci_track.runs import Run
+from ci_track.gate.comparison import compare
+from ci_track.gate.config import parse_config
+from ci_track.gate.results import Comparison
+from ci_track.tracking.runs import Run
 
 EXPERIMENT = "wine-quality"
 TRACKING_URI = "http://127.0.0.1:5000"

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from ci_track.vocabulary import COMMENT_MODES
+
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "comment",
-        help="post a JSON report made earlier by `compare --json-output` as the sticky PR comment and status",
-        description="Post a report made earlier (e.g. downloaded from a pull_request workflow's artifact).",
-    )
+HELP = "post a JSON report made earlier by `compare --json-output` as the sticky PR comment and status"
+DESCRIPTION = "Post a report made earlier (e.g. downloaded from a pull_request workflow's artifact)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", required=True, metavar="PATH", help="the JSON report from compare --json-output")
     parser.add_argument(
         "--mode",
-        choices=("update", "new", "delete-on-pass", "off"),
+        choices=COMMENT_MODES,
         default=None,
         help="comment mode (default: CI_TRACK_COMMENT, else update)",
     )
@@ -38,15 +38,16 @@ def register(subparsers: Any) -> None:
     status = parser.add_mutually_exclusive_group()
     status.add_argument("--status", dest="status", action="store_true", default=True, help="set the commit status")
     status.add_argument("--no-status", dest="status", action="store_false", help="do not set the commit status")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from ci_track.ci.github_actions import write_step_summary
+    from ci_track.commands._publish import Publication, publish_to_forge
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
-    from ci_track.github_pr import comment_marker
-    from ci_track.publish import Publication, publish_to_github, write_step_summary
+    from ci_track.report.text import comment_marker
+    from ci_track.settings import environment
 
-    environ = dict(os.environ)
+    environ = environment()
     path = Path(args.report)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -90,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
     )
     write_step_summary(environ, markdown)
     mode = args.mode or environ.get("CI_TRACK_COMMENT") or "update"
-    publish_to_github(publication, environ, comment_mode=mode, post_status=args.status)
+    publish_to_forge(publication, environ, comment_mode=mode, post_status=args.status)
     print(f"ci-track: report for PR #{pr_number} posted ({mode})", file=sys.stderr)
     return int(ExitCode.OK)
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import Any
+
+from ci_track.vocabulary import COMMENT_MODES
 
 FORMATS = ("table", "markdown", "json")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="compare this commit's run with the base branch's champion and gate on regressions",
-        description=(
-            "Find the candidate run (--run-id, else the newest FINISHED run of the head commit) and the base "
-            "branch's champion, compare their metrics under the rules of .ci-track.yml, report, and exit 1 on a "
-            "regression."
-        ),
-    )
+HELP = "compare this commit's run with the base branch's champion and gate on regressions"
+DESCRIPTION = (
+    "Find the candidate run (--run-id, else the newest FINISHED run of the head commit) and the base "
+    "branch's champion, compare their metrics under the rules of .ci-track.yml, report, and exit 1 on a "
+    "regression."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gate_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print on stdout (default: table)")
     parser.add_argument("--output", metavar="PATH", help="write the --format output to PATH instead of stdout")
@@ -30,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-gate", action="store_true", help="report only: exit 0 even on a regression")
     parser.add_argument(
         "--comment",
-        choices=("update", "new", "delete-on-pass", "off"),
+        choices=COMMENT_MODES,
         help="sticky PR comment mode (default: .ci-track.yml, else update on a PR with a GitHub token, else off)",
     )
     status = parser.add_mutually_exclusive_group()
@@ -39,7 +38,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--check-run", action="store_true", help="also create a check run carrying the markdown report (checks: write)"
     )
-    parser.set_defaults(handler=main)
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +63,13 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.gate import run_gate
+    from ci_track.commands._gate import GateRequest, ReportRequest, emit, prepare_gate, run_gate
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
 
-    environ = dict(os.environ)
-    outcome = run_gate(args, environ, Path.cwd())
-    return outcome.emit(args, environ, out=sys.stdout)
+    environ = environment()
+    request = GateRequest.from_args(args)
+    context, rules = prepare_gate(request, environ, Path.cwd())
+    with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
+        outcome = run_gate(client, request, context, rules)
+    return emit(outcome, ReportRequest.from_args(args), environ, out=sys.stdout)

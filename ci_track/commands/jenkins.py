@@ -1,14 +1,13 @@
 """`ci-track jenkins trigger`: start a Jenkins job from another CI, follow it, pass its result on.
 
 Credentials come from JENKINS_USER and JENKINS_TOKEN (a user's API token), never from the
-command line. The logic lives in `ci_track.jenkins_trigger`; this module parses arguments,
+command line. The logic lives in `ci_track.jenkins.trigger`; this module parses arguments,
 builds the client and prints the outcome.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,12 +79,15 @@ def _missing_verb(parser: argparse.ArgumentParser) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track import jenkins_trigger as trigger
-    from ci_track.context import detect_context
+    from ci_track.ci.detect import detect_context
+    from ci_track.ci.github_actions import write_outputs
     from ci_track.errors import ExitCode, JenkinsError, UsageError
+    from ci_track.jenkins import trigger
+    from ci_track.jenkins.client import JenkinsClient, job_path
     from ci_track.secrets import redact
+    from ci_track.settings import environment
 
-    environ = dict(os.environ)
+    environ = environment()
     url = trigger.jenkins_url(args.url)
     user = environ.get("JENKINS_USER") or None
     token = environ.get("JENKINS_TOKEN") or None
@@ -107,16 +109,16 @@ def main(args: argparse.Namespace) -> int:
         timeout=timeout,
         poll_interval=poll_interval,
     )
-    trigger.job_path(request.job)  # an empty --job is a usage error before anything is sent
+    job_path(request.job)  # an empty --job is a usage error before anything is sent
     context_values = trigger.context_parameters(detect_context(environ, Path.cwd()))
 
-    client = trigger.JenkinsClient(url, user=user, token=token)
+    client = JenkinsClient(url, user=user, token=token)
     outcome = trigger.trigger_build(client, request, context_values, out=sys.stdout)
     if request.wait:
         print(redact(f"result: {outcome.result} ({outcome.build_url or outcome.queue_url})"), flush=True)
     if outcome.run_id:
         print(f"run-id={outcome.run_id}", flush=True)
-    _write_github_output(environ, trigger.github_output_lines(outcome))
+    write_outputs(environ, trigger.github_output_values(outcome))
     if not request.wait:
         return int(ExitCode.OK)
 
@@ -126,11 +128,3 @@ def main(args: argparse.Namespace) -> int:
     if code == ExitCode.SERVICE:
         raise JenkinsError(f"build {outcome.build_url} ended {outcome.result}: it was stopped before it gave a verdict")
     return int(code)
-
-
-def _write_github_output(environ: dict[str, str], lines: list[str]) -> None:
-    path = environ.get("GITHUB_OUTPUT")
-    if not path or not lines:
-        return
-    with open(path, "a", encoding="utf-8") as output:
-        output.write("".join(f"{line}\n" for line in lines))

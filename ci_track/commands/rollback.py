@@ -3,37 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import Any
+
+HELP = "restore the previous champion"
+DESCRIPTION = (
+    "Move a branch's registry alias (or its ci.champion tag) back to the champion the last promote replaced. "
+    "The branch: --branch, else the branch this build is on, else base_branch of .ci-track.yml, else the "
+    "repository's default branch."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "rollback",
-        help="restore the previous champion",
-        description=(
-            "Move a branch's registry alias (or its ci.champion tag) back to the champion the last promote replaced. "
-            "The branch: --branch, else the branch this build is on, else base_branch of .ci-track.yml, else the "
-            "repository's default branch."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", help="whose champion to roll back (default: this build's branch)")
     parser.add_argument("--config", metavar="PATH", help="configuration file (default: .ci-track.yml)")
     parser.add_argument("--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml)")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: MLFLOW_TRACKING_URI)")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import effective_config, require_experiment
-    from ci_track.context import detect_context
+    from ci_track.ci.detect import detect_context
     from ci_track.errors import ExitCode, UsageError
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
-    from ci_track.promotion import rollback
+    from ci_track.gate.config import effective_config, require_experiment
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
+    from ci_track.tracking.promotion import rollback
 
-    environ = dict(os.environ)
+    environ = environment()
     cwd = Path.cwd()
     config = effective_config(args.config, cwd=cwd, cli={"experiment": args.experiment}, environ=environ)
     experiment_name = require_experiment(config)

@@ -9,41 +9,35 @@ is set from the command's exit code. Results the server cannot take are spooled 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ci_track.errors import ConfigError, UsageError
 
 # What MLflow's start_run() raises when MLFLOW_RUN_ID's run is not in the experiment set_experiment() chose.
 _MLFLOW_EXPERIMENT_MISMATCH = b"active experiment ID does not match environment run ID"
-KILL_GRACE_SECONDS = 10.0  # after forwarding SIGINT/SIGTERM, how long the command may take to stop
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="create an MLflow run for this commit and run the training command inside it",
-        description=(
-            "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
-            "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
-            "final status. Exit code: the command's own."
-        ),
-        usage=(
-            "ci-track run [options] -- COMMAND [ARG...]\n"
-            "       ci-track run [options] --entry-point NAME [-P KEY=VALUE]... [--project-dir DIR]"
-        ),
-    )
+HELP = "create an MLflow run for this commit and run the training command inside it"
+DESCRIPTION = (
+    "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
+    "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
+    "final status. Exit code: the command's own."
+)
+USAGE = (
+    "ci-track run [options] -- COMMAND [ARG...]\n"
+    "       ci-track run [options] --entry-point NAME [-P KEY=VALUE]... [--project-dir DIR]"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--experiment", help="experiment name (else CI_TRACK_EXPERIMENT, .ci-track.yml, MLFLOW_EXPERIMENT_NAME)"
     )
@@ -64,15 +58,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--project-dir", default=".", help="directory holding the MLproject file (default: .)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from ci_track.config import effective_config, require_experiment
-    from ci_track.context import detect_context
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
+    from ci_track.ci.detect import detect_context
+    from ci_track.gate.config import effective_config, require_experiment
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
 
-    environ = dict(os.environ)
+    environ = environment()
     cwd = Path.cwd()
     config = effective_config(args.config, cwd=cwd, cli={"experiment": args.experiment}, environ=environ)
     command = list(args.command)
@@ -121,7 +115,7 @@ def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) ->
     if args.entry_point:
         if command:
             raise UsageError("give either --entry-point or a command after --, not both")
-        from ci_track.mlproject import load_project
+        from ci_track.training.mlproject import load_project
 
         project_dir = (cwd / args.project_dir).resolve()
         project = load_project(project_dir)
@@ -186,7 +180,7 @@ class TrainingRun:
         metrics_files: Sequence[Path],
     ) -> int:
         from ci_track.secrets import redact
-        from ci_track.tags import build_run_tags, default_run_name
+        from ci_track.tracking.tags import build_run_tags, default_run_name
 
         experiment = self.client.get_or_create_experiment(experiment_name)
         name = run_name or default_run_name(context)
@@ -220,8 +214,13 @@ class TrainingRun:
             "MLFLOW_EXPERIMENT_NAME": experiment_name,
             **self.client.child_credentials(),
         }
+        from ci_track.settings import kill_grace
+        from ci_track.training.process import StderrWatch, run_command
+
         watch = StderrWatch({"experiment-switch": _MLFLOW_EXPERIMENT_MISMATCH})
-        exit_code, stopped_by = run_command(plan.argv, env=child_env, cwd=plan.workdir, stderr_watch=watch)
+        exit_code, stopped_by = run_command(
+            plan.argv, env=child_env, cwd=plan.workdir, grace=kill_grace(self.environ), stderr_watch=watch
+        )
         if exit_code != 0 and "experiment-switch" in watch.seen:
             _say(
                 f"the training script switched experiments (mlflow.set_experiment): MLflow cannot resume ci-track's "
@@ -248,7 +247,7 @@ class TrainingRun:
         if stopped_by is not None:
             end_tags["ci.stopped_by"] = signal.Signals(stopped_by).name
 
-        from ci_track.results_upload import finish_run
+        from ci_track.tracking.upload import finish_run
 
         finish_run(
             self.client,
@@ -258,7 +257,7 @@ class TrainingRun:
             metrics=metrics,
             tags=end_tags,
             status=status,
-            # Written last, after the status: the mark of a complete run (see ci_track/champion.py).
+            # Written last, after the status: the mark of a complete run (see ci_track/tracking/champion.py).
             final_tags={"ci.exit_code": str(exit_code)},
         )
         if metrics_error is not None:
@@ -287,107 +286,8 @@ class TrainingRun:
             )
 
 
-class StderrWatch:
-    """Passes the command's stderr through unchanged, byte for byte, and notes which known phrases it printed."""
-
-    def __init__(self, phrases: Mapping[str, bytes]) -> None:
-        self.phrases = dict(phrases)
-        self.seen: set[str] = set()
-        self._thread: threading.Thread | None = None
-
-    def start(self, stream: IO[bytes]) -> None:
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream: IO[bytes]) -> None:
-        sink = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
-        tail = b""
-        longest = max((len(p) for p in self.phrases.values()), default=0)
-        while chunk := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
-            if sink is not None:
-                sink.write(chunk)
-                sink.flush()
-            window = tail + chunk
-            self.seen.update(name for name, phrase in self.phrases.items() if phrase in window)
-            tail = window[-longest:] if longest else b""
-
-    def finish(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)  # a grandchild may keep the pipe open: never wait on it for long
-
-
-def run_command(
-    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, stderr_watch: StderrWatch | None = None
-) -> tuple[int, int | None]:
-    """Run argv in its own process group; forward SIGINT/SIGTERM to the whole group.
-
-    Returns (exit code, the signal that stopped ci-track or None). A command killed by a signal
-    gets the shell convention 128 + signal number. After a forwarded signal, whatever is left in
-    the group gets SIGKILL once the grace period is over, so no orphan process survives.
-    With `stderr_watch`, the command's stderr goes through a pipe that copies it to ci-track's own.
-
-    The handlers are installed before the command starts: a signal that arrives while it starts
-    is forwarded as soon as it exists, and the command gets the default dispositions (a caught
-    signal is reset at exec), even when ci-track was started with SIGINT ignored, as a shell does
-    to background jobs; an ignored SIGINT would otherwise be inherited and make it uninterruptible.
-    """
-    received: list[int] = []
-    first_signal_at: list[float] = []
-    started: list[subprocess.Popen[bytes]] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        if not first_signal_at:
-            first_signal_at.append(time.monotonic())
-        if started:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(started[0].pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        try:
-            process = subprocess.Popen(
-                list(argv),
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-                stderr=subprocess.PIPE if stderr_watch is not None else None,
-            )
-        except FileNotFoundError:
-            raise UsageError(f"command not found: {argv[0]!r}") from None
-        except PermissionError:
-            raise UsageError(f"command is not executable: {argv[0]!r}") from None
-        started.append(process)
-        if received:  # a signal came while the command was starting
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, received[0])
-        if stderr_watch is not None and process.stderr is not None:
-            stderr_watch.start(process.stderr)
-        grace = float(os.environ.get("CI_TRACK_KILL_GRACE", KILL_GRACE_SECONDS))
-        while True:
-            try:
-                process.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if first_signal_at and time.monotonic() - first_signal_at[0] > grace:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # stragglers the command left in its group
-    if stderr_watch is not None:
-        stderr_watch.finish()
-    code = process.returncode
-    if code < 0:
-        code = 128 - code
-    return code, (received[0] if received else None)
-
-
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    from ci_track.metrics_file import read_metrics_file
+    from ci_track.training.metrics_file import read_metrics_file
 
     if not path.exists():
         raise ConfigError(f"metrics file {path} was not written by the command")
@@ -396,17 +296,12 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def write_outputs(environ: Mapping[str, str], cwd: Path, *, provider: str, values: Mapping[str, str]) -> None:
     """Hand the run id to the next CI step: GITHUB_OUTPUT on Actions, a properties file on Jenkins."""
-    github_output = environ.get("GITHUB_OUTPUT")
-    if github_output:
-        with open(github_output, "a", encoding="utf-8") as out:
-            for key, value in values.items():
-                out.write(f"{key}={value}\n")
+    from ci_track.ci.github_actions import write_outputs as write_step_outputs
+    from ci_track.jenkins.properties import properties_path, write_properties
+
+    write_step_outputs(environ, values)
     if provider == "jenkins" or environ.get("CI_TRACK_PROPERTIES_FILE"):
-        path = Path(
-            environ.get("CI_TRACK_PROPERTIES_FILE") or Path(environ.get("WORKSPACE") or cwd) / "ci-track.properties"
-        )
-        lines = [f"{key.upper().replace('-', '_')}={value}" for key, value in values.items()]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_properties(properties_path(environ, cwd), values)
 
 
 def _local_user() -> str | None:

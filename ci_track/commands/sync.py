@@ -11,31 +11,28 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+HELP = "upload results that `ci-track run` spooled while the tracking server was unreachable"
+DESCRIPTION = (
+    "Send every spooled result (default place: .ci-track/spool under the working directory, or "
+    "CI_TRACK_SPOOL_DIR) to the tracking server, each exactly once."
+)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sync",
-        help="upload results that `ci-track run` spooled while the tracking server was unreachable",
-        description=(
-            "Send every spooled result (default place: .ci-track/spool under the working directory, or "
-            "CI_TRACK_SPOOL_DIR) to the tracking server, each exactly once."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="SPOOL_FILE_OR_DIR", help="spool files or directories")
     parser.add_argument("--tracking-uri", help="MLflow tracking server (default: the one recorded in the spool)")
-    parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, TrackingError
-    from ci_track.mlflow_client import MlflowClient, TrackingSettings
-    from ci_track.results_upload import send_pending
     from ci_track.secrets import redact
-    from ci_track.spool import PendingResults, default_spool_dir, list_spool
+    from ci_track.settings import TrackingSettings, environment
+    from ci_track.tracking.client import MlflowClient
+    from ci_track.tracking.spool import PendingResults, default_spool_dir, list_spool
+    from ci_track.tracking.upload import send_pending
 
-    environ = dict(os.environ)
+    environ = environment()
     files: list[Path] = []
     if args.paths:
         for target in map(Path, args.paths):

@@ -6,7 +6,7 @@ import org.junit.Test
  * repository. The step must install ci-track with real git and a real pip into a fresh virtualenv
  * from that repository, at the revision Jenkins loaded, and run it.
  *
- * Run by tests/test_jenkins_library.py (not part of the plain run_tests.groovy run, since it needs
+ * Run by tests/e2e/test_jenkins_library.py (not part of the plain run_tests.groovy run, since it needs
  * a Python and a local package source), which passes, in the file -Dcitrack.it.properties names:
  *   citrack.it.repository  a Git repository holding this library's project (a clone of the checkout)
  *   citrack.it.tag         the tag Jenkins "loaded" the library at
@@ -21,7 +21,7 @@ class CiTrackSourceInstallIT {
 
     static final Properties GIVEN = loadProperties()
 
-    /** The properties file tests/test_jenkins_library.py writes (citrack.it.properties), else system properties. */
+    /** The properties file tests/e2e/test_jenkins_library.py writes (citrack.it.properties), else system properties. */
     static Properties loadProperties() {
         Properties properties = new Properties(System.properties)
         String file = System.getProperty('citrack.it.properties')
@@ -33,7 +33,7 @@ class CiTrackSourceInstallIT {
 
     static String property(String name) {
         String value = GIVEN.getProperty("citrack.it.${name}")
-        assert value, "citrack.it.${name} is not set: run this test through tests/test_jenkins_library.py"
+        assert value, "citrack.it.${name} is not set: run this test through tests/e2e/test_jenkins_library.py"
         return value
     }
 

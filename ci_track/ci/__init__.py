@@ -1,0 +1,1 @@
+"""Where this build came from: the CI providers (GitHub Actions, GitLab CI, Jenkins) and the local git repository."""

@@ -1,0 +1,321 @@
+"""The merge gate, end to end, for `compare` and `promote`: rules -> candidate and champion -> comparison -> reports.
+
+The command turns its arguments into a `GateRequest` and a `ReportRequest` (the only place the
+argparse Namespace is read), `prepare_gate` reads the CI context and the rules (on a pull request
+the base commit's, ci_track/gate/rules.py), the command opens the one MLflow client, and
+`run_gate` finds the candidate and the champion and judges: a plain `GateOutcome`. A metric whose
+rule aggregates its history (`aggregate: min` ...) costs one metrics/get-history request per run
+(and per 25,000 values), `last` costs none. `emit` renders the reports, writes them, publishes
+what gate/decision.py decided and returns the exit code.
+If the champion cannot be read (server or auth error) a TrackingError propagates: the gate
+fails closed with exit 3, never a pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ci_track.errors import TrackingError, UsageError
+
+if TYPE_CHECKING:
+    from ci_track.ci.context import CIContext
+    from ci_track.gate.config import Config
+    from ci_track.gate.results import Comparison
+    from ci_track.gate.rules import GateRules, RulesReport
+    from ci_track.tracking.client import MlflowClient
+    from ci_track.tracking.runs import Run
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GateRequest:
+    """What the command line asks of the gate."""
+
+    config_path: str | None
+    overrides: Mapping[str, Any]  # the flags that override .ci-track.yml (None: not given)
+    rules_from: str | None = None
+    run_id: str | None = None
+    champion_run_id: str | None = None
+    base_branch: str | None = None
+    tracking_uri: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> GateRequest:
+        return cls(
+            config_path=args.config,
+            overrides={
+                "experiment": args.experiment,
+                "base_branch": args.base_branch,
+                "champion_strategy": args.champion_strategy,
+                "champion_model": args.champion_model,
+                "champion_alias": args.champion_alias,
+                "champion_metric": args.champion_metric,
+                "no_champion": args.no_champion,
+                "missing": args.missing,
+                "comment": args.comment,
+                "status": args.status,
+            },
+            rules_from=args.rules_from,
+            run_id=args.run_id,
+            champion_run_id=args.champion_run_id,
+            base_branch=args.base_branch,
+            tracking_uri=args.tracking_uri,
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReportRequest:
+    """Where `compare` writes its reports and what it publishes besides."""
+
+    format: str = "table"
+    output: str | None = None
+    markdown_output: str | None = None
+    json_output: str | None = None
+    template: str | None = None
+    no_gate: bool = False
+    check_run: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ReportRequest:
+        """Each field from the `compare` flag of the same name."""
+        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GateOutcome:
+    experiment: str
+    comparison: Comparison
+    config: Config
+    context: CIContext
+    candidate_url: str
+    champion_url: str | None
+    rules: RulesReport | None = None  # where the rules came from, what the PR changes
+
+    @property
+    def exit_code(self) -> int:
+        from ci_track.gate.decision import gate_exit_code
+
+        return gate_exit_code(self.comparison, self.config)
+
+
+def prepare_gate(request: GateRequest, environ: Mapping[str, str], cwd: Path) -> tuple[CIContext, GateRules]:
+    """The build's context and the rules it is gated on; errors here come before any request to MLflow."""
+    from ci_track.ci.detect import detect_context
+    from ci_track.gate.config import require_experiment
+    from ci_track.gate.rules import load_gate_rules
+
+    context = detect_context(environ, cwd)
+    rules = load_gate_rules(
+        request.config_path,
+        cwd=cwd,
+        cli=request.overrides,
+        environ=environ,
+        context=context,
+        rules_from_flag=request.rules_from,
+    )
+    require_experiment(rules.config)
+    return context, rules
+
+
+def run_gate(
+    client: MlflowClient, request: GateRequest, context: CIContext, rules: GateRules, *, for_promotion: bool = False
+) -> GateOutcome:
+    """Find the candidate and the champion, and judge. `for_promotion`: the champion is the candidate's own
+    branch's (the one `promote` would replace), never another branch's."""
+    from ci_track.gate.comparison import compare
+    from ci_track.gate.config import require_experiment
+    from ci_track.tracking.candidate import find_candidate, find_related_runs
+    from ci_track.tracking.champion import find_champion
+
+    config = rules.config
+    experiment_name = require_experiment(config)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise UsageError(f"experiment {experiment_name!r} does not exist on {client.uri}")
+    found = find_candidate(
+        client,
+        experiment.experiment_id,
+        run_id=request.run_id,
+        head_sha=context.head_sha,
+        experiment_name=experiment_name,
+    )
+    candidate = found.run
+    if for_promotion:
+        base_branch = candidate.branch
+        if request.base_branch and request.base_branch != base_branch:
+            raise UsageError(
+                f"promote makes run {candidate.run_id} the champion of its own branch {base_branch!r}; "
+                f"--base-branch {request.base_branch!r} would move another branch's champion"
+            )
+    else:
+        base_branch = (
+            config.base_branch or context.base_branch or candidate.tags.get("ci.base_branch") or context.default_branch
+        )
+    metric = config.champion.metric
+    try:
+        choice = find_champion(
+            client,
+            experiment.experiment_id,
+            candidate=candidate,
+            strategies=config.champion.strategy,
+            base_branch=base_branch,
+            default_branch=context.default_branch,
+            model=config.champion.model,
+            alias=config.champion.alias,
+            metric=metric,
+            metric_goal=config.metric_goal(metric),
+            champion_run_id=request.champion_run_id,
+        )
+    except TrackingError as error:
+        raise TrackingError(
+            f"cannot read the champion, failing closed: {error}",
+            url=error.url,
+            status=error.status,
+            error_code=error.error_code,
+        ) from None
+    related = find_related_runs(client, experiment.experiment_id, candidate)
+    comparison = compare(
+        with_aggregates(client, candidate, config),
+        with_aggregates(client, choice.run, config) if choice else None,
+        config,
+        champion_source=choice.description if choice else None,
+        notices=found.notes,
+        related_runs=related,
+    )
+    return GateOutcome(
+        experiment=experiment_name,
+        comparison=comparison,
+        config=config,
+        context=context,
+        candidate_url=client.run_url(experiment.experiment_id, candidate.run_id),
+        champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
+        rules=rules.report,
+    )
+
+
+def with_aggregates(client: MlflowClient, run: Run, config: Config) -> Run:
+    """`run` with each metric whose rule aggregates its history replaced by that aggregate.
+
+    Only metrics the run has and whose `aggregate` is not `last` are read (one history each), so
+    the default costs no request. Both sides of the comparison go through here.
+    """
+    from ci_track.gate.aggregates import aggregate_history
+
+    metrics = dict(run.metrics)
+    for name, rule in config.metrics.items():
+        if rule.aggregate == "last" or name not in metrics:
+            continue
+        value = aggregate_history(client.get_metric_history(run.run_id, name), rule.aggregate, allow_nan=rule.allow_nan)
+        if value is not None:
+            metrics[name] = value
+    return dataclasses.replace(run, metrics=metrics)
+
+
+def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
+    """Render the reports, write them where asked, publish what the gate decided; the command's exit code."""
+    from ci_track.ci import github_actions
+    from ci_track.commands._publish import Publication, publish_to_forge, write_text
+    from ci_track.gate.decision import decide
+    from ci_track.settings import has_github_token
+
+    comparison = outcome.comparison
+    decision = decide(
+        comparison,
+        outcome.config,
+        outcome.context,
+        has_token=has_github_token(environ),
+        no_gate=report.no_gate,
+        check_run=report.check_run,
+    )
+    # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
+    markdown = _render_markdown(outcome, report) if _needs_markdown(outcome, report, environ, decision) else ""
+    head_sha = comparison.candidate.head_sha or outcome.context.head_sha
+    if report.format == "markdown":
+        rendered = markdown
+    elif report.format == "json":
+        rendered = _render_json(outcome, markdown, passed=decision.passed, head_sha=head_sha)
+    else:
+        from ci_track.report.console import render_table
+
+        rendered = render_table(comparison, rules=outcome.rules)
+    if report.output:
+        write_text(report.output, rendered)
+    else:
+        out.write(rendered.rstrip("\n") + "\n")
+        out.flush()
+    if report.markdown_output:
+        write_text(report.markdown_output, markdown)
+    if report.json_output:
+        write_text(report.json_output, _render_json(outcome, markdown, passed=decision.passed, head_sha=head_sha))
+
+    github_actions.write_step_summary(environ, markdown)
+    github_actions.print_annotations(environ, decision.annotations)
+    outputs = dict(decision.outputs)
+    if report.markdown_output:
+        outputs["report-path"] = str(Path(report.markdown_output).resolve())
+    publication = Publication(
+        experiment=outcome.experiment,
+        markdown=markdown,
+        headline=comparison.headline,
+        verdict=comparison.verdict,
+        passed=decision.passed,
+        repository=outcome.context.repository,
+        pr_number=outcome.context.pr_number,
+        head_sha=head_sha,
+        target_url=outcome.candidate_url,
+        annotations=decision.annotations,
+    )
+    outputs.update(
+        publish_to_forge(
+            publication,
+            environ,
+            comment_mode=decision.comment_mode,
+            post_status=decision.post_status,
+            post_check_run=decision.post_check_run,
+        )
+    )
+    github_actions.write_outputs(environ, outputs)
+    return decision.exit_code
+
+
+def _needs_markdown(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], decision: Any) -> bool:
+    """Whether any output of this invocation holds the markdown report (a --template is always checked)."""
+    asked = report.format != "table" or bool(report.markdown_output or report.json_output or report.template)
+    commented = decision.comment_mode != "off" and outcome.context.pr_number is not None
+    return asked or bool(environ.get("GITHUB_STEP_SUMMARY")) or commented or decision.post_check_run
+
+
+def _render_markdown(outcome: GateOutcome, report: ReportRequest) -> str:
+    from ci_track.report.markdown import render_markdown
+
+    return render_markdown(
+        outcome.comparison,
+        experiment=outcome.experiment,
+        candidate_url=outcome.candidate_url,
+        champion_url=outcome.champion_url,
+        template_path=Path(report.template) if report.template else None,
+        rules=outcome.rules,
+    )
+
+
+def _render_json(outcome: GateOutcome, markdown: str, *, passed: bool, head_sha: str | None) -> str:
+    from ci_track.report.json_report import render_json
+
+    return render_json(
+        outcome.comparison,
+        experiment=outcome.experiment,
+        candidate_url=outcome.candidate_url,
+        champion_url=outcome.champion_url,
+        extra={
+            "pr_number": outcome.context.pr_number,
+            "repository": outcome.context.repository,
+            "head_sha": head_sha,
+            "markdown": markdown,
+            "gate_passed": passed,
+        },
+        rules=outcome.rules,
+    )

@@ -1,0 +1,169 @@
+"""Where the report goes on the forge: the sticky PR comment, the commit status, the check run.
+
+`compare` and `comment` both publish through `publish_to_forge`, so the GitHub Action, Jenkins and
+GitLab-on-GitHub users get the same comment and status. `plan_publication` decides what to post
+(pure); `open_forge` is the one place a forge client is built; the posting itself speaks only
+`forges.interface.Forge`. Failures follow the gate's rules: a fork PR's read-only token (403) is a
+warning; any other failure to post is a GitHubError (exit 3). The job summary, step outputs and
+annotations are the CI's side (ci/github_actions.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_track.errors import UsageError
+from ci_track.secrets import redact
+from ci_track.vocabulary import COMMENT_MODES
+
+if TYPE_CHECKING:
+    from ci_track.forges.interface import Forge
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Publication:
+    """Everything needed to publish one report, independent of how it was produced."""
+
+    experiment: str
+    markdown: str
+    headline: str  # the verdict line: commit status description, build description
+    verdict: str  # pass | regression | no-champion
+    passed: bool  # the gate's decision (what delete-on-pass and the status state follow)
+    repository: str | None
+    pr_number: int | None
+    head_sha: str | None
+    target_url: str | None  # the candidate run in MLflow
+    annotations: tuple[tuple[str, str], ...] = ()  # (error|warning|notice, message)
+    # A report from an untrusted artifact: post only if the PR's head on GitHub is the report's commit.
+    require_pr_head: bool = False
+
+
+def warn(message: str) -> None:
+    print(f"ci-track: warning: {redact(message)}", file=sys.stderr, flush=True)
+
+
+def open_forge(environ: Mapping[str, str], publication: Publication) -> Forge:
+    """The forge the report goes to, connected (the one place a forge client is built).
+
+    GitHub is the only forge today; the next ones are chosen here from the settings.
+    """
+    from ci_track.forges.github import GitHubForge
+    from ci_track.forges.github_api import connect
+    from ci_track.settings import GitHubSettings
+
+    settings = GitHubSettings.from_env(
+        environ,
+        repository=publication.repository,
+        pr_number=publication.pr_number,
+        head_sha=publication.head_sha,
+    )
+    return GitHubForge(connect(settings), settings.repository)
+
+
+def publish_to_forge(
+    publication: Publication,
+    environ: Mapping[str, str],
+    *,
+    comment_mode: str,
+    post_status: bool,
+    post_check_run: bool = False,
+    connect: Callable[[Mapping[str, str], Publication], Forge] = open_forge,
+) -> dict[str, str]:
+    """Post the sticky comment, the commit status and the check run. Returns outputs such as `comment-url`."""
+    if comment_mode not in COMMENT_MODES:
+        raise UsageError(f"--comment must be one of {', '.join(COMMENT_MODES)}, got {comment_mode!r}")
+    plan = plan_publication(
+        publication, comment_mode=comment_mode, post_status=post_status, post_check_run=post_check_run
+    )
+    if not plan.anything:
+        return {}
+    if not publication.repository:
+        warn("no GitHub repository known (GITHUB_REPOSITORY or the git remote): nothing posted to GitHub")
+        return {}
+    forge = connect(environ, publication)
+    try:
+        return _post(forge, publication, plan)
+    finally:
+        forge.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicationPlan:
+    """What to post for one report (pure: `plan_publication` decides it from the publication and the choices)."""
+
+    comment_mode: str | None  # None: no comment
+    status: bool  # posted only when the head commit is known
+    check_run: bool
+
+    @property
+    def anything(self) -> bool:
+        return self.comment_mode is not None or self.status or self.check_run
+
+
+def plan_publication(
+    publication: Publication, *, comment_mode: str, post_status: bool, post_check_run: bool
+) -> PublicationPlan:
+    """A comment needs a PR and a mode other than `off` (a status and a check run are skipped later without a head)."""
+    wants_comment = comment_mode != "off" and publication.pr_number is not None
+    return PublicationPlan(comment_mode if wants_comment else None, post_status, post_check_run)
+
+
+def _post(forge: Forge, publication: Publication, plan: PublicationPlan) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    if publication.require_pr_head and publication.pr_number is not None:
+        actual = forge.pull_request_head(publication.pr_number)
+        if actual.lower() != (publication.head_sha or "").lower():
+            raise UsageError(
+                f"PR #{publication.pr_number}'s head is {actual[:12]}, but the report is for "
+                f"{(publication.head_sha or '?')[:12]}: refusing to post it"
+            )
+    if plan.comment_mode is not None and publication.pr_number is not None:
+        outcome = forge.post_sticky_comment(
+            publication.pr_number,
+            publication.markdown,
+            key=publication.experiment,
+            mode=plan.comment_mode,
+            passed=publication.passed,
+        )
+        if outcome.forbidden:
+            warn(
+                f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): the report is in the job "
+                "summary; use the fork-safe workflow pair to comment"
+            )
+        elif outcome.html_url:
+            outputs["comment-url"] = outcome.html_url
+    if plan.status and publication.head_sha:
+        status = forge.set_status(
+            publication.head_sha,
+            key=publication.experiment,
+            passed=publication.passed,
+            description=publication.headline,
+            target_url=publication.target_url,
+        )
+        if status.forbidden:
+            warn(f"{forge.name} refused the commit status (read-only token): it was not set")
+    if plan.check_run and publication.head_sha:
+        check = forge.create_check(
+            publication.head_sha,
+            key=publication.experiment,
+            passed=publication.passed,
+            title=publication.headline,
+            summary=publication.markdown,
+            details_url=publication.target_url,
+        )
+        if check.action == "forbidden":
+            warn(f"{forge.name} refused the check run (it needs `checks: write`): it was not created")
+        elif check.html_url:
+            outputs["check-run-url"] = check.html_url
+    return outputs
+
+
+def write_text(path: str | Path, text: str) -> None:
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")

@@ -1,0 +1,82 @@
+"""What ci-track asks of a code forge, whichever it is (GitHub today; GitLab and Bitbucket next).
+
+The publishing step (commands/_publish.py) talks to a `Forge` only: the sticky comment on a pull
+request, the commit status, the check run, and the PR's current head. An adapter (forges/github.py)
+implements it, translates its library's exceptions into `ForgeError` subclasses at its boundary,
+and reports a refusal of a read-only token (a fork PR) as a `forbidden` outcome, not an error.
+Adding a forge: a module here with a class that satisfies `Forge`, and a branch in
+`commands/_publish.open_forge` that builds it from the settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Protocol
+
+CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", "skipped", "forbidden"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CommentOutcome:
+    """What `post_sticky_comment` did. `forbidden` is a warning for the caller, not a failure."""
+
+    action: CommentAction
+    comment_id: int | None = None
+    html_url: str | None = None
+    deleted: int = 0  # comments of ours removed: duplicates, or the old ones for `new`/`delete-on-pass`
+    truncated: bool = False
+    warning: str = ""
+
+    @property
+    def forbidden(self) -> bool:
+        return self.action == "forbidden"
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusOutcome:
+    action: Literal["created", "forbidden"]
+    context: str
+    state: str
+    warning: str = ""
+
+    @property
+    def forbidden(self) -> bool:
+        return self.action == "forbidden"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckRunOutcome:
+    action: Literal["created", "forbidden"]
+    check_run_id: int | None = None
+    html_url: str | None = None
+    truncated: bool = False
+    warning: str = ""
+
+
+class Forge(Protocol):
+    """One repository on a code forge, with a client already connected (built in commands/)."""
+
+    name: str  # shown in messages: "GitHub"
+    repository: str  # "owner/name"
+
+    def pull_request_head(self, pr_number: int) -> str:
+        """The PR's current head commit (a report from an artifact must be for it)."""
+        ...
+
+    def post_sticky_comment(self, pr_number: int, body: str, *, key: str, mode: str, passed: bool) -> CommentOutcome:
+        """Create, update or delete ci-track's one comment for `key` (the experiment) on the PR."""
+        ...
+
+    def set_status(
+        self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
+    ) -> StatusOutcome:
+        """The commit status of `key` on `sha` (the PR head, never a merge commit)."""
+        ...
+
+    def create_check(
+        self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None
+    ) -> CheckRunOutcome:
+        """A completed check carrying the markdown report."""
+        ...
+
+    def close(self) -> None: ...

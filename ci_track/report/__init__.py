@@ -1,0 +1,1 @@
+"""The reports, pure: markdown, console table, JSON and the text helpers they share. Formatters return strings."""

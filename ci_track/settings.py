@@ -1,0 +1,216 @@
+"""The one place ci-track reads its own process environment, and the settings built from it.
+
+Every command starts with `settings.environment()`: a read-only snapshot of the variables,
+taken once, that is handed down as a plain `Mapping` to everything below `commands/` (the
+tracking client's settings, the CI context, the GitHub settings, the rules' overrides). Nothing
+below `commands/` reads `os.environ`; a test builds the same mapping by hand.
+
+The only other reader is the process runner (ci_track/training/process.py), and only to give the
+training command the environment it would have had without ci-track.
+
+The typed settings of the adapters are built here too, each from the snapshot, with secrets out
+of their repr: `TrackingSettings.from_env` (the MLflow client's variables, and the DATABRICKS_*
+ones for a `databricks` URI) and `GitHubSettings.from_env` (the token, repository and API URL).
+A bad value is one `UsageError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from ci_track.errors import UsageError
+from ci_track.secrets import strip_url_credentials
+
+if TYPE_CHECKING:
+    from ci_track.tracking.databricks_auth import DatabricksCredentials, DatabricksEnvironment
+
+KILL_GRACE_SECONDS = 10.0  # SIGTERM -> SIGKILL for the training command's process group
+
+
+def environment() -> Mapping[str, str]:
+    """A read-only snapshot of the environment (secrets inside: never printed; see secrets.redact)."""
+    return MappingProxyType(dict(os.environ))
+
+
+def live_environment() -> Mapping[str, str]:
+    """The environment as it is now, for redaction of messages written at any time (secrets.py)."""
+    return os.environ
+
+
+def has_github_token(environ: Mapping[str, str]) -> bool:
+    """Whether a GitHub token is at hand (what makes commenting and the status the default on a PR)."""
+    return any(environ.get(name) for name in TOKEN_VARIABLES)
+
+
+def kill_grace(environ: Mapping[str, str]) -> float:
+    """CI_TRACK_KILL_GRACE: seconds between SIGTERM and SIGKILL for an interrupted training command."""
+    return float(environ.get("CI_TRACK_KILL_GRACE", KILL_GRACE_SECONDS))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrackingSettings:
+    """How to reach the tracking server; built from the environment by `from_env`."""
+
+    uri: str
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    token: str | None = dataclasses.field(default=None, repr=False)
+    verify: bool | str = True
+    client_cert: str | None = None
+    timeout: float = 30.0  # seconds per request
+    max_attempts: int = 6  # attempts per call, the first included
+    retry_budget: float = 60.0  # seconds a call may spend retrying before it gives up
+    ui_base: str | None = None  # where run links point (Databricks differs from the API host)
+    databricks: DatabricksCredentials | None = None  # OAuth M2M, and what the child needs
+    child_uri: str | None = None  # the training command's MLFLOW_TRACKING_URI when it is not `uri`
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, uri: str | None = None) -> TrackingSettings:
+        raw_uri = (uri or environ.get("MLFLOW_TRACKING_URI") or "").strip()
+        if not raw_uri:
+            raise UsageError(
+                "no tracking server: set MLFLOW_TRACKING_URI (or --tracking-uri) to your MLflow server's http(s) URL"
+            )
+        token = environ.get("MLFLOW_TRACKING_TOKEN") or None
+        ui_base = databricks = child_uri = None
+        if raw_uri == "databricks" or raw_uri.startswith("databricks://"):
+            from ci_track.tracking import databricks_auth
+
+            databricks = databricks_auth.resolve(raw_uri, _databricks_environment(environ))
+            # the training script's MLflow client resolves the same profile or variables itself
+            child_uri = raw_uri
+            raw_uri = databricks.host
+            token = databricks.token or (None if databricks.uses_oauth else token)
+            ui_base = raw_uri + "/ml"
+        parts = urlsplit(raw_uri)
+        # on Databricks the MLflow client ignores these too: a Basic pair would only displace the token
+        username = None if databricks else environ.get("MLFLOW_TRACKING_USERNAME") or None
+        password = None if databricks else environ.get("MLFLOW_TRACKING_PASSWORD") or None
+        if parts.username is not None or parts.password is not None:
+            # user:password@ in the URI works like the variables, but never travels on in the URI
+            username = username or unquote(parts.username or "") or None
+            password = password or unquote(parts.password or "") or None
+            raw_uri = strip_url_credentials(raw_uri)
+            parts = urlsplit(raw_uri)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                f"tracking URI {raw_uri!r} is not an http(s) URL: ci-track talks to an MLflow tracking server "
+                "over REST (file:, sqlite: and other local stores are not supported)"
+            )
+        cert_path = _existing_file(environ, "MLFLOW_TRACKING_SERVER_CERT_PATH")
+        insecure = environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true", "yes")
+        return cls(
+            uri=raw_uri.rstrip("/"),
+            username=username,
+            password=password,
+            token=token,
+            verify=False if insecure else (cert_path or True),
+            client_cert=_existing_file(environ, "MLFLOW_TRACKING_CLIENT_CERT_PATH"),
+            timeout=positive_number(environ, "CI_TRACK_HTTP_TIMEOUT", 30.0),
+            max_attempts=max(1, int(positive_number(environ, "CI_TRACK_HTTP_ATTEMPTS", 6))),
+            retry_budget=positive_number(environ, "CI_TRACK_RETRY_BUDGET", 60.0),
+            ui_base=ui_base,
+            databricks=databricks,
+            child_uri=child_uri,
+        )
+
+
+def _databricks_environment(environ: Mapping[str, str]) -> DatabricksEnvironment:
+    """The variables the Databricks SDK reads for authentication (see databricks_auth.resolve)."""
+    from ci_track.tracking.databricks_auth import DatabricksEnvironment
+
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return DatabricksEnvironment(
+        host=environ.get("DATABRICKS_HOST"),
+        token=environ.get("DATABRICKS_TOKEN"),
+        client_id=environ.get("DATABRICKS_CLIENT_ID"),
+        client_secret=environ.get("DATABRICKS_CLIENT_SECRET"),
+        profile=environ.get("DATABRICKS_CONFIG_PROFILE"),
+        config_file=environ.get("DATABRICKS_CONFIG_FILE") or os.path.join(home, ".databrickscfg"),
+    )
+
+
+def _existing_file(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name) or None
+    if path is not None and not os.path.isfile(path):
+        raise UsageError(f"{name} points at {path}, which is not a readable file")
+    return path
+
+
+def positive_number(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive, finite number from `name`; unset or empty means `default`, anything else is a usage error."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a positive number, got {raw!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise UsageError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+TOKEN_VARIABLES = ("CI_TRACK_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")  # first one set wins
+
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GitHubSettings:
+    """Where and as whom to talk to GitHub; built from the environment by `from_env`."""
+
+    token: str = dataclasses.field(repr=False)
+    repository: str  # "owner/name"
+    api_url: str = DEFAULT_API_URL  # GitHub Enterprise: https://HOST/api/v3
+    pr_number: int | None = None
+    head_sha: str | None = None  # the PR head, never the synthetic merge commit
+    timeout: int = 30  # seconds per request
+    max_attempts: int = 5  # per request, the first included
+    max_wait: float = 600.0  # longest single wait for a rate limit before giving up
+
+    def __post_init__(self) -> None:
+        if not _REPOSITORY.fullmatch(self.repository):
+            raise UsageError(f"GitHub repository must be 'owner/name', got {self.repository!r}")
+        if not self.api_url.startswith(("http://", "https://")):
+            raise UsageError(f"GITHUB_API_URL must be an http(s) URL, got {self.api_url!r}")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        repository: str | None = None,
+        pr_number: int | None = None,
+        head_sha: str | None = None,
+    ) -> GitHubSettings:
+        token = next((environ[name] for name in TOKEN_VARIABLES if environ.get(name, "").strip()), "")
+        if not token:
+            raise UsageError(
+                "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`) "
+                "or CI_TRACK_GITHUB_TOKEN"
+            )
+        repository = repository or environ.get("GITHUB_REPOSITORY", "").strip()
+        if not repository:
+            raise UsageError("no GitHub repository: set GITHUB_REPOSITORY to 'owner/name'")
+        return cls(
+            token=token.strip(),
+            repository=repository,
+            api_url=(environ.get("GITHUB_API_URL") or DEFAULT_API_URL).strip().rstrip("/"),
+            pr_number=pr_number,
+            head_sha=head_sha,
+            timeout=int(positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30)),
+            max_attempts=max(1, int(positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
+            max_wait=positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
+        )

@@ -1,0 +1,1 @@
+"""The training command: MLproject entry points and the metrics files it writes."""

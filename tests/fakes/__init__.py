@@ -1,0 +1,1 @@
+"""Fakes of the services ci-track talks to (GitHub, Jenkins, Databricks) and proxies that count or break traffic."""

@@ -1,0 +1,999 @@
+"""A stateful fake of GitHub's REST API on 127.0.0.1, checked against GitHub's own OpenAPI description.
+
+It serves exactly the operations of `tests/contracts/github-rest-subset.json` (repos/get,
+pulls/get, the issue-comment CRUD with real pagination, commit statuses, check runs, /user,
+/rate_limit), under both `/...` and the GitHub Enterprise `/api/v3/...` prefix. It keeps state
+(repositories, pull requests, comments, statuses, check runs), records every request, puts the
+`x-ratelimit-*` headers on every response, and can be told to fail the next N requests of one
+operation (or of all) the way GitHub fails: a fork PR's read-only token, 404, 422, 429 and 403
+rate limits with `retry-after`, 5xx.
+
+Every request it receives and every response it sends is validated with `jsonschema` against the
+operation's request body, parameters and per-status response schema (`OpenApiContract`), so the
+fake cannot drift from the real API; violations are recorded and the test fixtures fail on any.
+Only the faults of GitHub's own description listed in its README are tolerated (`KNOWN_SPEC_FAULTS`).
+
+Use it in-process (`with running_fake_github() as fake: ...`) or as a process for end-to-end tests:
+`python tests/fakes/fake_github.py --port 0 --state state.json` prints `{"url": ...}` on one line and
+rewrites state.json (comments, statuses, check runs, requests, violations) after every request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script (`python tests/fakes/fake_github.py`): `tests` as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.fakes.openapi_contract import (
+    ENTERPRISE_PREFIX,
+    OpenApiContract,
+    Operation,
+    Violation,
+)
+
+MAX_COMMENT_LENGTH = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
+MAX_STATUS_DESCRIPTION = 140
+MAX_CHECK_OUTPUT = 65535
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+DEFAULT_TOKEN = "ghs_FakeGitHubTokenForCiTrackTests0123456789abcdef"
+BOT_LOGIN = "github-actions[bot]"
+BOT_ID = 41898282
+HUMAN_LOGIN = "octocat"
+_DOCS = "https://docs.github.com/rest"
+
+
+# --------------------------------------------------------------------------------------------
+# The contract: OpenAPI 3.0 -> JSON Schema (draft 4 semantics), request and response checks
+# --------------------------------------------------------------------------------------------
+# The fake server
+# --------------------------------------------------------------------------------------------
+
+FAULT_KINDS = (
+    "forbidden",  # 403 Resource not accessible by integration (a fork PR's read-only GITHUB_TOKEN)
+    "not-found",  # 404
+    "unprocessable",  # 422 Validation Failed
+    "rate-limit",  # 429 with retry-after
+    "secondary-rate-limit",  # 403 "You have exceeded a secondary rate limit" (retry-after optional)
+    "primary-rate-limit",  # 403 "API rate limit exceeded", x-ratelimit-remaining: 0, reset in retry_after s
+    "server-error",  # 500 (or `status`: 502, 503...)
+)
+_SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID 0000:FAKE."
+)
+_PRIMARY_MESSAGE = (
+    "API rate limit exceeded for installation ID 1. If you reach out to GitHub Support for help, "
+    "please include the request ID 0000:FAKE and timestamp 2026-01-01 00:00:00 UTC."
+)
+
+
+@dataclasses.dataclass
+class Fault:
+    kind: str
+    times: int
+    operation: str | None = None  # an operationId, or None for every operation
+    retry_after: int | None = None
+    status: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; choose from {', '.join(FAULT_KINDS)}")
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON-able; None means no body
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Call:
+    """What the handler of one operation gets."""
+
+    method: str
+    path: str
+    prefix: str  # "" or "/api/v3"
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+    base_url: str  # http://127.0.0.1:PORT[/api/v3]
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+
+def _now(age: float = 0.0) -> str:
+    """GitHub's timestamp format, `age` seconds ago."""
+    moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error(status: int, message: str, doc: str = _DOCS, **extra: Any) -> Reply:
+    return Reply(status, {"message": message, "documentation_url": doc, "status": str(status), **extra})
+
+
+def _validation_failed(resource: str, field: str, message: str, doc: str) -> Reply:
+    return _error(
+        422,
+        "Validation Failed",
+        doc,
+        errors=[{"resource": resource, "code": "custom", "field": field, "message": message}],
+    )
+
+
+class FakeGitHub:
+    """The state and behaviour of the fake; `serve()` puts it on a loopback port."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        login: str = BOT_LOGIN,
+        state_file: Path | None = None,
+        contract: OpenApiContract | None = None,
+        rate_limit: int = 5000,
+    ) -> None:
+        self.token = token
+        self.login = login
+        self.state_file = state_file
+        self.contract = contract or OpenApiContract()
+        self.rate_limit = rate_limit
+        self.rate_used = 0
+        self.rate_reset = int(time.time()) + 3600
+        self.repos: dict[str, dict[str, Any]] = {}
+        self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.comments: dict[int, dict[str, Any]] = {}  # id -> {repo, issue, body, user, created_at, ...}
+        self.statuses: list[dict[str, Any]] = []
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.violations: list[Violation] = []
+        self.faults: list[Fault] = []
+        self._rendezvous: dict[str, threading.Barrier] = {}
+        self._ids = {"comment": 1000, "status": 5000, "check_run": 9000, "pull": 70000, "repo": 100}
+        self._lock = threading.RLock()
+        self.port: int | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[Call], Reply]] = {
+            "repos/get": self._repos_get,
+            "pulls/get": self._pulls_get,
+            "issues/list-comments": self._list_comments,
+            "issues/create-comment": self._create_comment,
+            "issues/update-comment": self._update_comment,
+            "issues/delete-comment": self._delete_comment,
+            "repos/create-commit-status": self._create_status,
+            "repos/get-combined-status-for-ref": self._combined_status,
+            "checks/create": self._create_check_run,
+            "checks/update": self._update_check_run,
+            "users/get-authenticated": self._get_user,
+            "rate-limit/get": self._get_rate_limit,
+        }
+        missing = {op.operation_id for op in self.contract.operations} ^ set(self._handlers)
+        if missing:
+            raise RuntimeError(f"the fake and the subset disagree on operations: {sorted(missing)}")
+
+    # -- seeding ----------------------------------------------------------------------------
+    def _next_id(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False) -> None:
+        with self._lock:
+            if full_name not in self.repos:
+                self.repos[full_name] = {
+                    "id": self._next_id("repo"),
+                    "full_name": full_name,
+                    "default_branch": default_branch,
+                    "private": private,
+                }
+            self._changed()
+
+    def add_pull(
+        self,
+        repository: str,
+        number: int,
+        *,
+        head_sha: str = "a" * 40,
+        base_sha: str = "b" * 40,
+        head_ref: str = "feature",
+        base_ref: str = "main",
+        title: str = "A change",
+        head_repository: str | None = None,
+        comments: int = 0,
+    ) -> None:
+        """A pull request; `head_repository` other than `repository` makes it a fork PR."""
+        with self._lock:
+            self.add_repo(repository)
+            self.pulls[(repository, number)] = {
+                "id": self._next_id("pull"),
+                "repo": repository,
+                "number": number,
+                "head_sha": head_sha,
+                "base_sha": base_sha,
+                "head_ref": head_ref,
+                "base_ref": base_ref,
+                "title": title,
+                "head_repo": head_repository or repository,
+            }
+            for i in range(comments):
+                self.add_comment(repository, number, f"A human comment number {i + 1}.", user=HUMAN_LOGIN, dump=False)
+            self._changed()
+
+    def add_comment(
+        self,
+        repository: str,
+        number: int,
+        body: str,
+        *,
+        user: str | None = None,
+        age: float = 86400.0,
+        dump: bool = True,
+    ) -> int:
+        """A comment `age` seconds old (seeded history is a day old; the API stamps its own now)."""
+        with self._lock:
+            comment_id = self._next_id("comment")
+            stamp = _now(age)
+            self.comments[comment_id] = {
+                "id": comment_id,
+                "repo": repository,
+                "issue": number,
+                "body": body,
+                "user": user or self.login,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            if dump:
+                self._changed()
+            return comment_id
+
+    def fail(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        operation: str | None = None,
+        retry_after: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Make the next `times` requests of `operation` (an operationId; None = any) fail as `kind`."""
+        if operation is not None and operation not in self._handlers:
+            raise ValueError(f"unknown operation {operation!r}")
+        with self._lock:
+            self.faults.append(Fault(kind, times, operation, retry_after, status))
+
+    def rendezvous(self, operation: str, parties: int, *, timeout: float = 20.0) -> None:
+        """Hold requests of `operation` until `parties` of them have arrived, then serve them all.
+
+        It makes races reproducible: two posters that both looked and found no comment.
+        """
+        self._rendezvous[operation] = threading.Barrier(parties, timeout=timeout)
+
+    # -- queries for tests ------------------------------------------------------------------
+    def comments_on(self, repository: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [c for c in self.comments.values() if c["repo"] == repository and c["issue"] == number]
+            return sorted(found, key=lambda c: c["id"])
+
+    def requests_for(self, operation: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if operation is None or r["operation"] == operation]
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def assert_no_violations(self) -> None:
+        with self._lock:
+            problems = list(self.violations)
+        assert not problems, "the fake GitHub saw contract violations:\n" + "\n".join(map(str, problems))
+
+    # -- serving ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the fake is not serving")
+        return f"http://127.0.0.1:{self.port}"
+
+    def serve(self, port: int = 0) -> None:
+        fake = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.fake = fake
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
+        self._thread.start()
+        self._changed()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "url": self.url if self.port else None,
+                "repos": list(self.repos.values()),
+                "pulls": list(self.pulls.values()),
+                "comments": sorted(self.comments.values(), key=lambda c: c["id"]),
+                "statuses": list(self.statuses),
+                "check_runs": list(self.check_runs.values()),
+                "requests": list(self.requests),
+                "violations": [dataclasses.asdict(v) for v in self.violations],
+                "faults": [dataclasses.asdict(f) for f in self.faults],
+            }
+
+    def _changed(self) -> None:
+        if self.state_file is None:
+            return
+        text = json.dumps(self.snapshot(), indent=1)
+        # write-then-rename, so a process reading the file never sees half of it
+        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".fake-github-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, self.state_file)
+
+    # -- one request ------------------------------------------------------------------------
+    def handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        split = urllib.parse.urlsplit(raw_path)
+        path = split.path
+        query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        prefix = ""
+        if path == ENTERPRISE_PREFIX or path.startswith(ENTERPRISE_PREFIX + "/"):
+            prefix, path = ENTERPRISE_PREFIX, path[len(ENTERPRISE_PREFIX) :] or "/"
+        matched = self.contract.match(method, path)
+        barrier = self._rendezvous.get(matched[0].operation_id) if matched else None
+        if barrier is not None:
+            barrier.wait()  # outside the lock: the other parties must be able to arrive
+        with self._lock:
+            if path.startswith("/_fake/"):
+                return self._control(method, path, body)
+            reply, op = self._dispatch(method, path, prefix, query, headers, body)
+            reply.headers.update(self._rate_headers(reply))
+            reply.headers.setdefault("x-github-request-id", f"FAKE:{len(self.requests) + 1:06d}")
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+            if payload:
+                reply.headers["content-type"] = "application/json; charset=utf-8"
+            if op is not None:
+                for problem in self.contract.check_response(op, reply.status, reply.headers, payload):
+                    self._violation("response", method, raw_path, op, reply.status, problem)
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": split.path,
+                    "prefix": prefix,
+                    "query": {k: v[-1] for k, v in query.items()},
+                    "operation": op.operation_id if op else None,
+                    "status": reply.status,
+                    "body": _json_or_text(body),
+                }
+            )
+            self._changed()
+            return reply.status, reply.headers, payload
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        prefix: str,
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> tuple[Reply, Operation | None]:
+        matched = self.contract.match(method, path)
+        if matched is None:
+            self._violation("request", method, path, None, None, "no operation of the subset matches")
+            return _error(404, "Not Found"), None
+        op, params = matched
+        self.rate_used += 1
+        auth = headers.get("authorization", "")
+        scheme, _, credential = auth.partition(" ")
+        if not auth:
+            return _error(401, "Requires authentication"), op
+        if scheme.lower() not in ("token", "bearer") or credential.strip() != self.token:
+            return _error(401, "Bad credentials"), op
+        problems = self.contract.check_request(op, params, query, headers.get("content-type", ""), body)
+        for problem in problems:
+            self._violation("request", method, path, op, None, problem)
+        fault = self._take_fault(op.operation_id)
+        if fault is not None:
+            return self._fault_reply(fault), op
+        if problems:
+            return _error(422, "Invalid request.\n\n" + problems[0], _DOCS), op
+        call = Call(
+            method=method,
+            path=path,
+            prefix=prefix,
+            params=params,
+            query=query,
+            body=json.loads(body) if body.strip() else None,
+            base_url=f"{self.url}{prefix}",
+        )
+        return self._handlers[op.operation_id](call), op
+
+    def _violation(
+        self, direction: str, method: str, path: str, op: Operation | None, status: int | None, problem: str
+    ) -> None:
+        self.violations.append(Violation(direction, method, path, op.operation_id if op else None, status, problem))
+
+    def _take_fault(self, operation: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.operation in (None, operation):
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _fault_reply(self, fault: Fault) -> Reply:
+        extra: dict[str, str] = {}
+        if fault.retry_after is not None and fault.kind != "primary-rate-limit":
+            extra["retry-after"] = str(fault.retry_after)
+        if fault.kind == "forbidden":
+            reply = _error(fault.status or 403, "Resource not accessible by integration")
+        elif fault.kind == "not-found":
+            reply = _error(fault.status or 404, "Not Found")
+        elif fault.kind == "unprocessable":
+            reply = _validation_failed("Issue", "body", "rejected by the fake", _DOCS)
+        elif fault.kind == "rate-limit":
+            extra.setdefault("retry-after", "1")
+            reply = _error(fault.status or 429, _SECONDARY_MESSAGE)
+        elif fault.kind == "secondary-rate-limit":
+            reply = _error(fault.status or 403, _SECONDARY_MESSAGE)
+        elif fault.kind == "primary-rate-limit":
+            reset = int(time.time()) + (fault.retry_after if fault.retry_after is not None else 60)
+            extra.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+            reply = _error(fault.status or 403, _PRIMARY_MESSAGE)
+        else:
+            reply = _error(fault.status or 500, "Server Error")
+        reply.headers.update(extra)
+        return reply
+
+    def _rate_headers(self, reply: Reply) -> dict[str, str]:
+        remaining = max(0, self.rate_limit - self.rate_used)
+        headers = {
+            "x-ratelimit-limit": str(self.rate_limit),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-used": str(self.rate_used),
+            "x-ratelimit-reset": str(self.rate_reset),
+            "x-ratelimit-resource": "core",
+        }
+        # a fault may have set its own (primary rate limit: remaining 0, reset soon)
+        return {k: reply.headers.get(k, v) for k, v in headers.items()}
+
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Test-only endpoints for another process: GET /_fake/state, POST /_fake/faults."""
+        if method == "GET" and path == "/_fake/state":
+            payload = json.dumps(self.snapshot()).encode()
+        elif method == "POST" and path == "/_fake/faults":
+            spec = json.loads(body or b"{}")
+            self.fail(
+                spec["kind"],
+                times=int(spec.get("times", 1)),
+                operation=spec.get("operation"),
+                retry_after=spec.get("retry_after"),
+                status=spec.get("status"),
+            )
+            payload = b'{"ok": true}'
+        else:
+            return 404, {"content-type": "application/json"}, b'{"message": "Not Found"}'
+        return 200, {"content-type": "application/json"}, payload
+
+    # -- resources --------------------------------------------------------------------------
+    def _example(self, name: str) -> Any:
+        return copy.deepcopy(self.contract.spec["components"]["examples"][name]["value"])
+
+    def _rebase(self, value: Any, base_url: str, repository: str | None) -> Any:
+        """Point the example's URLs at this fake (and its repository at ours)."""
+        if isinstance(value, str):
+            value = value.replace("https://api.github.com", base_url)
+            if repository:
+                for placeholder in ("octocat/Hello-World", "github/hello-world"):
+                    value = value.replace(placeholder, repository)
+            return value
+        if isinstance(value, list):
+            return [self._rebase(v, base_url, repository) for v in value]
+        if isinstance(value, dict):
+            return {k: self._rebase(v, base_url, repository) for k, v in value.items()}
+        return value
+
+    def _user(self, login: str, base_url: str) -> dict[str, Any]:
+        user = self._example("issue-comment")["user"]
+        user = self._rebase(user, base_url, None)
+        user = json.loads(json.dumps(user).replace("octocat", login))
+        is_bot = login.endswith("[bot]")
+        user.update({"login": login, "id": BOT_ID if is_bot else 1, "type": "Bot" if is_bot else "User"})
+        return user
+
+    def _repo_or_404(self, call: Call) -> tuple[str, dict[str, Any]] | Reply:
+        full_name = f"{call.params['owner']}/{call.params['repo']}"
+        repo = self.repos.get(full_name)
+        if repo is None:
+            return _error(404, "Not Found", f"{_DOCS}/repos/repos#get-a-repository")
+        return full_name, repo
+
+    def _repository_object(self, full_name: str, base_url: str) -> dict[str, Any]:
+        repo = self.repos.get(full_name) or {"id": 1, "default_branch": "main", "private": False}
+        owner, name = full_name.split("/", 1)
+        data = self._rebase(self._example("full-repository-default-response"), base_url, full_name)
+        for optional in ("parent", "source", "template_repository", "organization"):
+            data.pop(optional, None)  # fork/template details the fake does not model
+        data.update(
+            {
+                "id": repo["id"],
+                "name": name,
+                "full_name": full_name,
+                "private": repo["private"],
+                "default_branch": repo["default_branch"],
+                "language": "Python",  # required; missing from GitHub's example (KNOWN_SPEC_FAULTS)
+                "owner": self._user(owner, base_url),
+            }
+        )
+        return data
+
+    def _repos_get(self, call: Call) -> Reply:
+        found = self._repo_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        return Reply(200, self._repository_object(found[0], call.base_url))
+
+    def _pulls_get(self, call: Call) -> Reply:
+        full_name = f"{call.params['owner']}/{call.params['repo']}"
+        pull = self.pulls.get((full_name, int(call.params["pull_number"])))
+        if pull is None:
+            return _error(404, "Not Found", f"{_DOCS}/pulls/pulls#get-a-pull-request")
+        data = self._rebase(self._example("pull-request"), call.base_url, full_name)
+        data = json.loads(json.dumps(data).replace("/1347", f"/{pull['number']}"))
+        data.update(
+            {
+                "id": pull["id"],
+                "number": pull["number"],
+                "title": pull["title"],
+                "state": "open",
+                "requested_teams": [],  # the example's team lacks the required `type` (KNOWN_SPEC_FAULTS)
+                "comments": len(self.comments_on(full_name, pull["number"])),
+                "merged": False,
+            }
+        )
+        head_repo = self._repository_object(pull["head_repo"], call.base_url)
+        head_repo["fork"] = pull["head_repo"] != full_name
+        data["head"].update(
+            {
+                "ref": pull["head_ref"],
+                "sha": pull["head_sha"],
+                "label": f"{pull['head_repo'].split('/')[0]}:{pull['head_ref']}",
+                "repo": head_repo,
+            }
+        )
+        data["base"].update(
+            {
+                "ref": pull["base_ref"],
+                "sha": pull["base_sha"],
+                "label": f"{full_name.split('/')[0]}:{pull['base_ref']}",
+                "repo": self._repository_object(full_name, call.base_url),
+            }
+        )
+        return Reply(200, data)
+
+    def _comment_object(self, comment: dict[str, Any], base_url: str) -> dict[str, Any]:
+        data = self._rebase(self._example("issue-comment"), base_url, comment["repo"])
+        data.update(
+            {
+                "id": comment["id"],
+                "node_id": f"IC_fake{comment['id']}",
+                "url": f"{base_url}/repos/{comment['repo']}/issues/comments/{comment['id']}",
+                "html_url": f"https://github.com/{comment['repo']}/pull/{comment['issue']}"
+                f"#issuecomment-{comment['id']}",
+                "issue_url": f"{base_url}/repos/{comment['repo']}/issues/{comment['issue']}",
+                "body": comment["body"],
+                "user": self._user(comment["user"], base_url),
+                "created_at": comment["created_at"],
+                "updated_at": comment["updated_at"],
+                "author_association": "NONE" if comment["user"].endswith("[bot]") else "COLLABORATOR",
+            }
+        )
+        return data
+
+    def _issue_or_404(self, call: Call) -> tuple[str, int] | Reply:
+        full_name = f"{call.params['owner']}/{call.params['repo']}"
+        number = int(call.params["issue_number"])
+        if (full_name, number) not in self.pulls:
+            return _error(404, "Not Found", f"{_DOCS}/issues/comments#list-issue-comments")
+        return full_name, number
+
+    def _list_comments(self, call: Call) -> Reply:
+        found = self._issue_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        comments = self.comments_on(*found)
+        since = call.query_value("since")
+        if since:
+            comments = [c for c in comments if c["updated_at"] >= since]
+        per_page = _int_or(call.query_value("per_page"), DEFAULT_PER_PAGE)
+        per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+        page = max(1, _int_or(call.query_value("page"), 1))
+        last = max(1, math.ceil(len(comments) / per_page))
+        items = comments[(page - 1) * per_page : page * per_page]
+        reply = Reply(200, [self._comment_object(c, call.base_url) for c in items])
+        links = []
+
+        def link(target: int, rel: str) -> str:
+            params = {k: v[-1] for k, v in call.query.items() if k != "page"}
+            params["page"] = str(target)
+            return f'<{call.base_url}{call.path}?{urllib.parse.urlencode(params)}>; rel="{rel}"'
+
+        if page > 1:
+            links.append(link(min(page - 1, last), "prev"))
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        if page > 1:
+            links.append(link(1, "first"))
+        if links:
+            reply.headers["link"] = ", ".join(links)
+        return reply
+
+    def _create_comment(self, call: Call) -> Reply:
+        found = self._issue_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        body = call.body["body"]
+        if len(body) > MAX_COMMENT_LENGTH:
+            return _validation_failed(
+                "IssueComment",
+                "body",
+                f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
+                f"{_DOCS}/issues/comments#create-an-issue-comment",
+            )
+        comment_id = self.add_comment(found[0], found[1], body, age=0, dump=False)
+        data = self._comment_object(self.comments[comment_id], call.base_url)
+        return Reply(201, data, {"location": data["url"]})
+
+    def _comment_or_404(self, call: Call) -> dict[str, Any] | Reply:
+        full_name = f"{call.params['owner']}/{call.params['repo']}"
+        comment = self.comments.get(int(call.params["comment_id"]))
+        if comment is None or comment["repo"] != full_name:
+            return _error(404, "Not Found", f"{_DOCS}/issues/comments#update-an-issue-comment")
+        return comment
+
+    def _update_comment(self, call: Call) -> Reply:
+        comment = self._comment_or_404(call)
+        if isinstance(comment, Reply):
+            return comment
+        body = call.body["body"]
+        if len(body) > MAX_COMMENT_LENGTH:
+            return _validation_failed(
+                "IssueComment",
+                "body",
+                f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
+                f"{_DOCS}/issues/comments#update-an-issue-comment",
+            )
+        comment.update({"body": body, "updated_at": _now()})
+        return Reply(200, self._comment_object(comment, call.base_url))
+
+    def _delete_comment(self, call: Call) -> Reply:
+        comment = self._comment_or_404(call)
+        if isinstance(comment, Reply):
+            return comment
+        del self.comments[comment["id"]]
+        return Reply(204)
+
+    def _status_object(self, status: dict[str, Any], base_url: str, *, creator: bool = True) -> dict[str, Any]:
+        data = self._rebase(self._example("status"), base_url, status["repo"])
+        data.update(
+            {
+                "id": status["id"],
+                "node_id": f"SC_fake{status['id']}",
+                "url": f"{base_url}/repos/{status['repo']}/statuses/{status['sha']}",
+                "state": status["state"],
+                "description": status["description"],
+                "target_url": status["target_url"],
+                "context": status["context"],
+                "created_at": status["created_at"],
+                "updated_at": status["created_at"],
+                "creator": self._user(self.login, base_url),
+            }
+        )
+        if not creator:
+            del data["creator"]  # the combined status lists statuses without their creator
+        return data
+
+    def _create_status(self, call: Call) -> Reply:
+        found = self._repo_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        description = call.body.get("description")
+        if description is not None and len(description) > MAX_STATUS_DESCRIPTION:
+            return _validation_failed(
+                "Status",
+                "description",
+                f"description is too long (maximum is {MAX_STATUS_DESCRIPTION} characters)",
+                f"{_DOCS}/commits/statuses#create-a-commit-status",
+            )
+        status = {
+            "id": self._next_id("status"),
+            "repo": found[0],
+            "sha": call.params["sha"],
+            "state": call.body["state"],
+            "description": description,
+            "target_url": call.body.get("target_url"),
+            "context": call.body.get("context") or "default",
+            "created_at": _now(),
+        }
+        self.statuses.append(status)
+        return Reply(201, self._status_object(status, call.base_url))
+
+    def _combined_status(self, call: Call) -> Reply:
+        found = self._repo_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        ref = call.params["ref"]
+        latest: dict[str, dict[str, Any]] = {}
+        for status in self.statuses:  # later statuses of a context replace earlier ones
+            if status["repo"] == found[0] and status["sha"] == ref:
+                latest[status["context"]] = status
+        states = {s["state"] for s in latest.values()}
+        if states & {"error", "failure"}:
+            state = "failure"
+        elif not states or "pending" in states:
+            state = "pending"
+        else:
+            state = "success"
+        data = self._rebase(self._example("combined-commit-status"), call.base_url, found[0])
+        data.update(
+            {
+                "state": state,
+                "sha": ref,
+                "total_count": len(latest),
+                "statuses": [self._status_object(s, call.base_url, creator=False) for s in latest.values()],
+                "commit_url": f"{call.base_url}/repos/{found[0]}/commits/{ref}",
+                "url": f"{call.base_url}/repos/{found[0]}/commits/{ref}/status",
+            }
+        )
+        return Reply(200, data)
+
+    def _check_run_object(self, run: dict[str, Any], base_url: str) -> dict[str, Any]:
+        data = self._rebase(self._example("check-run"), base_url, run["repo"])
+        output = run.get("output") or {}
+        data.update(
+            {
+                "id": run["id"],
+                "node_id": f"CR_fake{run['id']}",
+                "head_sha": run["head_sha"],
+                "name": run["name"],
+                "external_id": run.get("external_id") or "",
+                "url": f"{base_url}/repos/{run['repo']}/check-runs/{run['id']}",
+                "html_url": f"https://github.com/{run['repo']}/runs/{run['id']}",
+                "details_url": run.get("details_url"),
+                "status": run["status"],
+                "conclusion": run.get("conclusion"),
+                "started_at": run["started_at"],
+                "completed_at": run.get("completed_at"),
+                "output": {
+                    "title": output.get("title"),
+                    "summary": output.get("summary"),
+                    "text": output.get("text"),
+                    "annotations_count": 0,
+                    "annotations_url": f"{base_url}/repos/{run['repo']}/check-runs/{run['id']}/annotations",
+                },
+                "pull_requests": [],
+            }
+        )
+        return data
+
+    def _apply_check_run_fields(self, run: dict[str, Any], fields: Mapping[str, Any]) -> Reply | None:
+        output = fields.get("output") or {}
+        for key in ("summary", "text"):
+            if len(output.get(key) or "") > MAX_CHECK_OUTPUT:
+                return _validation_failed(
+                    "CheckRun", f"output.{key}", f"is too long (maximum is {MAX_CHECK_OUTPUT} characters)", _DOCS
+                )
+        for key in ("name", "head_sha", "details_url", "external_id", "status", "conclusion", "completed_at"):
+            if key in fields:
+                run[key] = fields[key]
+        if output:
+            run["output"] = {**(run.get("output") or {}), **output}
+        if "conclusion" in fields:
+            run["status"] = "completed"  # GitHub: providing a conclusion completes the run
+            run["completed_at"] = run.get("completed_at") or _now()
+        return None
+
+    def _create_check_run(self, call: Call) -> Reply:
+        found = self._repo_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        run: dict[str, Any] = {
+            "id": self._next_id("check_run"),
+            "repo": found[0],
+            "status": "queued",
+            "started_at": call.body.get("started_at") or _now(),
+        }
+        problem = self._apply_check_run_fields(run, call.body)
+        if problem is not None:
+            return problem
+        self.check_runs[run["id"]] = run
+        return Reply(201, self._check_run_object(run, call.base_url))
+
+    def _update_check_run(self, call: Call) -> Reply:
+        found = self._repo_or_404(call)
+        if isinstance(found, Reply):
+            return found
+        run = self.check_runs.get(int(call.params["check_run_id"]))
+        if run is None or run["repo"] != found[0]:
+            return _error(404, "Not Found", f"{_DOCS}/checks/runs#update-a-check-run")
+        problem = self._apply_check_run_fields(run, call.body)
+        if problem is not None:
+            return problem
+        return Reply(200, self._check_run_object(run, call.base_url))
+
+    def _get_user(self, call: Call) -> Reply:
+        data = self._rebase(
+            self._example("private-user-response-with-public-and-private-profile-information"), call.base_url, None
+        )
+        data.update({k: v for k, v in self._user(self.login, call.base_url).items() if k in data})
+        data["user_view_type"] = "private"  # missing from GitHub's examples (KNOWN_SPEC_FAULTS)
+        return Reply(200, data)
+
+    def _get_rate_limit(self, call: Call) -> Reply:
+        data = self._example("rate-limit-overview")
+        core = {
+            "limit": self.rate_limit,
+            "used": self.rate_used,
+            "remaining": max(0, self.rate_limit - self.rate_used),
+            "reset": self.rate_reset,
+        }
+        data["resources"]["core"] = core
+        data["rate"] = dict(core)
+        return Reply(200, data)
+
+
+def _int_or(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def _json_or_text(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's pooled connections expect
+    fake: FakeGitHub
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            status, reply_headers, payload = self.fake.handle(self.command, self.path, headers, body)
+        except Exception as exc:  # noqa: BLE001 - a bug in the fake must fail the test, not hang the client
+            self.fake.violations.append(Violation("fake", self.command, self.path, None, 500, repr(exc)))
+            status, reply_headers, payload = 500, {}, b'{"message": "the fake crashed"}'
+
+        self.send_response(status)
+        for name, value in reply_headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # the fake's own log stays quiet
+        return
+
+
+@contextlib.contextmanager
+def running_fake_github(
+    *,
+    repository: str = "octo-org/ml-repo",
+    pr_number: int | None = 7,
+    head_sha: str = "c0ffee" + "0" * 34,
+    comments: int = 0,
+    contract: OpenApiContract | None = None,
+    **kwargs: Any,
+) -> Iterator[FakeGitHub]:
+    """A serving fake with one repository and (unless pr_number is None) one open PR; stopped on exit.
+
+    Test modules wrap this in a fixture that calls `fake.assert_no_violations()` after the test.
+    """
+    fake = FakeGitHub(contract=contract, **kwargs)
+    fake.add_repo(repository)
+    if pr_number is not None:
+        fake.add_pull(repository, pr_number, head_sha=head_sha, comments=comments)
+    fake.serve()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _parse_fault(text: str) -> Fault:
+    """`[OPERATION=]KIND[*TIMES][@RETRY_AFTER]`, e.g. `issues/create-comment=forbidden*3`."""
+    operation, _, rest = text.rpartition("=")
+    rest, _, retry_after = rest.partition("@")
+    kind, _, times = rest.partition("*")
+    return Fault(
+        kind,
+        int(times or 1),
+        operation or None,
+        int(retry_after) if retry_after else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A fake GitHub REST API on 127.0.0.1 (for end-to-end tests).")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--state", type=Path, required=True, help="JSON file rewritten after every request")
+    parser.add_argument("--token", default=os.environ.get("FAKE_GITHUB_TOKEN", DEFAULT_TOKEN))
+    parser.add_argument("--repo", default="octo-org/ml-repo")
+    parser.add_argument("--pr", type=int, default=7)
+    parser.add_argument("--head-sha", default="c0ffee" + "0" * 34)
+    parser.add_argument("--base-ref", default="main")
+    parser.add_argument("--head-ref", default="feature")
+    parser.add_argument("--fork", default=None, help="owner/name of the PR's head repository (a fork PR)")
+    parser.add_argument("--comments", type=int, default=0, help="existing human comments on the PR")
+    parser.add_argument("--fault", action="append", default=[], help="[OPERATION=]KIND[*TIMES][@RETRY_AFTER]")
+    args = parser.parse_args(argv)
+
+    fake = FakeGitHub(token=args.token, state_file=args.state.resolve())
+    fake.add_repo(args.repo)
+    fake.add_pull(
+        args.repo,
+        args.pr,
+        head_sha=args.head_sha,
+        head_ref=args.head_ref,
+        base_ref=args.base_ref,
+        head_repository=args.fork,
+        comments=args.comments,
+    )
+    for text in args.fault:
+        fault = _parse_fault(text)
+        fake.fail(fault.kind, times=fault.times, operation=fault.operation, retry_after=fault.retry_after)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    fake.serve(args.port)
+    print(json.dumps({"url": fake.url, "state": str(args.state)}), flush=True)
+    stop.wait()
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Against real parts: the MLflow server fixture, the fakes of tests/fakes/, real subprocesses."""

@@ -1,0 +1,1 @@
+"""Pure tests: no server, no network, fast (real git repositories and files are fine)."""
