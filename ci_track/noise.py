@@ -35,7 +35,7 @@ b_1..b_m, both measured with the same per-run noise σ (pooled),
 
 **k with an estimated σ**: "k sigma" is read as the one-sided tail probability p = 1 - Φ(k) it has
 for a known σ (3σ: p = 0.00135). σ is only estimated, from ν degrees of freedom, so the threshold
-is the Student-t quantile t = t_ν(1 - p) (3σ at ν = 10: t = 4.14); with ν → ∞ t = k. That keeps
+is the Student-t quantile t = t_ν(1 - p) (3σ at ν = 10: t = 3.96); with ν → ∞ t = k. That keeps
 the false-block rate at the level k promises when σ comes from a handful of values.
 
 **Noise estimate** (`estimate_noise`): of these two, the one with more degrees of freedom ν
@@ -368,7 +368,7 @@ def estimate_noise(
     commits); `history`: one value per recent base-branch commit, oldest first. Repeats measure
     exactly the noise of the code under test (the history can hold real changes), so they win ties
     and are used whenever the history gives no estimate; but the threshold t grows fast as ν falls
-    (3σ: t = 7.2 at ν = 4, 4.0 at ν = 13), so a 20-run history (ν ≈ 13) beats a few repeats.
+    (3σ: t = 6.62 at ν = 4, 3.72 at ν = 12.7), so a 20-run history (ν ≈ 12.7) beats a few repeats.
     Neither has 2 values: no estimate.
     """
     repeats = pooled_noise(repeat_groups)
@@ -615,7 +615,7 @@ def _judge(
 
 def _reason(d: Decision, tolerance: Tolerance, band: float) -> str:
     """One line: what was observed, against what, how sure. E.g. `worse by 0.021 (mean of 2 vs 1 run,
-    z 1.8); allowed 0.034 = max(fixed 2% = 0.019, 3σ → 4.14 SE = 0.034); σ 0.0082 from …: pass, confident`."""
+    z 1.8); allowed 0.034 = max(fixed 2% = 0.019, 3σ → 3.96 SE = 0.034); σ 0.0082 from …: pass, confident`."""
     direction = "better" if d.test == "improvement" else "worse"
     sides = f"mean of {d.candidate.n} vs {d.champion.n} run{'s' if d.champion.n != 1 else ''}"
     observed = f"{direction} by {d.change:.4g} ({sides}" + (f", z {d.z:.2f})" if d.z is not None else ")")
