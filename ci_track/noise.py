@@ -236,14 +236,15 @@ def parse_repeat(value: object, maximum: object = None, where: str = "repeat") -
         return RepeatPolicy(maximum=_count(maximum, f"{where} maximum"))
     if maximum is not None:
         raise NoiseSpecError(f"{where}: a maximum applies only to 'auto', got repeat {value!r}")
-    return RepeatPolicy(runs=_count(value, where))
+    return RepeatPolicy(runs=_count(value, where, auto=True))
 
 
-def _count(value: object, where: str) -> int:
+def _count(value: object, where: str, *, auto: bool = False) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise NoiseSpecError(f"{where}: {value!r} must be a whole number of runs, at least 1 (or 'auto')")
+        alternative = " (or 'auto')" if auto else ""
+        raise NoiseSpecError(f"{where}: {value!r} must be a whole number of runs, at least 1{alternative}")
     return value
 
 
@@ -517,8 +518,9 @@ def check_improvement(
     band: float = DEFAULT_BAND,
 ) -> Decision:
     """`promote` with `require: improvement`: pass only when the candidate's mean is better than the
-    champion's by more than max(F, t·SE); F = `minimum`'s fixed part (MLflow's min_absolute_change /
-    min_relative_change), t·SE its sigma part (a significant improvement). Nothing set: any gain > 0."""
+    champion's by at least max(F, t·SE); F = `minimum`'s fixed part (MLflow's min_absolute_change /
+    min_relative_change, inclusive as there), t·SE its sigma part (a significant improvement).
+    Nothing set: any gain > 0, strictly (an unchanged candidate is no improvement)."""
     return _judge("improvement", candidate, champion, goal, minimum, noise, band)
 
 
@@ -584,11 +586,11 @@ def _judge(
         allowance, allowance_from = fixed, "fixed"
     else:
         allowance, allowance_from = 0.0, "none"
-    beyond = change > allowance and not math.isclose(change, allowance, rel_tol=_SLACK, abs_tol=0.0)
-    if test == "improvement":
-        verdict: Verdict = "pass" if beyond else "fail"
-    else:
-        verdict = "fail" if beyond else "pass"
+    at_limit = math.isclose(change, allowance, rel_tol=_SLACK, abs_tol=0.0)
+    if test == "improvement":  # at the minimum counts, as MLflow's >= (but nothing set needs a real gain)
+        verdict: Verdict = "pass" if change > allowance or (allowance > 0 and at_limit) else "fail"
+    else:  # at the limit is within it, as in ci_track/comparison.py
+        verdict = "fail" if change > allowance and not at_limit else "pass"
     z = change / se if se else None
     if se is None:
         confident = False

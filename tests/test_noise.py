@@ -364,6 +364,8 @@ def test_require_improvement_like_mlflow_min_change() -> None:
     assert noise.check_improvement([0.97], [0.95], "maximize", one_percent, known(0.0001)).verdict == "pass"
     assert noise.check_improvement([0.955], [0.95], "maximize", one_percent, known(0.0001)).verdict == "fail"
     assert noise.check_improvement([0.95], [0.95], "maximize", Tolerance(), known(0.0001)).verdict == "fail"
+    # exactly the minimum counts (MLflow: candidate >= baseline + min_absolute_change)
+    assert noise.check_improvement([0.75], [0.5], "maximize", Tolerance(absolute=0.25), known(0.0)).verdict == "pass"
     # with a sigma part the gain must also be significant: 0.02 < 3·0.01·√2
     noisy = noise.check_improvement([0.97], [0.95], "maximize", Tolerance(sigma=3.0, relative=1.0), known(0.01))
     assert (noisy.verdict, noisy.allowance_from) == ("fail", "noise")
