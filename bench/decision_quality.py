@@ -27,7 +27,7 @@ Rules, side by side, each decided by real code:
 - MLflow MetricThreshold: MLflow's own `mlflow.models.evaluation.validation._validate` with
   `MetricThreshold(min_relative_change=0.0, greater_is_better=...)`, the most lenient comparison it
   allows (min_absolute_change must be > 0, i.e. a required improvement; neither can allow a worsening);
-- ci-track noise-aware (ci_track/noise.py): `max_regression: "3sigma"`, σ from the champion's repeats
+- ci-track noise-aware (ci_track/gate/noise.py): `max_regression: "3sigma"`, σ from the champion's repeats
   and the base-branch history (`estimate_noise`), single run; the same combined with `2%`; and
   `--repeat auto` with a maximum of 3 and of 4 (`next_repeat` after every run); the same with k = 2.33,
   whose one-sided tail is the goal's 1%; and two variants that are not the defaults, to show why the
@@ -58,10 +58,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ci_track import noise  # noqa: E402  (the repository root first: this checkout's ci_track)
-from ci_track.comparison import compare  # noqa: E402
-from ci_track.config import Config, MetricRule  # noqa: E402
-from ci_track.runs import Run  # noqa: E402
+from ci_track.gate import noise, repeats, tolerance  # noqa: E402  (the repository root first: this checkout's ci_track)
+from ci_track.gate.comparison import compare  # noqa: E402
+from ci_track.gate.config import Config, MetricRule  # noqa: E402
+from ci_track.tracking.runs import Run  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "seed_noise.json"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS-decision-quality.md"
@@ -179,7 +179,7 @@ def _noise_for(
     return noise.estimate_noise([list(candidate), pr.champion], pr.history, estimator=estimator)
 
 
-def noise_single(tolerance: noise.Tolerance, estimator: noise.HistoryEstimator = "mssd") -> Rule:
+def noise_single(tolerance: tolerance.Tolerance, estimator: noise.HistoryEstimator = "mssd") -> Rule:
     def rule(pr: PullRequest) -> tuple[bool, int]:
         first = pr.candidate[:1]
         decision = noise.decide(first, pr.champion, pr.metric.goal, tolerance, _noise_for(pr, first, estimator))
@@ -188,14 +188,14 @@ def noise_single(tolerance: noise.Tolerance, estimator: noise.HistoryEstimator =
     return rule
 
 
-def noise_auto(tolerance: noise.Tolerance, maximum: int, band: float = noise.DEFAULT_BAND) -> Rule:
+def noise_auto(tolerance: tolerance.Tolerance, maximum: int, band: float = noise.DEFAULT_BAND) -> Rule:
     def rule(pr: PullRequest) -> tuple[bool, int]:
         runs = 1
         while True:
             values = pr.candidate[:runs]
             noise_now = _noise_for(pr, values)
             decision = noise.decide(values, pr.champion, pr.metric.goal, tolerance, noise_now, band=band)
-            if not noise.next_repeat([decision], runs, maximum).again:
+            if not repeats.next_repeat([decision], runs, maximum).again:
                 return decision.verdict == "fail", runs
             runs += 1
 
@@ -203,9 +203,9 @@ def noise_auto(tolerance: noise.Tolerance, maximum: int, band: float = noise.DEF
 
 
 def rules() -> list[tuple[str, Rule]]:
-    sigma = noise.parse_tolerance("3sigma")
-    combined = noise.parse_tolerance({"sigma": 3, "relative": "2%"})
-    one_percent = noise.parse_tolerance(f"{ONE_PERCENT_K:.2f}sigma")  # the goal's own false-block level
+    sigma = tolerance.parse_tolerance("3sigma")
+    combined = tolerance.parse_tolerance({"sigma": 3, "relative": "2%"})
+    one_percent = tolerance.parse_tolerance(f"{ONE_PERCENT_K:.2f}sigma")  # the goal's own false-block level
     return [
         ("fixed 2% (ci-track today: `compare`)", fixed_two_percent),
         ("github-action-benchmark ratio, alert at 200%", benchmark_action_ratio),
@@ -292,7 +292,7 @@ def estimator_lines(prs: Sequence[PullRequest]) -> list[str]:
         "| metric | MSSD σ / sd | MAD σ / sd | false blocks, MSSD | false blocks, MAD |",
         "|---|---|---|---|---|",
     ]
-    rules_by = {name: noise_single(noise.Tolerance(sigma=K_SIGMA), name) for name in ("mssd", "mad")}
+    rules_by = {name: noise_single(tolerance.Tolerance(sigma=K_SIGMA), name) for name in ("mssd", "mad")}
     for metric in sorted({pr.metric.name for pr in prs}):
         mine = [pr for pr in prs if pr.metric.name == metric]
         ratios = {

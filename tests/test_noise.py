@@ -1,4 +1,4 @@
-"""ci_track/noise.py on known inputs: hand-computed values and textbook cases (no timings, no benchmark figures)."""
+"""The noise core (ci_track/gate/ noise, tolerance, student_t, repeats) on known inputs (no timings)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import statistics
 
 import pytest
 
-from ci_track import noise
-from ci_track.noise import NO_ESTIMATE, NoiseEstimate, NoiseSpecError, Tolerance
+from ci_track.gate import noise, repeats, student_t, tolerance
+from ci_track.gate.noise import NO_ESTIMATE, NoiseEstimate
+from ci_track.gate.tolerance import NoiseSpecError, Tolerance
 
 NORMAL = statistics.NormalDist()
 
@@ -20,20 +21,20 @@ NORMAL = statistics.NormalDist()
     [("3sigma", 3.0), ("3σ", 3.0), ("2.5 sigma", 2.5), ("3 SIGMA", 3.0), (" 1.5σ ", 1.5), ("2e0sigma", 2.0)],
 )
 def test_sigma_spellings_give_k(text: str, k: float) -> None:
-    assert noise.parse_tolerance(text) == Tolerance(sigma=k)
+    assert tolerance.parse_tolerance(text) == Tolerance(sigma=k)
 
 
 def test_percent_number_and_none_keep_their_meaning() -> None:
-    assert noise.parse_tolerance("2%") == Tolerance(relative=2.0)
-    assert noise.parse_tolerance(0.01) == Tolerance(absolute=0.01)
-    assert noise.parse_tolerance(0) == Tolerance(absolute=0.0)
-    assert noise.parse_tolerance(None) == Tolerance()
+    assert tolerance.parse_tolerance("2%") == Tolerance(relative=2.0)
+    assert tolerance.parse_tolerance(0.01) == Tolerance(absolute=0.01)
+    assert tolerance.parse_tolerance(0) == Tolerance(absolute=0.0)
+    assert tolerance.parse_tolerance(None) == Tolerance()
 
 
 def test_mapping_combines_sigma_with_fixed_parts() -> None:
-    assert noise.parse_tolerance({"sigma": 3, "relative": "2%"}) == Tolerance(sigma=3.0, relative=2.0)
-    assert noise.parse_tolerance({"sigma": "2.5σ", "absolute": 0.01}) == Tolerance(sigma=2.5, absolute=0.01)
-    assert noise.parse_tolerance({"relative": 2}) == Tolerance(relative=2.0)  # relative: 2 is 2%
+    assert tolerance.parse_tolerance({"sigma": 3, "relative": "2%"}) == Tolerance(sigma=3.0, relative=2.0)
+    assert tolerance.parse_tolerance({"sigma": "2.5σ", "absolute": 0.01}) == Tolerance(sigma=2.5, absolute=0.01)
+    assert tolerance.parse_tolerance({"relative": 2}) == Tolerance(relative=2.0)  # relative: 2 is 2%
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_mapping_combines_sigma_with_fixed_parts() -> None:
 )
 def test_bad_specs_are_one_line_value_errors_naming_the_value(value: object, named: str) -> None:
     with pytest.raises(NoiseSpecError) as caught:
-        noise.parse_tolerance(value, "metrics.rmse.max_regression")
+        tolerance.parse_tolerance(value, "metrics.rmse.max_regression")
     message = str(caught.value)
     assert isinstance(caught.value, ValueError)
     assert "\n" not in message
@@ -69,7 +70,7 @@ def test_bad_specs_are_one_line_value_errors_naming_the_value(value: object, nam
 
 def test_a_misspelt_sigma_gets_a_hint() -> None:
     with pytest.raises(NoiseSpecError, match=r"did you mean '3sigma'\?"):
-        noise.parse_tolerance("3sigmas")
+        tolerance.parse_tolerance("3sigmas")
 
 
 def test_fixed_allowance_is_the_larger_of_absolute_and_relative() -> None:
@@ -84,13 +85,13 @@ def test_fixed_allowance_is_the_larger_of_absolute_and_relative() -> None:
 @pytest.mark.parametrize(
     ("value", "maximum", "policy"),
     [
-        (1, None, noise.RepeatPolicy(runs=1)),
-        ("3", None, noise.RepeatPolicy(runs=3)),
-        ("auto", 4, noise.RepeatPolicy(maximum=4)),
+        (1, None, tolerance.RepeatPolicy(runs=1)),
+        ("3", None, tolerance.RepeatPolicy(runs=3)),
+        ("auto", 4, tolerance.RepeatPolicy(maximum=4)),
     ],
 )
-def test_repeat_settings(value: object, maximum: object, policy: noise.RepeatPolicy) -> None:
-    assert noise.parse_repeat(value, maximum) == policy
+def test_repeat_settings(value: object, maximum: object, policy: tolerance.RepeatPolicy) -> None:
+    assert tolerance.parse_repeat(value, maximum) == policy
 
 
 @pytest.mark.parametrize(
@@ -106,7 +107,7 @@ def test_repeat_settings(value: object, maximum: object, policy: noise.RepeatPol
 )
 def test_bad_repeat_settings(value: object, maximum: object, fragment: str) -> None:
     with pytest.raises(NoiseSpecError, match=fragment):
-        noise.parse_repeat(value, maximum)
+        tolerance.parse_repeat(value, maximum)
 
 
 # ---------------------------------------------------------------- summaries and noise estimates
@@ -213,14 +214,14 @@ def test_standard_error_of_a_difference_of_means() -> None:
     ],
 )
 def test_sigma_threshold_is_the_student_t_quantile_of_the_same_tail(k: float, dof: float | None, t: float) -> None:
-    assert noise.sigma_threshold(k, dof) == pytest.approx(t, abs=2e-6)
+    assert student_t.sigma_threshold(k, dof) == pytest.approx(t, abs=2e-6)
 
 
 def test_student_t_survival_function() -> None:
-    assert noise.student_t_sf(0.0, 3) == pytest.approx(0.5)
-    assert noise.student_t_sf(1.0, 1) == pytest.approx(0.25)  # Cauchy: 1/2 - atan(1)/π
-    assert noise.student_t_sf(-1.0, 1) == pytest.approx(0.75)
-    assert noise.student_t_sf(2.0, 2) == pytest.approx(0.5 - 1 / math.sqrt(6))  # closed form at ν = 2
+    assert student_t.student_t_sf(0.0, 3) == pytest.approx(0.5)
+    assert student_t.student_t_sf(1.0, 1) == pytest.approx(0.25)  # Cauchy: 1/2 - atan(1)/π
+    assert student_t.student_t_sf(-1.0, 1) == pytest.approx(0.75)
+    assert student_t.student_t_sf(2.0, 2) == pytest.approx(0.5 - 1 / math.sqrt(6))  # closed form at ν = 2
 
 
 # ---------------------------------------------------------------- decisions
@@ -325,23 +326,23 @@ def test_next_repeat_trains_again_only_while_ambiguous() -> None:
     three = Tolerance(sigma=3.0)
     clear = noise.decide([10.0], [10.0], "minimize", three, known(1.0))
     ambiguous = noise.decide([13.5], [10.0], "minimize", three, known(1.0))
-    assert not noise.next_repeat([clear], 1, 4).again
-    step = noise.next_repeat([clear, ambiguous], 1, 4)
+    assert not repeats.next_repeat([clear], 1, 4).again
+    step = repeats.next_repeat([clear, ambiguous], 1, 4)
     assert step.again and "ambiguous" in step.reason
-    at_max = noise.next_repeat([ambiguous], 4, 4)
+    at_max = repeats.next_repeat([ambiguous], 4, 4)
     assert not at_max.again and "maximum of 4" in at_max.reason and "1 decision still not confident" in at_max.reason
 
 
 def test_next_repeat_without_noise_estimate_trains_to_measure_it() -> None:
     blind = noise.decide([10.5], [10.0], "minimize", Tolerance(sigma=3.0), NO_ESTIMATE)
-    assert noise.next_repeat([blind], 1, 3).again
-    assert not noise.next_repeat([blind], 1, 1).again  # a maximum of 1 is one run
-    assert not noise.next_repeat([], 1, 3).again  # nothing to decide
+    assert repeats.next_repeat([blind], 1, 3).again
+    assert not repeats.next_repeat([blind], 1, 1).again  # a maximum of 1 is one run
+    assert not repeats.next_repeat([], 1, 3).again  # nothing to decide
 
 
 def test_next_repeat_checks_its_arguments() -> None:
     with pytest.raises(ValueError):
-        noise.next_repeat([], 0, 3)
+        repeats.next_repeat([], 0, 3)
 
 
 # ---------------------------------------------------------------- drift and required improvement
@@ -349,24 +350,24 @@ def test_next_repeat_checks_its_arguments() -> None:
 
 def test_drift_is_measured_against_the_best_recent_champion_by_mean() -> None:
     champions = [[10.0, 10.2], [9.0, 9.2], [9.5]]  # best (minimize): mean 9.1
-    assert noise.best_by_mean(champions, "minimize") == 1
-    assert noise.best_by_mean(champions, "maximize") == 0
-    drift = noise.check_drift([9.8], champions, "minimize", Tolerance(relative=5.0), known(0.01))
+    assert repeats.best_by_mean(champions, "minimize") == 1
+    assert repeats.best_by_mean(champions, "maximize") == 0
+    drift = repeats.check_drift([9.8], champions, "minimize", Tolerance(relative=5.0), known(0.01))
     assert drift is not None
     assert drift.test == "drift"
     assert drift.change == pytest.approx(0.7)
     assert drift.verdict == "fail"  # 0.7 > 5% of 9.1 = 0.455, although within 5% of the newest champion
-    assert noise.check_drift([9.8], [], "minimize", Tolerance(relative=5.0), known(0.01)) is None
+    assert repeats.check_drift([9.8], [], "minimize", Tolerance(relative=5.0), known(0.01)) is None
 
 
 def test_require_improvement_like_mlflow_min_change() -> None:
     one_percent = Tolerance(relative=1.0)  # MLflow min_relative_change=0.01
-    assert noise.check_improvement([0.97], [0.95], "maximize", one_percent, known(0.0001)).verdict == "pass"
-    assert noise.check_improvement([0.955], [0.95], "maximize", one_percent, known(0.0001)).verdict == "fail"
-    assert noise.check_improvement([0.95], [0.95], "maximize", Tolerance(), known(0.0001)).verdict == "fail"
+    assert repeats.check_improvement([0.97], [0.95], "maximize", one_percent, known(0.0001)).verdict == "pass"
+    assert repeats.check_improvement([0.955], [0.95], "maximize", one_percent, known(0.0001)).verdict == "fail"
+    assert repeats.check_improvement([0.95], [0.95], "maximize", Tolerance(), known(0.0001)).verdict == "fail"
     # exactly the minimum counts (MLflow: candidate >= baseline + min_absolute_change)
-    assert noise.check_improvement([0.75], [0.5], "maximize", Tolerance(absolute=0.25), known(0.0)).verdict == "pass"
+    assert repeats.check_improvement([0.75], [0.5], "maximize", Tolerance(absolute=0.25), known(0.0)).verdict == "pass"
     # with a sigma part the gain must also be significant: 0.02 < 3·0.01·√2
-    noisy = noise.check_improvement([0.97], [0.95], "maximize", Tolerance(sigma=3.0, relative=1.0), known(0.01))
+    noisy = repeats.check_improvement([0.97], [0.95], "maximize", Tolerance(sigma=3.0, relative=1.0), known(0.01))
     assert (noisy.verdict, noisy.allowance_from) == ("fail", "noise")
     assert "better by 0.02" in noisy.reason and "needed" in noisy.reason
