@@ -184,13 +184,25 @@ def run_gate(
             error_code=error.error_code,
         ) from None
     related = find_related_runs(client, experiment.experiment_id, candidate)
+    from ci_track.tracking.history import gather_evidence
+
+    noise = gather_evidence(  # repeat groups, base-branch history, recent champions: bounded searches
+        client,
+        experiment.experiment_id,
+        config,
+        candidate,
+        choice.run if choice else None,
+        base_branch,
+        prepare=lambda run: with_aggregates(client, run, config),
+    )
     comparison = compare(
-        with_aggregates(client, candidate, config),
-        with_aggregates(client, choice.run, config) if choice else None,
+        noise.candidate,
+        noise.champion,
         config,
         champion_source=choice.description if choice else None,
-        notices=found.notes,
+        notices=(*found.notes, *noise.notes),
         related_runs=related,
+        evidence=noise.evidence,
     )
     return GateOutcome(
         experiment=experiment_name,

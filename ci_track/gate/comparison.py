@@ -57,6 +57,7 @@ import math
 from collections.abc import Callable, Mapping
 
 from ci_track.gate.config import Config, MetricRule
+from ci_track.gate.noise_gate import NoiseEvidence, NoiseView, apply_noise
 from ci_track.report.text import cut, one_line
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import HEADLINE_LIMIT
@@ -113,6 +114,7 @@ class MetricResult:
     # needed more digits than the default to visibly break its rule (0.5 -> 0.51001 is +2.002%, not
     # +2.0%, against +2%); None: the default formats. The report tables show the same.
     shown: tuple[str, str, str, str] | None = None
+    noise: NoiseView | None = None  # σ, z and the noise-aware decision (ci_track/gate/noise_gate.py)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -134,6 +136,7 @@ class Comparison:
     no_champion_policy: str = "pass"
     notices: tuple[str, ...] = ()  # shown above the table: how the runs were chosen, what was skipped
     related_runs: tuple[RelatedRun, ...] = ()  # nested and extra runs of the candidate's training, not judged
+    accepted: str | None = None  # a regression accepted by the override label: the notice (ci_track/gate/override.py)
 
     @property
     def failures(self) -> tuple[MetricResult, ...]:
@@ -179,7 +182,7 @@ class Comparison:
         if not gate:
             return 0
         if self.verdict == "regression":
-            return 1
+            return 0 if self.accepted else 1
         if self.verdict == "no-champion":
             return 0 if (no_champion_policy or self.no_champion_policy) == "pass" else 1
         return 0
@@ -297,11 +300,17 @@ def compare(
     champion_source: str | None = None,
     notices: tuple[str, ...] = (),
     related_runs: tuple[RelatedRun, ...] = (),
+    evidence: NoiseEvidence | None = None,
 ) -> Comparison:
     """Judge `candidate` against `champion` (None: no champion was found) under `config`'s rules."""
     champion_metrics: Mapping[str, float] = champion.metrics if champion is not None else {}
-    results = [
-        _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=champion is not None)
+    has_champion = champion is not None
+    results = [  # then with its noise, when the gate read any (noise_gate.py)
+        apply_noise(
+            _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=has_champion),
+            rule,
+            evidence,
+        )
         for name, rule in config.metrics.items()
     ]
     if champion is not None:
@@ -645,6 +654,8 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _headline(comparison: Comparison) -> str:
+    if comparison.accepted and comparison.verdict == "regression":
+        return _fit("accepted by label: ", [m.short for m in comparison.failures])
     gated = comparison.gated
     warnings = comparison.warnings
     warn_items = [m.short for m in warnings]

@@ -56,6 +56,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import TOO_DEEP, ConfigError, UsageError
+from ci_track.gate import noise_config
+from ci_track.gate.noise_config import PromoteConfig
+from ci_track.gate.tolerance import NoiseSpecError, RepeatPolicy, Tolerance
 from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 from ci_track.vocabulary import COMMENT_MODES, MISSING_POLICIES, NO_CHAMPION_POLICIES
 
@@ -80,14 +83,16 @@ TOP_LEVEL_KEYS = (
     "comment",
     "status",
     "rules_from",
+    "promote",  # noise-aware settings (issue 13): ci_track/gate/noise_config.py
+    "override_label",
 )
-CHAMPION_KEYS = ("strategy", "model", "alias", "metric")
-METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate")
+CHAMPION_KEYS = ("strategy", "model", "alias", "metric", "drift_window")
+METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate", "max_drift")
 RULES_FROM = ("base", "head")
 # `aggregate:` values: one value per run out of the metric's logged history (see ci_track/gate/aggregates.py).
 AGGREGATES = ("last", "min", "max", "mean_last_N")
 _MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
-RUN_KEYS = ("tags", "metrics_files")
+RUN_KEYS = ("tags", "metrics_files", "repeat", "repeat_max")
 
 DEFAULT_ALIAS = "champion"
 MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
@@ -115,9 +120,13 @@ class MetricRule:
     severity: str = "fail"  # fail | warn | info
     allow_nan: bool = False
     aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (aggregates.py)
+    noise: Tolerance | None = None  # a sigma spelling or a mapping of max_regression (noise_config.py)
+    max_drift: Tolerance | None = None  # against the best of the last champion.drift_window champions
 
     def allowed_worsening(self) -> str:
-        """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `none`."""
+        """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `+3sigma`, `none`."""
+        if self.goal is not None and self.noise is not None:
+            return ("+" if self.goal == "minimize" else "-") + self.noise.describe()
         if self.tolerance_kind == "none" or self.goal is None:
             return "none"
         sign = "+" if self.goal == "minimize" else "-"
@@ -132,12 +141,14 @@ class ChampionConfig:
     model: str | None = None
     alias: str = DEFAULT_ALIAS
     metric: str | None = None
+    drift_window: int = noise_config.DEFAULT_DRIFT_WINDOW  # K promotions max_drift looks back on
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig:
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metrics_files: tuple[str, ...] = ()
+    repeat: RepeatPolicy | None = None  # run.repeat (+ repeat_max): None is one run
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -153,6 +164,8 @@ class Config:
     status: bool | None = None  # None: decided by the context (on with a token)
     rules_from: str | None = None  # base | head: whose rules gate a PR (None: base); only the base's file counts
     source: str | None = None  # the file it was read from, for messages
+    promote: PromoteConfig = dataclasses.field(default_factory=PromoteConfig)
+    override_label: str = noise_config.DEFAULT_OVERRIDE_LABEL  # the PR label that accepts a regression
 
     def metric_goal(self, name: str | None) -> str | None:
         rule = self.metrics.get(name) if name else None
@@ -335,6 +348,13 @@ class _Reader:
             raise self.error(node, f"{where} must be a finite number, got {_show(value)}")
         return float(value)
 
+    def noise(self, node: yaml.Node, read: Any, *args: Any) -> Any:
+        """`read(value, *args)` of ci_track/gate/noise_config.py, its NoiseSpecError as this node's ConfigError."""
+        try:
+            return read(self.numeric_value(node), *args)
+        except NoiseSpecError as error:
+            raise self.error(node, str(error)) from None
+
     def strings(self, node: yaml.Node, where: str) -> tuple[tuple[str, Any], ...]:
         """A string or a list of strings, each with its node."""
         if self.is_null(node):
@@ -367,6 +387,10 @@ class _Reader:
             values["status"] = self.boolean(top["status"][1], "status")
         if "rules_from" in top:
             values["rules_from"] = self.choice(top["rules_from"][1], "rules_from", RULES_FROM)
+        if "override_label" in top:
+            values["override_label"] = self.noise(top["override_label"][1], noise_config.override_label)
+        if "promote" in top and not self.is_null(top["promote"][1]):
+            values["promote"] = self.promote(top["promote"][1])
         metrics: dict[str, MetricRule] = {}
         if "metrics" in top:
             metrics = self.metrics(top["metrics"][1])
@@ -407,10 +431,21 @@ class _Reader:
                 fields["min"][1],
                 f"{where}.min ({_plain(values['min'])}) is greater than {where}.max ({_plain(values['max'])})",
             )
+        if "max_drift" in fields:
+            drift_node = fields["max_drift"][1]
+            values["max_drift"] = self.noise(drift_node, noise_config.parse_tolerance, f"{where}.max_drift")
+            if values.get("goal") is None:
+                raise self.error(drift_node, f"{where}.max_drift needs {where}.goal (minimize or maximize)")
         if "max_regression" in fields:
             tolerance_node = fields["max_regression"][1]
-            kind, tolerance = self.tolerance(tolerance_node, f"{where}.max_regression")
-            if kind != "none" and values.get("goal") is None:
+            spec = self.noise(tolerance_node, noise_config.noise_spec, f"{where}.max_regression")
+            if spec is not None:
+                values["noise"] = spec
+            if spec is not None:
+                kind, tolerance = noise_config.fixed_part(spec)
+            else:
+                kind, tolerance = self.tolerance(tolerance_node, f"{where}.max_regression")
+            if (kind != "none" or spec is not None) and values.get("goal") is None:
                 raise self.error(
                     tolerance_node, f"{where}.max_regression needs {where}.goal (minimize or maximize) to know worse"
                 )
@@ -469,7 +504,23 @@ class _Reader:
         files: tuple[str, ...] = ()
         if "metrics_files" in fields:
             files = tuple(text for text, _ in self.strings(fields["metrics_files"][1], "run.metrics_files"))
-        return RunConfig(tags=tags, metrics_files=files)
+        repeat = None
+        if "repeat" in fields:
+            maximum = self.value(fields["repeat_max"][1]) if "repeat_max" in fields else None
+            repeat = self.noise(fields["repeat"][1], noise_config.repeat_policy, maximum, "run.repeat")
+        elif "repeat_max" in fields:
+            raise self.error(fields["repeat_max"][1], "run.repeat_max needs run.repeat: auto")
+        return RunConfig(tags=tags, metrics_files=files, repeat=repeat)
+
+    def promote(self, node: yaml.Node) -> PromoteConfig:
+        fields = self.mapping(node, "promote", noise_config.PROMOTE_KEYS)
+        require = "none"
+        if "require" in fields:
+            require = self.noise(fields["require"][1], noise_config.promote_require)
+        minimum = Tolerance()
+        if "min_improvement" in fields:
+            minimum = self.noise(fields["min_improvement"][1], noise_config.parse_tolerance, "promote.min_improvement")
+        return PromoteConfig(require=require, min_improvement=minimum)
 
     def champion(self, node: yaml.Node, metrics: Mapping[str, MetricRule]) -> ChampionConfig:
         if self.is_null(node):
@@ -493,6 +544,9 @@ class _Reader:
                 seen.append(text)
             strategy = tuple(seen)
         champion = make_champion(strategy=strategy, model=model, alias=alias, metric=metric)
+        if "drift_window" in fields:
+            window = self.noise(fields["drift_window"][1], noise_config.drift_window)
+            champion = dataclasses.replace(champion, drift_window=window)
         problem = champion_problem(champion, metrics)
         if problem is not None:
             field, message = problem
@@ -585,6 +639,7 @@ OVERRIDE_VARIABLES = {
     "champion_metric": "CI_TRACK_CHAMPION_METRIC",
     "comment": "CI_TRACK_COMMENT",
     "status": "CI_TRACK_STATUS",
+    "override_label": "CI_TRACK_OVERRIDE_LABEL",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -665,6 +720,13 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         alias=text("champion_alias", champion.alias),
         metric=text("champion_metric", champion.metric),
     )
+    new_champion = dataclasses.replace(new_champion, drift_window=champion.drift_window)
+    label = config.override_label
+    if (picked_label := pick("override_label")) is not None:
+        try:
+            label = noise_config.override_label(str(picked_label[0]), picked_label[1])
+        except NoiseSpecError as bad:
+            raise error(picked_label[1], str(bad).split(": ", 1)[1]) from None
     problem = champion_problem(new_champion, config.metrics)
     if problem is not None:
         field, message = problem
@@ -685,6 +747,7 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         comment=choice("comment", COMMENT_MODES, config.comment),
         status=status,
         champion=new_champion,
+        override_label=label,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ci_track.gate.comparison import STATUS_LABELS, Comparison, MetricResult, metric_label, result_cells
+from ci_track.report.noise_report import noise_lines
 from ci_track.report.text import BIDI_CONTROLS
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
@@ -83,6 +84,13 @@ def render_table(comparison: Comparison, *, rules: Any = None) -> str:
     if notes:
         lines.append("")
         lines.extend(f"{OUTCOME_MARKS[m.outcome]}: {console_safe(m.reason, max_length=300)}" for m in notes)
+    noise = noise_lines(comparison.gated)
+    if noise:
+        lines.append("")
+        lines.extend(f"noise: {console_safe(text, max_length=400)}" for text in noise)
+    if comparison.accepted:
+        lines.append("")
+        lines.append(f"accepted: {console_safe(comparison.accepted, max_length=300)}")
     if comparison.related_runs:
         lines.append("")
         lines.append(f"not judged ({len(comparison.related_runs)} other runs of this training):")

@@ -1,0 +1,210 @@
+"""The noise-aware gate end to end (issue 13): real CLI, real MLflow server, real subprocesses.
+
+`compare` with sigma rules (noise from repeats, from the base-branch history, or none), `run --repeat`,
+`promote` with `require: improvement`, `max_drift`, the override label, and the bad inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from ci_track.gate.noise import decide, estimate_noise
+from ci_track.gate.tolerance import parse_tolerance
+from ci_track.tracking.client import MlflowClient, TrackingSettings
+from ci_track.tracking.runs import Run
+from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
+from tests.mlflow_server import MlflowServer
+
+HEAD_SHA = "c" * 40
+RULES = """\
+experiment: {experiment}
+base_branch: main
+metrics:
+  rmse: {{goal: minimize, max_regression: {rule}}}
+{extra}"""
+
+
+@pytest.fixture
+def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
+    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
+        yield c
+
+
+class Scenario:
+    def __init__(self, client: MlflowClient, server: MlflowServer, experiment: str, workdir: Path) -> None:
+        self.client = client
+        self.server = server
+        self.experiment = experiment
+        self.experiment_id = client.get_or_create_experiment(experiment).experiment_id
+        self.workdir = workdir
+        self.counter = 0
+
+    def rules(self, rule: str, extra: str = "") -> None:
+        text = RULES.format(experiment=self.experiment, rule=rule, extra=extra)
+        (self.workdir / ".ci-track.yml").write_text(text)
+
+    def run(
+        self,
+        rmse: float,
+        *,
+        branch: str,
+        sha: str,
+        pr: int | None = None,
+        group: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        all_tags = {"mlflow.source.git.branch": branch, "mlflow.source.git.commit": sha, **(tags or {})}
+        if pr is not None:
+            all_tags["ci.pr_number"] = str(pr)
+        if group is not None:
+            all_tags["ci.repeat_group"] = group
+        self.counter += 1
+        run = self.client.create_run(self.experiment_id, tags=all_tags, start_time=1_700_000_000_000 + self.counter)
+        self.client.log_batch(run.run_id, metrics=[{"key": "rmse", "value": rmse}])
+        self.client.update_run(run.run_id, "FINISHED")
+        self.client.set_tag(run.run_id, "ci.exit_code", "0")
+        return self.client.get_run(run.run_id)
+
+    def group(self, values: Sequence[float], *, branch: str, sha: str, pr: int | None = None) -> list[Run]:
+        name = f"g-{sha[:7]}-{self.counter}"
+        return [self.run(v, branch=branch, sha=sha, pr=pr, group=name) for v in values]
+
+    def history(self, values: Sequence[float]) -> None:
+        """One complete single run per base-branch commit, oldest first."""
+        for index, value in enumerate(values):
+            self.run(value, branch="main", sha=f"{index:040x}")
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return base_env(MLFLOW_TRACKING_URI=self.server.url, CI_TRACK_HEAD_SHA=HEAD_SHA, **extra)
+
+    def compare(self, *args: str, **env: str) -> tuple[CliResult, dict]:
+        report = self.workdir / "report.json"
+        report.unlink(missing_ok=True)
+        result = ci_track("compare", "--json-output", str(report), *args, env=self.env(**env), cwd=self.workdir)
+        document = json.loads(report.read_text()) if report.exists() else {}
+        return result, document
+
+
+@pytest.fixture
+def scenario(client: MlflowClient, mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path) -> Scenario:
+    return Scenario(client, mlflow_server, experiment_name, tmp_path)
+
+
+def _rmse(document: dict) -> dict:
+    return next(m for m in document["metrics"] if m["name"] == "rmse")
+
+
+# ---------------------------------------------------------------- compare with a sigma rule
+
+
+def test_sigma_rule_with_repeats_judges_the_means_and_reports_sigma_z_and_confidence(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    champion = [10.0, 10.4, 9.6, 10.2]
+    candidate = [10.3, 10.7, 9.9]
+    scenario.group(champion, branch="main", sha="a" * 40)
+    scenario.group(candidate, branch="feature", sha=HEAD_SHA, pr=7)
+    result, document = scenario.compare()
+    expected = decide(
+        candidate, champion, "minimize", parse_tolerance("3sigma"), estimate_noise([candidate, champion], [])
+    )
+    rmse = _rmse(document)
+    assert result.code == (1 if expected.verdict == "fail" else 0), result.stdout
+    assert rmse["noise"]["applied"] is True
+    assert rmse["noise"]["source"] == "repeats"
+    assert rmse["noise"]["sigma"] == pytest.approx(expected.noise.sigma)
+    assert rmse["noise"]["z"] == pytest.approx(expected.z)
+    assert rmse["noise"]["confident"] == expected.confident
+    assert rmse["noise"]["candidate_runs"] == 3 and rmse["noise"]["champion_runs"] == 4
+    assert rmse["candidate"] == pytest.approx(sum(candidate) / 3)  # the table shows the mean
+    assert rmse["champion"] == pytest.approx(sum(champion) / 4)
+    assert "noise: rmse: σ" in result.stdout and "from repeats" in result.stdout
+    assert any("mean of 3 runs" in notice for notice in document["notices"])
+
+
+def test_a_clear_regression_in_units_of_noise_fails(scenario: Scenario) -> None:
+    scenario.rules('"3σ"')
+    scenario.group([10.0, 10.1, 9.9, 10.0], branch="main", sha="a" * 40)
+    scenario.group([12.0, 12.1, 11.9], branch="feature", sha=HEAD_SHA, pr=7)
+    result, document = scenario.compare()
+    assert result.code == 1, result.stdout
+    assert _rmse(document)["status"] == "regressed"
+    assert _rmse(document)["noise"]["confident"] is True
+    assert "FAIL: rmse" in result.stdout
+
+
+def test_noise_from_the_base_branch_history_with_one_bounded_search(scenario: Scenario) -> None:
+    scenario.rules("{sigma: 3, relative: 1%}")
+    history = [10.0, 10.3, 9.8, 10.1, 9.9, 10.4, 9.7, 10.2, 10.0, 9.9]
+    scenario.history(history)
+    champion = scenario.run(10.05, branch="main", sha="a" * 40)  # the newest: `latest` picks it
+    scenario.run(10.5, branch="feature", sha=HEAD_SHA, pr=7)
+    scenario.run(99.0, branch="main", sha="e" * 40, pr=8)  # a PR run named main: never history
+    result, document = scenario.compare()
+    assert document["champion"]["run_id"] == champion.run_id
+    noise = _rmse(document)["noise"]
+    assert noise["source"] == "history"
+    expected = estimate_noise([], history)  # the champion's own run is not its history
+    assert noise["sigma"] == pytest.approx(expected.sigma)
+    assert noise["noise_runs"] == len(history)
+    assert result.code == 0, result.stdout  # +0.45 within 3 SE of a σ about 0.25
+
+
+def test_without_any_noise_estimate_the_fixed_part_alone_applies_and_the_report_says_so(scenario: Scenario) -> None:
+    scenario.rules("{sigma: 3, relative: 2%}")
+    scenario.run(10.0, branch="main", sha="a" * 40)
+    scenario.run(10.5, branch="feature", sha=HEAD_SHA, pr=7)  # +5% > 2%
+    result, document = scenario.compare()
+    noise = _rmse(document)["noise"]
+    assert noise["source"] == "none" and noise["sigma"] is None
+    assert result.code == 1
+    assert "no noise estimate: the 3σ part is not applied" in _rmse(document)["reason"]
+
+
+def test_a_fixed_rule_keeps_its_verdict_and_shows_sigma_for_information(scenario: Scenario) -> None:
+    scenario.rules('"2%"')
+    scenario.group([10.0, 10.5, 9.5], branch="main", sha="a" * 40)
+    scenario.group([10.1, 10.6, 9.6], branch="feature", sha=HEAD_SHA, pr=7)  # +1% of the mean
+    result, document = scenario.compare()
+    assert result.code == 0, result.stdout
+    noise = _rmse(document)["noise"]
+    assert noise["applied"] is False and noise["source"] == "repeats"
+    assert _rmse(document)["status"] == "within_tolerance"
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ('"3sigmas"', "'3sigmas' is not a tolerance; did you mean '3sigma'?"),
+        ('"-3sigma"', "must be a finite number of sigma greater than 0"),
+        ("{sigma: 3, relatve: 2%}", "unknown key 'relatve'"),
+        ("{sigma: 0}", "greater than 0"),
+    ],
+)
+def test_bad_sigma_rules_are_one_line_errors_exit_2(scenario: Scenario, rule: str, fragment: str) -> None:
+    scenario.rules(rule)
+    result, _ = scenario.compare()
+    assert_clean_failure(result, 2, fragment, ".ci-track.yml:4")
+
+
+def test_the_editor_schema_accepts_the_sigma_spellings(scenario: Scenario) -> None:
+    import jsonschema
+    import yaml
+
+    from tests.test_config import schema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    for rule in ('"3sigma"', '"3σ"', '"2.5 sigma"', "{sigma: 3, relative: 2%}", "{sigma: 2, absolute: 0.01}"):
+        document = yaml.safe_load(RULES.format(experiment="x", rule=rule, extra=""))
+        assert list(validator.iter_errors(document)) == [], rule
+    for rule in ('"3sigmas"', "{sigma: 0}", "{sigma: 3, relatve: 2%}"):
+        document = yaml.safe_load(RULES.format(experiment="x", rule=rule, extra=""))
+        assert list(validator.iter_errors(document)), rule
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
