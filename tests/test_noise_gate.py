@@ -80,7 +80,7 @@ class Scenario:
             self.run(value, branch="main", sha=f"{index:040x}")
 
     def env(self, **extra: str) -> dict[str, str]:
-        return base_env(MLFLOW_TRACKING_URI=self.server.url, CI_TRACK_HEAD_SHA=HEAD_SHA, **extra)
+        return base_env(**{"MLFLOW_TRACKING_URI": self.server.url, "CI_TRACK_HEAD_SHA": HEAD_SHA, **extra})
 
     def compare(self, *args: str, **env: str) -> tuple[CliResult, dict]:
         report = self.workdir / "report.json"
@@ -208,3 +208,125 @@ def test_the_editor_schema_accepts_the_sigma_spellings(scenario: Scenario) -> No
 
 def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
+
+
+# ---------------------------------------------------------------- run --repeat
+
+TRAIN = """
+import json, os, sys
+seed = int(os.environ["CI_TRACK_SEED"])
+values = [float(v) for v in os.environ["VALUES"].split(",")]
+if seed == int(os.environ.get("FAIL_AT", "0")):
+    sys.exit(3)
+json.dump({"rmse": values[seed - 1], "seed": seed}, open("metrics.json", "w"))
+"""
+
+
+def _train(scenario: Scenario, values: Sequence[float], *args: str, sha: str, branch: str, **env: str) -> CliResult:
+    environment = scenario.env(
+        VALUES=",".join(str(v) for v in values),
+        CI_TRACK_HEAD_SHA=sha,
+        CI_TRACK_BRANCH=branch,
+        **env,
+    )
+    return ci_track(
+        "run", "--metrics-file", "metrics.json", *args, "--", *_python(TRAIN), env=environment, cwd=scenario.workdir
+    )
+
+
+def _group_runs(scenario: Scenario, sha: str) -> list[Run]:
+    runs, _ = scenario.client.search_runs(
+        [scenario.experiment_id],
+        filter_string=f"tags.`mlflow.source.git.commit` = '{sha}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    return runs
+
+
+def test_run_repeat_n_trains_n_seeded_runs_that_compare_treats_as_one_candidate(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    champion_sha = "a" * 40
+    result = _train(scenario, [10.0, 10.4, 9.6], "--repeat", "3", sha=champion_sha, branch="main")
+    assert result.code == 0, result.stderr
+    runs = _group_runs(scenario, champion_sha)
+    assert [r.tags["ci.attempt"] for r in runs] == ["1", "2", "3"]
+    assert [r.tags["ci.seed"] for r in runs] == ["1", "2", "3"]
+    assert [r.metrics["seed"] for r in runs] == [1.0, 2.0, 3.0]  # CI_TRACK_SEED reached the command
+    assert len({r.tags["ci.repeat_group"] for r in runs}) == 1
+    assert all(r.tags["ci.repeats"] == "3 runs: the configured 3 runs" for r in runs)
+    assert "repeat group" in result.stderr
+    scenario.group([10.2, 10.5, 9.9], branch="feature", sha=HEAD_SHA, pr=7)
+    compared, document = scenario.compare()
+    rmse = _rmse(document)
+    assert rmse["champion"] == pytest.approx(10.0) and rmse["noise"]["champion_runs"] == 3
+    assert rmse["noise"]["source"] == "repeats" and rmse["noise"]["noise_runs"] == 6
+    assert compared.code == 0, compared.stdout
+
+
+def test_run_repeat_from_the_configuration(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"', extra="run:\n  repeat: 2\n")
+    result = _train(scenario, [10.0, 10.4], sha="a" * 40, branch="main")
+    assert result.code == 0, result.stderr
+    assert len(_group_runs(scenario, "a" * 40)) == 2
+
+
+def test_repeat_auto_trains_again_only_while_ambiguous_and_says_why(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    scenario.run(10.0, branch="main", sha="a" * 40)  # a champion of one run: no noise estimate yet
+    result = _train(
+        scenario, [10.1, 10.3, 10.2, 10.2], "--repeat", "auto", "--repeat-max", "4", sha=HEAD_SHA, branch="feature"
+    )
+    assert result.code == 0, result.stderr
+    runs = _group_runs(scenario, HEAD_SHA)
+    assert len(runs) == 2  # the first run has no noise estimate; the second measures it and decides
+    assert "no noise estimate yet: another run measures it" in result.stderr
+    assert runs[0].tags["ci.repeats"] == "2 runs: decision clear after 2 runs"
+
+
+def test_repeat_auto_without_a_champion_stops_after_one_run(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    result = _train(scenario, [10.0, 10.1], "--repeat", "auto", "--repeat-max", "3", sha=HEAD_SHA, branch="feature")
+    assert result.code == 0, result.stderr
+    assert len(_group_runs(scenario, HEAD_SHA)) == 1
+    assert "nothing to decide" in result.stderr
+
+
+def test_a_failing_attempt_stops_the_repeats_and_fails_the_run(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    result = _train(scenario, [10.0, 10.1, 10.2], "--repeat", "3", sha=HEAD_SHA, branch="feature", FAIL_AT="2")
+    assert result.code == 3
+    runs = _group_runs(scenario, HEAD_SHA)
+    assert len(runs) == 2 and runs[1].status == "FAILED"
+    assert "attempt 2 failed with exit code 3" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "fragment"),
+    [
+        (("--repeat", "0"), "", "--repeat: 0 must be a whole number of runs, at least 1"),
+        (("--repeat", "auto"), "", "'auto' needs a maximum"),
+        (("--repeat-max", "3"), "", "--repeat-max needs --repeat auto"),
+        (("--repeat", "3", "--repeat-max", "3"), "", "a maximum applies only to 'auto'"),
+        ((), "run:\n  repeat: auto\n", "run.repeat: 'auto' needs a maximum"),
+        ((), "run:\n  repeat: 0\n", "run.repeat: 0 must be a whole number"),
+        ((), "run:\n  repeat: 50\n", "at most 20 runs per commit"),
+    ],
+)
+def test_bad_repeat_settings_are_one_line_errors_before_any_run(
+    scenario: Scenario, args: tuple[str, ...], extra: str, fragment: str
+) -> None:
+    scenario.rules('"3sigma"', extra=extra)
+    result = _train(scenario, [10.0], *args, sha=HEAD_SHA, branch="feature")
+    assert_clean_failure(result, 2, fragment)
+    assert _group_runs(scenario, HEAD_SHA) == []
+
+
+def test_best_ranks_commits_by_the_mean_of_their_repeats_not_by_one_lucky_run(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"', extra="champion:\n  strategy: best\n  metric: rmse\n")
+    scenario.group([9.0, 10.0, 10.0], branch="main", sha="a" * 40)  # one lucky run, mean 9.67
+    steady = scenario.group([9.5, 9.5, 9.6], branch="main", sha="b" * 40)  # mean 9.53
+    scenario.run(9.55, branch="feature", sha=HEAD_SHA, pr=7)
+    result, document = scenario.compare()
+    assert document["champion"]["run_id"] in {run.run_id for run in steady}, result.stdout
+    assert "mean of 3 runs" in document["champion"]["source"]
+    assert _rmse(document)["champion"] == pytest.approx((9.5 + 9.5 + 9.6) / 3)

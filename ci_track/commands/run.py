@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
             "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
-            "final status. Exit code: the command's own."
+            "final status. Exit code: the command's own (with --repeat: the first failing attempt's, which "
+            "stops the repeats)."
         ),
         usage=(
             "ci-track run [options] -- COMMAND [ARG...]\n"
@@ -58,6 +59,12 @@ def register(subparsers: Any) -> None:
         "-P", "--param", action="append", default=[], metavar="KEY=VALUE", help="MLproject parameter (repeatable)"
     )
     parser.add_argument("--project-dir", default=".", help="directory holding the MLproject file (default: .)")
+    parser.add_argument(
+        "--repeat",
+        metavar="N|auto",
+        help="train N times (seeds 1..N in CI_TRACK_SEED and {seed}), one candidate; auto: until clear (run.repeat)",
+    )
+    parser.add_argument("--repeat-max", type=int, metavar="M", help="the most runs --repeat auto may take (required)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
     parser.set_defaults(handler=main)
 
@@ -80,6 +87,44 @@ def main(args: argparse.Namespace) -> int:
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
     context = detect_context(environ, cwd)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
+    from ci_track.commands._repeat import repeat_policy, run_with_repeats
+
+    policy = repeat_policy(args, config.run.repeat)
+    if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
+        from ci_track.training.repeat import with_seed
+
+        def plan_for(seed: int) -> TrainingPlan:
+            return plan_training(
+                argparse.Namespace(**{**vars(args), "param": with_seed(args.param, seed)}), command, cwd=cwd
+            )
+
+        plan_for(1)  # bad -P values fail before any run is created
+        with MlflowClient(settings) as client:
+
+            def execute(
+                *, plan: TrainingPlan, environ: Mapping[str, str], run_name: str, tags: Mapping[str, str]
+            ) -> tuple[int, str | None]:
+                runner = TrainingRun(client=client, environ=environ, cwd=cwd)
+                code = runner.execute(
+                    plan=plan,
+                    experiment_name=experiment_name,
+                    context=context,
+                    run_name=run_name,
+                    extra_tags={**extra_tags, **tags},
+                    metrics_files=metrics_files,
+                )
+                return code, runner.last_run_id
+
+            return run_with_repeats(
+                args,
+                policy,
+                client=client,
+                environ=environ,
+                cwd=cwd,
+                plan_for=plan_for,
+                execute=execute,
+                context=context,
+            )
 
     with MlflowClient(settings) as client:
         runner = TrainingRun(client=client, environ=environ, cwd=cwd)
@@ -170,6 +215,7 @@ class TrainingRun:
         self.client = client
         self.environ = environ
         self.cwd = cwd
+        self.last_run_id: str | None = None  # the run execute() created (for --repeat)
 
     def execute(
         self,
@@ -197,6 +243,7 @@ class TrainingRun:
         # A token pasted into a command line or a --tag must not be stored in the run.
         tags = {key: redact(value, self.environ) for key, value in tags.items()}
         run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
+        self.last_run_id = run.run_id
         if plan.params:
             self.client.log_batch(run.run_id, params=plan.params)
         run_url = self.client.run_url(experiment.experiment_id, run.run_id)

@@ -350,8 +350,11 @@ class _Reader:
 
     def noise(self, node: yaml.Node, read: Any, *args: Any) -> Any:
         """`read(value, *args)` of ci_track/gate/noise_config.py, its NoiseSpecError as this node's ConfigError."""
+        value = self.numeric_value(node)
+        if isinstance(value, float) and _YAML12_INT.fullmatch(str(node.value).strip()):
+            value = int(value)  # a count (repeat: 3), not 3.0
         try:
-            return read(self.numeric_value(node), *args)
+            return read(value, *args)
         except NoiseSpecError as error:
             raise self.error(node, str(error)) from None
 

@@ -133,3 +133,22 @@ def gather_evidence(
         evidence=evidence,
         notes=tuple(notes),
     )
+
+
+def best_by_mean_run(
+    client: MlflowClient, experiment_id: str, candidate: Run, base_branch: str, metric: str, goal: str | None
+) -> tuple[Run, int] | None:
+    """The `best` champion ranked by mean over repeats: among the base branch's last HISTORY_RUNS
+    complete runs (one search), grouped by repeat group (else commit), the group with the best mean
+    of `metric`, and its newest run; None when no run of the window has the metric."""
+    from ci_track.gate.noise_gate import finite_values, group_by_repeat
+    from ci_track.gate.repeats import best_by_mean
+
+    runs = [run for run in base_history(client, experiment_id, base_branch) if run.run_id != candidate.run_id]
+    groups = [group for group in group_by_repeat(runs) if finite_values(group, metric)]
+    if not groups:
+        return None
+    best = best_by_mean(
+        [finite_values(group, metric) for group in groups], "maximize" if goal == "maximize" else "minimize"
+    )
+    return groups[best][0], len(groups[best])
