@@ -25,7 +25,9 @@ RULES = """\
 experiment: {experiment}
 base_branch: main
 metrics:
-  rmse: {{goal: minimize, max_regression: {rule}}}
+  rmse:
+    goal: minimize
+    max_regression: {rule}
 {extra}"""
 
 
@@ -188,7 +190,7 @@ def test_a_fixed_rule_keeps_its_verdict_and_shows_sigma_for_information(scenario
 def test_bad_sigma_rules_are_one_line_errors_exit_2(scenario: Scenario, rule: str, fragment: str) -> None:
     scenario.rules(rule)
     result, _ = scenario.compare()
-    assert_clean_failure(result, 2, fragment, ".ci-track.yml:4")
+    assert_clean_failure(result, 2, fragment, ".ci-track.yml:6")
 
 
 def test_the_editor_schema_accepts_the_sigma_spellings(scenario: Scenario) -> None:
@@ -330,3 +332,48 @@ def test_best_ranks_commits_by_the_mean_of_their_repeats_not_by_one_lucky_run(sc
     assert document["champion"]["run_id"] in {run.run_id for run in steady}, result.stdout
     assert "mean of 3 runs" in document["champion"]["source"]
     assert _rmse(document)["champion"] == pytest.approx((9.5 + 9.5 + 9.6) / 3)
+
+
+# ---------------------------------------------------------------- promote require: improvement, max_drift
+
+
+def _promote(scenario: Scenario, sha: str, *args: str) -> CliResult:
+    return ci_track("promote", *args, env=scenario.env(CI_TRACK_HEAD_SHA=sha), cwd=scenario.workdir)
+
+
+def test_promote_require_improvement_refuses_a_run_that_is_only_within_tolerance(scenario: Scenario) -> None:
+    scenario.rules('"2%"', extra='promote:\n  require: improvement\n  min_improvement: "1%"\n')
+    first = scenario.run(10.0, branch="main", sha="a" * 40)
+    promoted = _promote(scenario, "a" * 40)
+    assert promoted.code == 0, promoted.stderr  # no champion yet: nothing to improve on
+    scenario.run(9.95, branch="main", sha="b" * 40)  # 0.5% better: passes the gate, not an improvement of 1%
+    refused = _promote(scenario, "b" * 40)
+    assert refused.code == 1
+    assert "not promoted: not a real improvement over the champion" in refused.stderr
+    assert "needed 0.1 (fixed 1% = 0.1)" in refused.stderr
+    assert scenario.client.get_run(first.run_id).tags.get("ci.champion") == "true"
+    better = scenario.run(9.8, branch="main", sha="d" * 40)  # 2% better
+    accepted = _promote(scenario, "d" * 40)
+    assert accepted.code == 0, accepted.stderr
+    assert scenario.client.get_run(better.run_id).tags.get("ci.champion") == "true"
+    scenario.run(9.79, branch="main", sha="e" * 40)
+    assert _promote(scenario, "e" * 40, "--force").code == 0
+
+
+def test_max_drift_bounds_the_loss_against_the_best_of_the_last_champions(scenario: Scenario) -> None:
+    scenario.rules('"2%"', extra="    max_drift: 3%\n")
+    for index, value in enumerate((10.0, 10.1, 10.2)):  # each within 2% of the one before
+        sha = f"{index + 1:x}" * 40
+        scenario.run(value, branch="main", sha=sha)
+        assert _promote(scenario, sha).code == 0
+    scenario.run(10.35, branch="feature", sha=HEAD_SHA, pr=7)  # +1.5% on the champion, +3.5% on the best
+    result, document = scenario.compare()
+    assert result.code == 1, result.stdout
+    rmse = _rmse(document)
+    assert rmse["status"] == "regressed"
+    assert "drifted from the best of the last 3 champions" in rmse["reason"]
+    assert rmse["noise"]["drift"]["verdict"] == "fail"
+    assert rmse["noise"]["drift"]["champion_mean"] == pytest.approx(10.0)
+    scenario.run(10.25, branch="feature", sha="f" * 40, pr=8)  # +2.5% on the best: within 3%
+    within, _ = scenario.compare(CI_TRACK_HEAD_SHA="f" * 40)
+    assert within.code == 0, within.stdout

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ci_track.ci.context import CIContext
     from ci_track.gate.comparison import Comparison
     from ci_track.gate.config import Config
+    from ci_track.gate.noise_gate import NoiseEvidence
     from ci_track.gate.rules import GateRules, RulesReport
     from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.runs import Run
@@ -101,6 +102,7 @@ class GateOutcome:
     candidate_url: str
     champion_url: str | None
     rules: RulesReport | None = None  # where the rules came from, what the PR changes
+    evidence: NoiseEvidence | None = None  # the runs' values the noise-aware gate judged (gate/noise_gate.py)
 
     @property
     def exit_code(self) -> int:
@@ -212,6 +214,7 @@ def run_gate(
         candidate_url=client.run_url(experiment.experiment_id, candidate.run_id),
         champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
         rules=rules.report,
+        evidence=noise.evidence,
     )
 
 
