@@ -377,3 +377,121 @@ def test_max_drift_bounds_the_loss_against_the_best_of_the_last_champions(scenar
     scenario.run(10.25, branch="feature", sha="f" * 40, pr=8)  # +2.5% on the best: within 3%
     within, _ = scenario.compare(CI_TRACK_HEAD_SHA="f" * 40)
     assert within.code == 0, within.stdout
+
+
+# ---------------------------------------------------------------- the override label
+
+LABEL = "ci-track:accept-regression"
+
+
+def _pr_env(
+    scenario: Scenario,
+    labels: Sequence[str],
+    *,
+    action: str = "synchronize",
+    label: str | None = None,
+    fork: bool = False,
+) -> dict[str, str]:
+    event: dict = {
+        "action": action,
+        "number": 7,
+        "sender": {"login": "maintainer"},
+        "pull_request": {
+            "number": 7,
+            "title": "A change",
+            "labels": [{"name": name} for name in labels],
+            "head": {"sha": HEAD_SHA, "ref": "feature", "repo": {"full_name": "fork/repo" if fork else "o/r"}},
+            "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": "o/r"}},
+        },
+        "repository": {"full_name": "o/r", "default_branch": "main"},
+    }
+    if label is not None:
+        event["label"] = {"name": label}
+    path = scenario.workdir / "event.json"
+    path.write_text(json.dumps(event))
+    return {
+        "GITHUB_ACTIONS": "true",
+        "CI": "true",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(path),
+        "GITHUB_SHA": "f" * 40,
+        "GITHUB_REPOSITORY": "o/r",
+        "CI_TRACK_RULES_FROM": "head",  # a plain directory, not a clone with the base commit
+    }
+
+
+def _regression(scenario: Scenario) -> Run:
+    scenario.rules('"2%"')
+    scenario.run(10.0, branch="main", sha="a" * 40)
+    return scenario.run(11.0, branch="feature", sha=HEAD_SHA, pr=7)  # +10%
+
+
+def test_the_override_label_turns_a_failing_gate_into_a_visible_pass_and_removing_it_restores_it(
+    scenario: Scenario,
+) -> None:
+    candidate = _regression(scenario)
+    markdown = scenario.workdir / "report.md"
+    env = _pr_env(scenario, [LABEL, "other"], action="labeled", label=LABEL)
+    result, document = scenario.compare("--markdown-output", str(markdown), **env)
+    assert result.code == 0, result.stdout
+    assert document["verdict"] == "regression" and document["passed"] is True
+    assert "accepted by the label ci-track:accept-regression (maintainer," in document["accepted"]
+    assert _rmse(document)["status"] == "regressed"  # the failure stays visible
+    assert "Regression accepted by the label" in markdown.read_text()
+    assert "accepted: Regression accepted" in result.stdout
+    tags = scenario.client.get_run(candidate.run_id).tags
+    assert tags["ci.override_label"] == LABEL and tags["ci.override_by"] == "maintainer"
+    assert tags["ci.override_at"].endswith("Z")
+
+    removed, document = scenario.compare(**_pr_env(scenario, ["other"], action="unlabeled", label=LABEL))
+    assert removed.code == 1 and "accepted" not in document
+    tags = scenario.client.get_run(candidate.run_id).tags
+    assert "ci.override_by" not in tags and "ci.override_removed_at" in tags
+
+
+def test_a_label_seen_on_another_event_is_recorded_as_present(scenario: Scenario) -> None:
+    candidate = _regression(scenario)
+    result, _ = scenario.compare(**_pr_env(scenario, [LABEL]))
+    assert result.code == 0, result.stdout
+    assert scenario.client.get_run(candidate.run_id).tags["ci.override_by"] == "label present"
+
+
+def test_a_fork_pr_passes_only_with_the_label_on_the_pr_in_the_payload(scenario: Scenario) -> None:
+    _regression(scenario)
+    # Text the PR controls (its title, a variable a workflow fills from it) is never read for labels.
+    env = _pr_env(scenario, [], fork=True)
+    blocked, _ = scenario.compare(**env, CI_TRACK_LABELS=LABEL, PR_LABELS=LABEL)
+    assert blocked.code == 1
+    labelled, _ = scenario.compare(**_pr_env(scenario, [LABEL], fork=True, action="labeled", label=LABEL))
+    assert labelled.code == 0
+
+
+def test_a_configured_label_replaces_the_default(scenario: Scenario) -> None:
+    _regression(scenario)
+    env = _pr_env(scenario, [LABEL])
+    result, _ = scenario.compare("--override-label", "ml:accept", **env)
+    assert result.code == 1  # the default label no longer counts
+    accepted, _ = scenario.compare(**_pr_env(scenario, ["ml:accept"]), CI_TRACK_OVERRIDE_LABEL="ml:accept")
+    assert accepted.code == 0
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("flag", "--override-label 'accept it' has spaces"),
+        ("env", "CI_TRACK_OVERRIDE_LABEL 'accept it' has spaces"),
+        ("file", ".ci-track.yml:7: override_label: 'accept it' has spaces"),
+    ],
+)
+def test_a_label_name_with_spaces_is_a_one_line_error(scenario: Scenario, where: str, fragment: str) -> None:
+    _regression(scenario)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if where == "flag":
+        args = ("--override-label", "accept it")
+    elif where == "env":
+        env = {"CI_TRACK_OVERRIDE_LABEL": "accept it"}
+    else:
+        scenario.rules('"2%"', extra="override_label: accept it\n")
+    result, _ = scenario.compare(*args, **env)
+    assert_clean_failure(result, 2, fragment)

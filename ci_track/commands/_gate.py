@@ -59,6 +59,7 @@ class GateRequest:
                 "missing": args.missing,
                 "comment": args.comment,
                 "status": args.status,
+                "override_label": args.override_label,
             },
             rules_from=args.rules_from,
             run_id=args.run_id,
@@ -206,6 +207,13 @@ def run_gate(
         related_runs=related,
         evidence=noise.evidence,
     )
+    from ci_track.gate.override import apply_override, override_state
+    from ci_track.tracking.override import now_iso, record_override
+
+    override = override_state(context, config.override_label, now=now_iso())  # the PR's labels, from the payload
+    comparison = apply_override(comparison, override)
+    if not for_promotion:
+        record_override(client, noise.candidate, override, accepted=comparison.accepted is not None)
     return GateOutcome(
         experiment=experiment_name,
         comparison=comparison,
