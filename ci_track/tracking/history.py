@@ -3,7 +3,8 @@
 - `repeat_group(run)`: the complete runs recorded under the run's `ci.repeat_group` tag (one
   `ci-track run --repeat N`), at most MAX_REPEAT of them, in one `runs/search`; a run without the
   tag is its own group and costs nothing.
-- `base_history(base_branch)`: the base branch's last HISTORY_RUNS complete runs, newest first, in
+- `base_history(base_branch)`: the base branch's last HISTORY_RUNS complete runs (besides the
+  candidate's and the champion's own runs), newest first, in
   ONE `runs/search` with the same filters as the champion's (ci_track/tracking/champion.py:
   complete, FINISHED, not made for a pull request). Excluding pull-request runs goes through
   `MlflowClient.search_runs_lacking`, so it works on MLflow 2.9+ (on servers before 3.11, whose
@@ -58,8 +59,9 @@ def repeat_group(client: MlflowClient, experiment_id: str, run: Run) -> list[Run
     return found
 
 
-def base_history(client: MlflowClient, experiment_id: str, base_branch: str | None) -> list[Run]:
-    """The base branch's last HISTORY_RUNS complete runs that were not made for a pull request, newest first."""
+def base_history(client: MlflowClient, experiment_id: str, base_branch: str | None, *, own: int = 0) -> list[Run]:
+    """The base branch's last HISTORY_RUNS complete runs that were not made for a pull request, newest first,
+    plus `own` more: the candidate's and the champion's runs, which the caller leaves out (they are groups)."""
     if not base_branch:
         return []
     branch = f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
@@ -68,7 +70,7 @@ def base_history(client: MlflowClient, experiment_id: str, base_branch: str | No
         tag=PR_TAG,
         filter_string=f"{branch} and {COMPLETE_FILTER}",
         order_by=["attributes.start_time DESC"],
-        max_results=HISTORY_RUNS,
+        max_results=HISTORY_RUNS + own,
     )
 
 
@@ -110,7 +112,9 @@ def gather_evidence(
     champion_runs = [prepare(run) for run in repeat_group(client, experiment_id, champion)] if champion else []
     # The history only where a rule asks for noise ("3sigma"): fixed tolerances cost what they did.
     noisy = any(rule.noise is not None and rule.goal for rule in config.metrics.values())
-    base = base_history(client, experiment_id, base_branch) if noisy and champion is not None else []
+    # The own runs the history search also finds (base-branch runs not made for a PR) are read on top.
+    own = sum(1 for run in (*candidate_runs, *champion_runs) if run.branch == base_branch and PR_TAG not in run.tags)
+    base = base_history(client, experiment_id, base_branch, own=own) if noisy and champion is not None else []
     window = config.champion.drift_window
     drifting = any(rule.max_drift is not None for rule in config.metrics.values())
     recent = recent_champions(client, experiment_id, base_branch, window) if drifting else []
