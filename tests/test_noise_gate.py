@@ -495,3 +495,48 @@ def test_a_label_name_with_spaces_is_a_one_line_error(scenario: Scenario, where:
         scenario.rules('"2%"', extra="override_label: accept it\n")
     result, _ = scenario.compare(*args, **env)
     assert_clean_failure(result, 2, fragment)
+
+
+# ---------------------------------------------------------------- MLproject {seed}, bounded requests
+
+
+def test_the_seed_placeholder_reaches_mlproject_parameters(scenario: Scenario) -> None:
+    scenario.rules('"3sigma"')
+    (scenario.workdir / "train.py").write_text(
+        "import json, sys\njson.dump({'rmse': 10 + int(sys.argv[1]) / 10}, open('metrics.json', 'w'))\n"
+    )
+    (scenario.workdir / "MLproject").write_text(
+        "name: seeded\nentry_points:\n  main:\n    parameters:\n      seed: {type: int}\n"
+        "    command: python train.py {seed}\n"
+    )
+    env = scenario.env(CI_TRACK_HEAD_SHA="a" * 40, CI_TRACK_BRANCH="main")
+    result = ci_track(
+        "run", "--repeat", "3", "--entry-point", "main", "-P", "seed={seed}", "--metrics-file", "metrics.json",
+        env=env, cwd=scenario.workdir,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    runs = _group_runs(scenario, "a" * 40)
+    assert [r.params["seed"] for r in runs] == ["1", "2", "3"]
+    assert [r.metrics["rmse"] for r in runs] == [pytest.approx(10.1), pytest.approx(10.2), pytest.approx(10.3)]
+
+
+def test_compare_makes_the_same_bounded_number_of_requests_whatever_the_history(
+    client: MlflowClient, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    from tests.fault_proxy import FaultProxy
+
+    counts = []
+    for size in (25, 75):
+        scenario = Scenario(client, mlflow_server, f"noise-requests-{size}-{tmp_path.name}", tmp_path / str(size))
+        scenario.workdir.mkdir()
+        scenario.rules('"3sigma"', extra="    max_drift: 5%\n")
+        scenario.history([10.0 + (index % 5) / 10 for index in range(size)])
+        scenario.group([10.0, 10.2, 9.9], branch="main", sha="a" * 40)
+        scenario.group([10.1, 10.0, 10.2], branch="feature", sha=HEAD_SHA, pr=7)
+        with FaultProxy(mlflow_server.url) as proxy:
+            env = base_env(MLFLOW_TRACKING_URI=proxy.url, CI_TRACK_HEAD_SHA=HEAD_SHA)
+            result = ci_track("compare", env=env, cwd=scenario.workdir)
+            assert result.code == 0, result.stdout + result.stderr
+            counts.append(proxy.forwarded)
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= 12, counts

@@ -81,15 +81,15 @@ def main(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    plan = plan_training(args, command, cwd=cwd)
+    from ci_track.commands._repeat import repeat_policy, run_with_repeats
+
+    policy = repeat_policy(args, config.run.repeat)
+    plan = plan_training(args, command, cwd=cwd) if policy is None else None  # with repeats: per seed, below
     experiment_name = require_experiment(config)
     metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
     context = detect_context(environ, cwd)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
-    from ci_track.commands._repeat import repeat_policy, run_with_repeats
-
-    policy = repeat_policy(args, config.run.repeat)
     if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
         from ci_track.training.repeat import with_seed
 
@@ -126,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
                 context=context,
             )
 
+    assert plan is not None
     with MlflowClient(settings) as client:
         runner = TrainingRun(client=client, environ=environ, cwd=cwd)
         return runner.execute(
