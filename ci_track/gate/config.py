@@ -393,7 +393,7 @@ class _Reader:
         if "override_label" in top:
             values["override_label"] = self.noise(top["override_label"][1], noise_config.override_label)
         if "promote" in top and not self.is_null(top["promote"][1]):
-            values["promote"] = self.promote(top["promote"][1])
+            values["promote"] = noise_config.read_promote(self, top["promote"][1])
         metrics: dict[str, MetricRule] = {}
         if "metrics" in top:
             metrics = self.metrics(top["metrics"][1])
@@ -434,20 +434,15 @@ class _Reader:
                 fields["min"][1],
                 f"{where}.min ({_plain(values['min'])}) is greater than {where}.max ({_plain(values['max'])})",
             )
-        if "max_drift" in fields:
-            drift_node = fields["max_drift"][1]
-            values["max_drift"] = self.noise(drift_node, noise_config.parse_tolerance, f"{where}.max_drift")
-            if values.get("goal") is None:
-                raise self.error(drift_node, f"{where}.max_drift needs {where}.goal (minimize or maximize)")
+        values.update(noise_config.read_max_drift(self, fields, where, goal=values.get("goal")))
         if "max_regression" in fields:
             tolerance_node = fields["max_regression"][1]
-            spec = self.noise(tolerance_node, noise_config.noise_spec, f"{where}.max_regression")
+            spec = self.noise(tolerance_node, noise_config.noise_spec, f"{where}.max_regression")  # "3sigma"
             if spec is not None:
                 values["noise"] = spec
-            if spec is not None:
-                kind, tolerance = noise_config.fixed_part(spec)
-            else:
-                kind, tolerance = self.tolerance(tolerance_node, f"{where}.max_regression")
+            kind, tolerance = (
+                noise_config.fixed_part(spec) if spec else self.tolerance(tolerance_node, f"{where}.max_regression")
+            )
             if (kind != "none" or spec is not None) and values.get("goal") is None:
                 raise self.error(
                     tolerance_node, f"{where}.max_regression needs {where}.goal (minimize or maximize) to know worse"
@@ -507,23 +502,8 @@ class _Reader:
         files: tuple[str, ...] = ()
         if "metrics_files" in fields:
             files = tuple(text for text, _ in self.strings(fields["metrics_files"][1], "run.metrics_files"))
-        repeat = None
-        if "repeat" in fields:
-            maximum = self.value(fields["repeat_max"][1]) if "repeat_max" in fields else None
-            repeat = self.noise(fields["repeat"][1], noise_config.repeat_policy, maximum, "run.repeat")
-        elif "repeat_max" in fields:
-            raise self.error(fields["repeat_max"][1], "run.repeat_max needs run.repeat: auto")
+        repeat = noise_config.read_repeat(self, fields)  # run.repeat, run.repeat_max
         return RunConfig(tags=tags, metrics_files=files, repeat=repeat)
-
-    def promote(self, node: yaml.Node) -> PromoteConfig:
-        fields = self.mapping(node, "promote", noise_config.PROMOTE_KEYS)
-        require = "none"
-        if "require" in fields:
-            require = self.noise(fields["require"][1], noise_config.promote_require)
-        minimum = Tolerance()
-        if "min_improvement" in fields:
-            minimum = self.noise(fields["min_improvement"][1], noise_config.parse_tolerance, "promote.min_improvement")
-        return PromoteConfig(require=require, min_improvement=minimum)
 
     def champion(self, node: yaml.Node, metrics: Mapping[str, MetricRule]) -> ChampionConfig:
         if self.is_null(node):
@@ -724,12 +704,7 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         metric=text("champion_metric", champion.metric),
     )
     new_champion = dataclasses.replace(new_champion, drift_window=champion.drift_window)
-    label = config.override_label
-    if (picked_label := pick("override_label")) is not None:
-        try:
-            label = noise_config.override_label(str(picked_label[0]), picked_label[1])
-        except NoiseSpecError as bad:
-            raise error(picked_label[1], str(bad).split(": ", 1)[1]) from None
+    label = noise_config.override_label_from(pick("override_label"), error, config.override_label)
     problem = champion_problem(new_champion, config.metrics)
     if problem is not None:
         field, message = problem

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ci_track.gate.tolerance import NoiseSpecError, RepeatPolicy, Tolerance, parse_repeat, parse_tolerance
 
@@ -95,3 +97,53 @@ def override_label(value: object, where: str = "override_label") -> str:
     if len(text) > _LABEL_MAX or any(not character.isprintable() for character in text):
         raise NoiseSpecError(f"{where}: {text[:60]!r} is not a label name (printable, at most {_LABEL_MAX} characters)")
     return text
+
+
+# ---------------------------------------------------------------- readers for ci_track/gate/config.py
+# `reader` is config.py's _Reader: `noise(node, read, *args)` turns a NoiseSpecError into a ConfigError
+# naming the file and line; `mapping`, `error`, `value`, `is_null` as there.
+
+
+def read_max_drift(reader: Any, fields: Mapping[str, Any], where: str, *, goal: str | None) -> dict[str, Any]:
+    """`metrics.<m>.max_drift` into MetricRule fields ({} when absent); it needs the metric's goal."""
+    if "max_drift" not in fields:
+        return {}
+    node = fields["max_drift"][1]
+    drift = reader.noise(node, parse_tolerance, f"{where}.max_drift")
+    if goal is None:
+        raise reader.error(node, f"{where}.max_drift needs {where}.goal (minimize or maximize)")
+    return {"max_drift": drift}
+
+
+def read_repeat(reader: Any, fields: Mapping[str, Any]) -> RepeatPolicy | None:
+    """`run.repeat` with `run.repeat_max`; None when not set."""
+    if "repeat" in fields:
+        maximum = reader.value(fields["repeat_max"][1]) if "repeat_max" in fields else None
+        policy: RepeatPolicy = reader.noise(fields["repeat"][1], repeat_policy, maximum, "run.repeat")
+        return policy
+    if "repeat_max" in fields:
+        raise reader.error(fields["repeat_max"][1], "run.repeat_max needs run.repeat: auto")
+    return None
+
+
+def read_promote(reader: Any, node: Any) -> PromoteConfig:
+    """`promote: {require: improvement, min_improvement: ...}`."""
+    fields = reader.mapping(node, "promote", PROMOTE_KEYS)
+    require = "none"
+    if "require" in fields:
+        require = reader.noise(fields["require"][1], promote_require)
+    minimum = Tolerance()
+    if "min_improvement" in fields:
+        minimum = reader.noise(fields["min_improvement"][1], parse_tolerance, "promote.min_improvement")
+    return PromoteConfig(require=require, min_improvement=minimum)
+
+
+def override_label_from(picked: tuple[Any, str] | None, error: Callable[[str, str], Exception], current: str) -> str:
+    """The label from `--override-label` / CI_TRACK_OVERRIDE_LABEL (`picked`: value, origin), else `current`."""
+    if picked is None:
+        return current
+    value, origin = picked
+    try:
+        return override_label(str(value), origin)
+    except NoiseSpecError as bad:
+        raise error(origin, str(bad).split(": ", 1)[1]) from None
