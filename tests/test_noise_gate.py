@@ -283,6 +283,12 @@ def test_repeat_auto_trains_again_only_while_ambiguous_and_says_why(scenario: Sc
     assert len(runs) == 2  # the first run has no noise estimate; the second measures it and decides
     assert "no noise estimate yet: another run measures it" in result.stderr
     assert runs[0].tags["ci.repeats"] == "2 runs: decision clear after 2 runs"
+    _, document = scenario.compare()
+    assert any(
+        "the candidate is the mean of 2 runs of repeat group" in notice
+        and "(2 runs: decision clear after 2 runs)" in notice
+        for notice in document["notices"]
+    ), document["notices"]
 
 
 def test_repeat_auto_without_a_champion_stops_after_one_run(scenario: Scenario) -> None:

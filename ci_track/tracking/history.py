@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ci_track.gate.noise_config import MAX_REPEAT
-from ci_track.gate.noise_gate import REPEAT_GROUP_TAG, NoiseEvidence, build_evidence, mean_run
+from ci_track.gate.noise_gate import REPEAT_GROUP_TAG, REPEATS_TAG, NoiseEvidence, build_evidence, mean_run
 from ci_track.tracking.champion import COMPLETE_FILTER, PR_TAG, is_complete, quote_filter_value
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
@@ -123,9 +123,11 @@ def gather_evidence(
     )
     notes = []
     for role, runs in (("candidate", candidate_runs), ("champion", champion_runs)):
-        if len(runs) > 1:
-            group = runs[0].tags.get(REPEAT_GROUP_TAG, "")
-            notes.append(f"the {role} is the mean of {len(runs)} runs of repeat group {group}")
+        group = runs[0].tags.get(REPEAT_GROUP_TAG) if runs else None
+        if group:  # how many runs and why, as `ci-track run --repeat` recorded it
+            why = next((run.tags[REPEATS_TAG] for run in runs if run.tags.get(REPEATS_TAG)), None)
+            size = f"the mean of {len(runs)} runs" if len(runs) > 1 else "1 run"
+            notes.append(f"the {role} is {size} of repeat group {group}" + (f" ({why})" if why else ""))
     prepared = next((run for run in candidate_runs if run.run_id == candidate.run_id), candidate_runs[0])
     champion_prepared = None
     if champion is not None:
