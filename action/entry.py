@@ -68,6 +68,8 @@ class Inputs:
     # `ci-track run` only
     run_name: str = ""
     tags: tuple[str, ...] = ()
+    repeat: str = ""
+    repeat_max: str = ""
     # `ci-track compare` only
     run_id: str = ""
     champion_run_id: str = ""
@@ -78,6 +80,7 @@ class Inputs:
     no_champion: str = ""
     missing: str = ""
     rules_from: str = ""
+    override_label: str = ""
     check_run: bool = False
     template: str = ""
     markdown_output: str = ""
@@ -105,6 +108,8 @@ class Inputs:
             report=text("REPORT"),
             run_name=text("RUN_NAME"),
             tags=_key_values(text("TAGS"), "tags"),
+            repeat=_repeat(text("REPEAT").lower()),
+            repeat_max=_count(text("REPEAT_MAX"), "repeat-max"),
             run_id=text("RUN_ID"),
             champion_run_id=text("CHAMPION_RUN_ID"),
             champion_strategy=_strategy_list(text("CHAMPION_STRATEGY")),
@@ -114,6 +119,7 @@ class Inputs:
             no_champion=_choice(text("NO_CHAMPION"), "no-champion", NO_CHAMPION_POLICIES),
             missing=_choice(text("MISSING"), "missing", MISSING_POLICIES),
             rules_from=_choice(text("RULES_FROM"), "rules-from", RULES_SOURCES),
+            override_label=_label(text("OVERRIDE_LABEL")),
             check_run=_boolean(text("CHECK_RUN") or "false", "check-run"),
             template=text("TEMPLATE"),
             markdown_output=text("MARKDOWN_OUTPUT"),
@@ -137,6 +143,10 @@ class Inputs:
             raise InputError("nothing to do: set `command` or `entry-point`, or `compare: true`, or `report`")
         if self.run_id and self.trains:
             raise InputError("`run-id` compares a run made earlier: drop `command`/`entry-point`, or drop `run-id`")
+        if self.repeat == "auto" and not self.repeat_max:
+            raise InputError("`repeat: auto` needs `repeat-max` (the most runs it may take)")
+        if self.repeat_max and self.repeat != "auto":
+            raise InputError("`repeat-max` is the maximum of `repeat: auto`")
         unused = [name for name in self.set_inputs(RUN_ONLY) if not self.trains]
         if unused:
             raise InputError(f"`{unused[0]}` is for the training run: set `command` or `entry-point`")
@@ -150,7 +160,7 @@ class Inputs:
 
 
 # Inputs that only one verb uses: given where that verb does not run, they would be silently ignored.
-RUN_ONLY = ("run-name", "tags")
+RUN_ONLY = ("run-name", "tags", "repeat", "repeat-max")
 COMPARE_ONLY = (
     "run-id",
     "champion-run-id",
@@ -161,6 +171,7 @@ COMPARE_ONLY = (
     "no-champion",
     "missing",
     "rules-from",
+    "override-label",
     "check-run",
     "template",
     "markdown-output",
@@ -201,6 +212,27 @@ def _choice(value: str, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+MAX_REPEAT = 20  # as ci_track/gate/noise_config.py
+
+
+def _count(value: str, name: str) -> str:
+    """Empty, or a whole number of runs from 1 to MAX_REPEAT."""
+    if value and not (value.isdigit() and 1 <= int(value) <= MAX_REPEAT):
+        raise InputError(f"`{name}` must be a whole number of runs from 1 to {MAX_REPEAT} (or empty), got {value!r}")
+    return value
+
+
+def _repeat(value: str) -> str:
+    return value if value == "auto" else _count(value, "repeat")
+
+
+def _label(value: str) -> str:
+    """Empty, or a label name without spaces (checked here so a typo fails before the training runs)."""
+    if any(character.isspace() for character in value) or len(value) > 50:
+        raise InputError(f"`override-label` must be one label name without spaces, got {value!r}")
+    return value
+
+
 def _strategy_list(value: str) -> str:
     """A comma list of champion strategies, checked here so a typo fails before the training runs."""
     if not value:
@@ -228,6 +260,10 @@ def run_arguments(inputs: Inputs) -> list[str]:
         args += ["--tag", item]
     for path in inputs.metrics_files:
         args += ["--metrics-file", path]
+    if inputs.repeat:
+        args += ["--repeat", inputs.repeat]
+    if inputs.repeat_max:
+        args += ["--repeat-max", inputs.repeat_max]
     if inputs.entry_point:
         args += ["--entry-point", inputs.entry_point]
         for item in inputs.parameters:
@@ -253,6 +289,7 @@ def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[
         "--no-champion": inputs.no_champion,
         "--missing": inputs.missing,
         "--rules-from": inputs.rules_from,
+        "--override-label": inputs.override_label,
         "--template": inputs.template,
     }
     for flag, value in optional.items():

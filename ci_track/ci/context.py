@@ -13,6 +13,13 @@ from ci_track.errors import ContextError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LabelEvent:
+    action: str  # labeled | unlabeled
+    label: str
+    sender: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CIContext:
     provider: str  # "github-actions" | "gitlab" | "jenkins" | "local"
     event: str  # "pull_request" | "push" | "schedule" | "workflow_dispatch" | "merge_group" | "manual" ...
@@ -32,6 +39,9 @@ class CIContext:
     default_branch: str | None = None
     actor: str | None = None
     dirty: bool | None = None  # local only: uncommitted changes in the work tree
+    # The PR's labels from the event payload (None: no pull-request payload): the override label's only source.
+    pr_labels: tuple[str, ...] | None = None
+    label_event: LabelEvent | None = None  # a labeled/unlabeled event: what changed and who did it
 
     @property
     def is_pull_request(self) -> bool:

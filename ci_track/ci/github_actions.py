@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_track.ci.context import CIContext, branch_from_ref, clean, dig, parse_pr_number
+from ci_track.ci.context import CIContext, LabelEvent, branch_from_ref, clean, dig, parse_pr_number
 from ci_track.errors import TOO_DEEP, ContextError
 
 GITHUB_PR_EVENTS = frozenset(
@@ -50,6 +50,23 @@ def read_github_event(environ: Mapping[str, str]) -> dict[str, Any]:
     if required and not isinstance(payload.get("pull_request"), dict):
         raise ContextError(f"the {event} payload at GITHUB_EVENT_PATH={path} has no pull_request object")
     return payload
+
+
+def pr_labels(pr: Mapping[str, Any]) -> tuple[str, ...]:
+    """The label names of the payload's pull request (GitHub writes the payload: the override's trust source)."""
+    labels = pr.get("labels")
+    if not isinstance(labels, list):
+        return ()
+    return tuple(name for label in labels if isinstance(name := dig(label, "name"), str))
+
+
+def label_event(payload: Mapping[str, Any]) -> LabelEvent | None:
+    """The labeled/unlabeled event's label and sender, else None."""
+    action = payload.get("action")
+    name = dig(payload, "label", "name")
+    if action not in ("labeled", "unlabeled") or not isinstance(name, str):
+        return None
+    return LabelEvent(action=action, label=name, sender=clean(dig(payload, "sender", "login")))
 
 
 def github_context(environ: Mapping[str, str], payload: Mapping[str, Any]) -> CIContext:
@@ -97,6 +114,8 @@ def github_context(environ: Mapping[str, str], payload: Mapping[str, Any]) -> CI
             pr_number=parse_pr_number(number, "pull_request.number in GITHUB_EVENT_PATH"),
             pr_title=pr.get("title") if isinstance(pr.get("title"), str) else None,
             is_fork=is_fork,
+            pr_labels=pr_labels(pr),
+            label_event=label_event(payload),
         )
 
     if event == "merge_group":

@@ -25,6 +25,7 @@ from ci_track.errors import TrackingError, UsageError
 if TYPE_CHECKING:
     from ci_track.ci.context import CIContext
     from ci_track.gate.config import Config
+    from ci_track.gate.noise_gate import NoiseEvidence
     from ci_track.gate.results import Comparison
     from ci_track.gate.rules import GateRules, RulesReport
     from ci_track.tracking.client import MlflowClient
@@ -58,6 +59,7 @@ class GateRequest:
                 "missing": args.missing,
                 "comment": args.comment,
                 "status": args.status,
+                "override_label": args.override_label,
             },
             rules_from=args.rules_from,
             run_id=args.run_id,
@@ -94,6 +96,7 @@ class GateOutcome:
     candidate_url: str
     champion_url: str | None
     rules: RulesReport | None = None  # where the rules came from, what the PR changes
+    evidence: NoiseEvidence | None = None  # the runs' values the noise-aware gate judged (gate/noise_gate.py)
 
     @property
     def exit_code(self) -> int:
@@ -178,14 +181,33 @@ def run_gate(
             error_code=error.error_code,
         ) from None
     related = find_related_runs(client, experiment.experiment_id, candidate)
+    from ci_track.tracking.history import gather_evidence
+
+    noise = gather_evidence(  # repeat groups, base-branch history, recent champions: bounded searches
+        client,
+        experiment.experiment_id,
+        config,
+        candidate,
+        choice.run if choice else None,
+        base_branch,
+        prepare=lambda run: with_aggregates(client, run, config),
+    )
     comparison = compare(
-        with_aggregates(client, candidate, config),
-        with_aggregates(client, choice.run, config) if choice else None,
+        noise.candidate,
+        noise.champion,
         config,
         champion_source=choice.description if choice else None,
-        notices=found.notes,
+        notices=(*found.notes, *noise.notes),
         related_runs=related,
+        evidence=noise.evidence,
     )
+    from ci_track.gate.override import apply_override, override_state
+    from ci_track.tracking.override import now_iso, record_override
+
+    override = override_state(context, config.override_label, now=now_iso())  # the PR's labels, from the payload
+    comparison = apply_override(comparison, override)
+    if not for_promotion:
+        record_override(client, noise.candidate, override, accepted=comparison.accepted is not None)
     return GateOutcome(
         experiment=experiment_name,
         comparison=comparison,
@@ -194,6 +216,7 @@ def run_gate(
         candidate_url=client.run_url(experiment.experiment_id, candidate.run_id),
         champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
         rules=rules.report,
+        evidence=noise.evidence,
     )
 
 

@@ -55,6 +55,11 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-champion", choices=("pass", "fail"), help="verdict when no champion is found")
     parser.add_argument("--missing", choices=("fail", "warn"), help="a configured metric absent from the run")
     parser.add_argument(
+        "--override-label",
+        metavar="LABEL",
+        help="PR label that accepts a regression (default: ci-track:accept-regression; read from the event payload)",
+    )
+    parser.add_argument(
         "--rules-from",
         choices=("base", "head"),
         help="on a pull request, gate on the base commit's .ci-track.yml (default) or the PR's own "

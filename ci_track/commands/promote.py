@@ -10,7 +10,8 @@ HELP = "make this commit's run the champion (registry alias or ci.champion tag) 
 DESCRIPTION = (
     "Compare the run with the current champion under .ci-track.yml's rules; if it passes (or with "
     "--force) point the registry alias at it (registering a model version from the run's logged model) "
-    "or, without champion.model, tag it ci.champion=true. The previous champion is recorded for rollback."
+    "or, without champion.model, tag it ci.champion=true. The previous champion is recorded for rollback. "
+    "With promote.require: improvement, only a run better than the champion by promote.min_improvement."
 )
 
 
@@ -43,6 +44,12 @@ def main(args: argparse.Namespace) -> int:
                 "ci-track: not promoted: the run does not pass the gate (use --force to promote anyway)",
                 file=sys.stderr,
             )
+            return int(ExitCode.REGRESSION)
+        from ci_track.gate.promote_rule import refusal
+
+        refused = refusal(outcome.config, outcome.evidence)  # promote.require: improvement
+        if refused and not args.force:
+            print(f"ci-track: not promoted: {refused} (use --force to promote anyway)", file=sys.stderr)
             return int(ExitCode.REGRESSION)
         candidate = comparison.candidate
         config = outcome.config

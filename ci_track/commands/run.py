@@ -29,7 +29,8 @@ HELP = "create an MLflow run for this commit and run the training command inside
 DESCRIPTION = (
     "Create an MLflow run tagged with this commit's CI metadata, run COMMAND (or an MLproject entry "
     "point) with MLFLOW_RUN_ID set so mlflow.start_run() attaches to it, log metrics files, and set the "
-    "final status. Exit code: the command's own."
+    "final status. Exit code: the command's own (with --repeat: the first failing attempt's, which "
+    "stops the repeats)."
 )
 USAGE = (
     "ci-track run [options] -- COMMAND [ARG...]\n"
@@ -57,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-P", "--param", action="append", default=[], metavar="KEY=VALUE", help="MLproject parameter (repeatable)"
     )
     parser.add_argument("--project-dir", default=".", help="directory holding the MLproject file (default: .)")
+    parser.add_argument(
+        "--repeat",
+        metavar="N|auto",
+        help="train N times (seeds 1..N in CI_TRACK_SEED and {seed}), one candidate; auto: until clear (run.repeat)",
+    )
+    parser.add_argument("--repeat-max", type=int, metavar="M", help="the most runs --repeat auto may take (required)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
 
 
@@ -72,13 +79,52 @@ def main(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    plan = plan_training(args, command, cwd=cwd)
+    from ci_track.commands._repeat import repeat_policy, run_with_repeats
+
+    policy = repeat_policy(args, config.run.repeat)
+    plan = plan_training(args, command, cwd=cwd) if policy is None else None  # with repeats: per seed, below
     experiment_name = require_experiment(config)
     metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
     context = detect_context(environ, cwd)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
+    if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
+        from ci_track.training.repeat import with_seed
 
+        def plan_for(seed: int) -> TrainingPlan:
+            return plan_training(
+                argparse.Namespace(**{**vars(args), "param": with_seed(args.param, seed)}), command, cwd=cwd
+            )
+
+        plan_for(1)  # bad -P values fail before any run is created
+        with MlflowClient(settings) as client:
+
+            def execute(
+                *, plan: TrainingPlan, environ: Mapping[str, str], run_name: str, tags: Mapping[str, str]
+            ) -> tuple[int, str | None]:
+                runner = TrainingRun(client=client, environ=environ, cwd=cwd)
+                code = runner.execute(
+                    plan=plan,
+                    experiment_name=experiment_name,
+                    context=context,
+                    run_name=run_name,
+                    extra_tags={**extra_tags, **tags},
+                    metrics_files=metrics_files,
+                )
+                return code, runner.last_run_id
+
+            return run_with_repeats(
+                args,
+                policy,
+                client=client,
+                environ=environ,
+                cwd=cwd,
+                plan_for=plan_for,
+                execute=execute,
+                context=context,
+            )
+
+    assert plan is not None
     with MlflowClient(settings) as client:
         runner = TrainingRun(client=client, environ=environ, cwd=cwd)
         return runner.execute(
@@ -168,6 +214,7 @@ class TrainingRun:
         self.client = client
         self.environ = environ
         self.cwd = cwd
+        self.last_run_id: str | None = None  # the run execute() created (for --repeat)
 
     def execute(
         self,
@@ -195,6 +242,7 @@ class TrainingRun:
         # A token pasted into a command line or a --tag must not be stored in the run.
         tags = {key: redact(value, self.environ) for key, value in tags.items()}
         run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
+        self.last_run_id = run.run_id
         if plan.params:
             self.client.log_batch(run.run_id, params=plan.params)
         run_url = self.client.run_url(experiment.experiment_id, run.run_id)

@@ -35,10 +35,8 @@ metric's `reason` says so.
 is counted as a warning, `info` is only reported. That is the result's `outcome`
 (ok | fail | warn | info).
 
-Numbers in words: `format_value` shows 6 significant digits, deltas 4, percentages one decimal. A
-regression or a breached bound shows as many more digits as it takes for its numbers to visibly
-break the rule (`0.5 -> 0.51001 (+2.002%), allowed +2%`, never `(+2.0%)`); the tables show the
-same (`result_cells`).
+Noise: with a sigma part in `max_regression` (`"3sigma"`), each result is then judged again against
+the noise the gate read (`evidence`; ci_track/gate/noise_gate.py). Numbers in words: gate/numbers.py.
 
 Metrics that are not configured are reported, never gated: `info` (with their delta) when the
 champion has them too, `new` when it does not, and champion metrics absent from the candidate are
@@ -46,8 +44,8 @@ champion has them too, `new` when it does not, and champion metrics absent from 
 
 The verdict: `regression` when any metric's outcome is `fail` (with or without a champion: a NaN
 or a breached bound fails on its own), else `no-champion` when there was no champion, else `pass`.
-`Comparison.exit_code()` maps it: pass 0, regression 1, no-champion 0 with `no_champion: pass`
-and 1 with `no_champion: fail`; with `gate=False` always 0.
+`Comparison.exit_code()`: pass 0, regression 1 (0 when the override label accepts it), no-champion
+0 with `no_champion: pass` and 1 with `no_champion: fail`; with `gate=False` always 0.
 """
 
 from __future__ import annotations
@@ -57,6 +55,7 @@ import math
 from collections.abc import Mapping
 
 from ci_track.gate.config import Config, MetricRule
+from ci_track.gate.noise_gate import NoiseEvidence, apply_noise
 from ci_track.gate.numbers import (
     SLACK,
     change_words,
@@ -95,11 +94,17 @@ def compare(
     champion_source: str | None = None,
     notices: tuple[str, ...] = (),
     related_runs: tuple[RelatedRun, ...] = (),
+    evidence: NoiseEvidence | None = None,
 ) -> Comparison:
     """Judge `candidate` against `champion` (None: no champion was found) under `config`'s rules."""
     champion_metrics: Mapping[str, float] = champion.metrics if champion is not None else {}
-    results = [
-        _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=champion is not None)
+    has_champion = champion is not None
+    results = [  # then with its noise, when the gate read any (noise_gate.py)
+        apply_noise(
+            _judge(rule, candidate.metrics.get(name), champion_metrics.get(name), config, has_champion=has_champion),
+            rule,
+            evidence,
+        )
         for name, rule in config.metrics.items()
     ]
     if champion is not None:

@@ -55,6 +55,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import TOO_DEEP, ConfigError, UsageError
+from ci_track.gate import noise_config
+from ci_track.gate.noise_config import PromoteConfig
+from ci_track.gate.tolerance import RepeatPolicy, Tolerance
 
 if TYPE_CHECKING:
     pass
@@ -77,14 +80,16 @@ TOP_LEVEL_KEYS = (
     "comment",
     "status",
     "rules_from",
+    "promote",  # noise-aware settings (issue 13): ci_track/gate/noise_config.py
+    "override_label",
 )
-CHAMPION_KEYS = ("strategy", "model", "alias", "metric")
-METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate")
+CHAMPION_KEYS = ("strategy", "model", "alias", "metric", "drift_window")
+METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate", "max_drift")
 RULES_FROM = ("base", "head")
 # `aggregate:` values: one value per run out of the metric's logged history (see ci_track/gate/aggregates.py).
 AGGREGATES = ("last", "min", "max", "mean_last_N")
 MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
-RUN_KEYS = ("tags", "metrics_files")
+RUN_KEYS = ("tags", "metrics_files", "repeat", "repeat_max")
 
 DEFAULT_ALIAS = "champion"
 MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
@@ -112,9 +117,13 @@ class MetricRule:
     severity: str = "fail"  # fail | warn | info
     allow_nan: bool = False
     aggregate: str = "last"  # last | min | max | mean_last_<N>: which value of the history (aggregates.py)
+    noise: Tolerance | None = None  # a sigma spelling or a mapping of max_regression (noise_config.py)
+    max_drift: Tolerance | None = None  # against the best of the last champion.drift_window champions
 
     def allowed_worsening(self) -> str:
-        """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `none`."""
+        """The tolerance in words with the sign of a worsening: `+2%`, `-0.01`, `+3sigma`, `none`."""
+        if self.goal is not None and self.noise is not None:
+            return ("+" if self.goal == "minimize" else "-") + self.noise.describe()
         if self.tolerance_kind == "none" or self.goal is None:
             return "none"
         sign = "+" if self.goal == "minimize" else "-"
@@ -129,12 +138,14 @@ class ChampionConfig:
     model: str | None = None
     alias: str = DEFAULT_ALIAS
     metric: str | None = None
+    drift_window: int = noise_config.DEFAULT_DRIFT_WINDOW  # K promotions max_drift looks back on
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig:
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metrics_files: tuple[str, ...] = ()
+    repeat: RepeatPolicy | None = None  # run.repeat (+ repeat_max): None is one run
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -150,6 +161,8 @@ class Config:
     status: bool | None = None  # None: decided by the context (on with a token)
     rules_from: str | None = None  # base | head: whose rules gate a PR (None: base); only the base's file counts
     source: str | None = None  # the file it was read from, for messages
+    promote: PromoteConfig = dataclasses.field(default_factory=PromoteConfig)
+    override_label: str = noise_config.DEFAULT_OVERRIDE_LABEL  # the PR label that accepts a regression
 
     def metric_goal(self, name: str | None) -> str | None:
         rule = self.metrics.get(name) if name else None
@@ -158,6 +171,11 @@ class Config:
 
 def plain_number(number: float) -> str:
     return f"{number:g}"
+
+
+def yaml12_int(text: str) -> bool:
+    """Whether a plain YAML 1.2 scalar spells an integer (a count such as `repeat: 3`)."""
+    return _YAML12_INT.fullmatch(text) is not None
 
 
 def yaml12_number(text: str) -> float | None:

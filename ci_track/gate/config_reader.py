@@ -5,12 +5,14 @@ Only gate/config.py's `parse_config` uses it: the rules of the file are document
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import ConfigError
+from ci_track.gate import noise_config
 from ci_track.gate.config import (
     CHAMPION_KEYS,
     GOALS,
@@ -28,8 +30,10 @@ from ci_track.gate.config import (
     champion_problem,
     make_champion,
     plain_number,
+    yaml12_int,
     yaml12_number,
 )
+from ci_track.gate.tolerance import NoiseSpecError
 from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 from ci_track.vocabulary import COMMENT_MODES, MISSING_POLICIES, NO_CHAMPION_POLICIES
 
@@ -130,6 +134,16 @@ class ConfigReader:
             raise self.error(node, f"{where} must be a finite number, got {_show(value)}")
         return float(value)
 
+    def noise(self, node: yaml.Node, read: Any, *args: Any) -> Any:
+        """`read(value, *args)` of ci_track/gate/noise_config.py, its NoiseSpecError as this node's ConfigError."""
+        value = self.numeric_value(node)
+        if isinstance(value, float) and yaml12_int(str(node.value).strip()):
+            value = int(value)  # a count (repeat: 3), not 3.0
+        try:
+            return read(value, *args)
+        except NoiseSpecError as error:
+            raise self.error(node, str(error)) from None
+
     def strings(self, node: yaml.Node, where: str) -> tuple[tuple[str, Any], ...]:
         """A string or a list of strings, each with its node."""
         if self.is_null(node):
@@ -162,6 +176,10 @@ class ConfigReader:
             values["status"] = self.boolean(top["status"][1], "status")
         if "rules_from" in top:
             values["rules_from"] = self.choice(top["rules_from"][1], "rules_from", RULES_FROM)
+        if "override_label" in top:
+            values["override_label"] = self.noise(top["override_label"][1], noise_config.override_label)
+        if "promote" in top and not self.is_null(top["promote"][1]):
+            values["promote"] = noise_config.read_promote(self, top["promote"][1])
         metrics: dict[str, MetricRule] = {}
         if "metrics" in top:
             metrics = self.metrics(top["metrics"][1])
@@ -203,10 +221,16 @@ class ConfigReader:
                 f"{where}.min ({plain_number(values['min'])}) is greater than "
                 f"{where}.max ({plain_number(values['max'])})",
             )
+        values.update(noise_config.read_max_drift(self, fields, where, goal=values.get("goal")))
         if "max_regression" in fields:
             tolerance_node = fields["max_regression"][1]
-            kind, tolerance = self.tolerance(tolerance_node, f"{where}.max_regression")
-            if kind != "none" and values.get("goal") is None:
+            spec = self.noise(tolerance_node, noise_config.noise_spec, f"{where}.max_regression")  # "3sigma"
+            if spec is not None:
+                values["noise"] = spec
+            kind, tolerance = (
+                noise_config.fixed_part(spec) if spec else self.tolerance(tolerance_node, f"{where}.max_regression")
+            )
+            if (kind != "none" or spec is not None) and values.get("goal") is None:
                 raise self.error(
                     tolerance_node, f"{where}.max_regression needs {where}.goal (minimize or maximize) to know worse"
                 )
@@ -265,7 +289,8 @@ class ConfigReader:
         files: tuple[str, ...] = ()
         if "metrics_files" in fields:
             files = tuple(text for text, _ in self.strings(fields["metrics_files"][1], "run.metrics_files"))
-        return RunConfig(tags=tags, metrics_files=files)
+        repeat = noise_config.read_repeat(self, fields)  # run.repeat, run.repeat_max
+        return RunConfig(tags=tags, metrics_files=files, repeat=repeat)
 
     def champion(self, node: yaml.Node, metrics: Mapping[str, MetricRule]) -> ChampionConfig:
         if self.is_null(node):
@@ -289,6 +314,9 @@ class ConfigReader:
                 seen.append(text)
             strategy = tuple(seen)
         champion = make_champion(strategy=strategy, model=model, alias=alias, metric=metric)
+        if "drift_window" in fields:
+            window = self.noise(fields["drift_window"][1], noise_config.drift_window)
+            champion = dataclasses.replace(champion, drift_window=window)
         problem = champion_problem(champion, metrics)
         if problem is not None:
             field, message = problem

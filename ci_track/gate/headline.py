@@ -36,6 +36,8 @@ def _cut(text: str, limit: int) -> str:
 
 def headline(comparison: Comparison) -> str:
     """The verdict and why: the failures, else the warnings, as many as fit."""
+    if comparison.accepted and comparison.verdict == "regression":
+        return _fit("accepted by label: ", [m.short for m in comparison.failures])
     gated = comparison.gated
     warnings = comparison.warnings
     warn_items = [m.short for m in warnings]

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ci_track.errors import ConfigError, UsageError
+from ci_track.gate import noise_config
 from ci_track.gate.config import Config, champion_problem, make_champion
 from ci_track.gate.config_reader import one_of
 from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
@@ -28,6 +29,7 @@ OVERRIDE_VARIABLES = {
     "champion_metric": "CI_TRACK_CHAMPION_METRIC",
     "comment": "CI_TRACK_COMMENT",
     "status": "CI_TRACK_STATUS",
+    "override_label": "CI_TRACK_OVERRIDE_LABEL",
 }
 
 
@@ -112,6 +114,8 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         alias=text("champion_alias", champion.alias),
         metric=text("champion_metric", champion.metric),
     )
+    new_champion = dataclasses.replace(new_champion, drift_window=champion.drift_window)
+    label = noise_config.override_label_from(pick("override_label"), error, config.override_label)
     problem = champion_problem(new_champion, config.metrics)
     if problem is not None:
         field, message = problem
@@ -132,6 +136,7 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         comment=choice("comment", COMMENT_MODES, config.comment),
         status=status,
         champion=new_champion,
+        override_label=label,
     )
 
 

@@ -6,8 +6,12 @@ Made by gate/comparison.py's `compare`, read by the decision, the headline and e
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from ci_track.tracking.runs import RelatedRun, Run
+
+if TYPE_CHECKING:
+    from ci_track.gate.noise_gate import NoiseView
 
 STATUSES = (
     "improved",
@@ -60,6 +64,7 @@ class MetricResult:
     # needed more digits than the default to visibly break its rule (0.5 -> 0.51001 is +2.002%, not
     # +2.0%, against +2%); None: the default formats. The report tables show the same.
     shown: tuple[str, str, str, str] | None = None
+    noise: NoiseView | None = None  # σ, z and the noise-aware decision (ci_track/gate/noise_gate.py)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,6 +86,7 @@ class Comparison:
     no_champion_policy: str = "pass"
     notices: tuple[str, ...] = ()  # shown above the table: how the runs were chosen, what was skipped
     related_runs: tuple[RelatedRun, ...] = ()  # nested and extra runs of the candidate's training, not judged
+    accepted: str | None = None  # a regression accepted by the override label: the notice (ci_track/gate/override.py)
 
     @property
     def failures(self) -> tuple[MetricResult, ...]:
@@ -116,7 +122,7 @@ class Comparison:
         if not gate:
             return 0
         if self.verdict == "regression":
-            return 1
+            return 0 if self.accepted else 1
         if self.verdict == "no-champion":
             return 0 if (no_champion_policy or self.no_champion_policy) == "pass" else 1
         return 0

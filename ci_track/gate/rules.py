@@ -11,8 +11,8 @@ with exit 2 and says which checkout option to change.
 
 Gating settings (from the base): `experiment`, `base_branch`, `champion`, `no_champion`,
 `metrics` (every rule: goal, max_regression, min/max, severity, allow_nan, aggregate),
-`missing`, `rules_from`. The others come from the PR's checkout, because they decide how the
-verdict is published, not what it is: `comment`, `status`, `run` (tags and metrics files of
+`missing`, `rules_from`, `override_label`, `promote`. The others come from the PR's checkout,
+because they decide how the verdict is published, not what it is: `comment`, `status`, `run` (tags and metrics files of
 `ci-track run`). The experiment is gating (a PR could point the gate at an experiment with a
 weak champion); only when nothing else names one (neither the base's file, nor a flag, nor
 CI_TRACK_EXPERIMENT or MLFLOW_EXPERIMENT_NAME) is the PR's `experiment:` used, which is the case
@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     from ci_track.ci.git import Repo
 
 RULES_FROM_VARIABLE = "CI_TRACK_RULES_FROM"
-GATING_SETTINGS = ("experiment", "base_branch", "rules_from", "missing", "no_champion", "champion")
+GATING_SETTINGS = (
+    "experiment",
+    "base_branch",
+    "rules_from",
+    "missing",
+    "no_champion",
+    "champion",
+    "override_label",  # a PR must not rename the override to a label it already has
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -316,7 +324,9 @@ def describe_rule(rule: MetricRule) -> str:
     parts = []
     if rule.goal:
         parts.append(f"goal: {rule.goal}")
-    if rule.tolerance_kind == "relative":
+    if rule.noise is not None:
+        parts.append(f"max_regression: {rule.noise.describe()}")
+    elif rule.tolerance_kind == "relative":
         parts.append(f"max_regression: {rule.tolerance:g}%")
     elif rule.tolerance_kind == "absolute":
         parts.append(f"max_regression: {rule.tolerance:g}")
@@ -327,6 +337,8 @@ def describe_rule(rule: MetricRule) -> str:
     parts.append(f"severity: {rule.severity}")
     if rule.aggregate != "last":
         parts.append(f"aggregate: {rule.aggregate}")
+    if rule.max_drift is not None:
+        parts.append(f"max_drift: {rule.max_drift.describe()}")
     if rule.allow_nan:
         parts.append("allow_nan: true")
     return ", ".join(parts)

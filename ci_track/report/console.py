@@ -11,6 +11,7 @@ from typing import Any
 from ci_track.gate.comparison import metric_label
 from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS, Comparison, MetricResult
+from ci_track.report.noise_report import noise_lines
 from ci_track.report.text import BIDI_CONTROLS
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
@@ -85,6 +86,13 @@ def render_table(comparison: Comparison, *, rules: Any = None) -> str:
     if notes:
         lines.append("")
         lines.extend(f"{OUTCOME_MARKS[m.outcome]}: {console_safe(m.reason, max_length=300)}" for m in notes)
+    noise = noise_lines(comparison.gated)
+    if noise:
+        lines.append("")
+        lines.extend(f"noise: {console_safe(text, max_length=400)}" for text in noise)
+    if comparison.accepted:
+        lines.append("")
+        lines.append(f"accepted: {console_safe(comparison.accepted, max_length=300)}")
     if comparison.related_runs:
         lines.append("")
         lines.append(f"not judged ({len(comparison.related_runs)} other runs of this training):")

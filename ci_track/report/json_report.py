@@ -17,6 +17,7 @@ from typing import Any
 
 from ci_track import __version__
 from ci_track.gate.results import Comparison, MetricResult, ParamChange
+from ci_track.report.noise_report import noise_fields
 from ci_track.tracking.runs import Run
 
 SCHEMA_VERSION = 1
@@ -72,6 +73,7 @@ def _metric(result: MetricResult) -> dict[str, Any]:
         "delta_pct": json_number(result.delta_pct),
         "reason": result.reason,
         **aggregate,  # only when the value judged is not the last one logged (added within schema_version 1)
+        **noise_fields(result),  # "noise" only for a metric judged with its noise (added within schema_version 1)
     }
 
 
@@ -117,6 +119,8 @@ def report_dict(
             for r in comparison.related_runs
         ],
         "metrics": [_metric(m) for m in comparison.metrics],
+        # the override label's notice, only when it accepted a regression (added within schema_version 1)
+        **({"accepted": comparison.accepted} if comparison.accepted else {}),
         "params": [_param(p) for p in comparison.params],
     }
 

@@ -26,6 +26,7 @@ from ci_track.gate.comparison import metric_label
 from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.gate.results import Comparison, MetricResult
+from ci_track.report.noise_report import noise_lines
 from ci_track.report.text import comment_marker, escape_inline, link, safe_url
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
@@ -174,6 +175,8 @@ def build_context(
         "other_rows": [_row(m) for m in others],
         "other_summary": f"{_plural(len(others), 'other metric')} (not gated)",
         "notes": [_note(m) for m in comparison.metrics if m.outcome in ("fail", "warn")],
+        "noise_lines": [escape_inline(text, max_length=600) for text in noise_lines(comparison.gated)],
+        "accepted": escape_inline(comparison.accepted, max_length=400) if comparison.accepted else None,
         "candidate": candidate,
         "champion": champion,
         "candidate_line": candidate["line"],

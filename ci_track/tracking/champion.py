@@ -15,7 +15,8 @@ The champion is per base branch; strategies, tried in the configured order:
 - `alias`: the registered model's alias for the base branch (`@champion` on the default branch,
   `@champion-<branch>-<hash>` elsewhere, see `branch_alias`) and the run behind it; without a
   registered model, the base branch's run tagged `ci.champion=true` by `ci-track promote`;
-- `best`: the best complete run on the base branch by `champion.metric` (its goal decides the order);
+- `best`: the best commit by the mean of `champion.metric` over its repeats among the base branch's
+  last 20 complete runs (tracking/history.py), else the best complete run ever (its goal decides the order);
 - `latest`: the newest complete run on the base branch, preferring one at the merge-base commit.
 
 Runs made for pull requests (tagged `ci.pr_number`) never count as the base branch's runs, so a
@@ -259,6 +260,16 @@ def _best(
 ) -> ChampionChoice | None:
     if not base_branch or not metric:
         return None
+    from ci_track.tracking.history import best_by_mean_run
+
+    # Ranked by the mean over each commit's repeats in the recent window, never by one lucky run.
+    ranked = best_by_mean_run(client, experiment_id, candidate, base_branch, metric, goal)
+    if ranked is not None:
+        best, count = ranked
+        how = f"mean of {count} runs" if count > 1 else "1 run"
+        return ChampionChoice(
+            run=best, strategy="best", description=f"best {metric} ({goal or 'minimize'}, {how}) on {base_branch}"
+        )
     direction = "DESC" if goal == "maximize" else "ASC"
     runs = _base_runs(
         client,

@@ -33,6 +33,31 @@ class CiTrackRunTest {
     }
 
     @Test
+    void repeatBecomesItsFlags() {
+        withRunRecorded()
+        pipeline.runStage { ciTrack -> ciTrack.run(command: ['python', 'train.py'], repeat: 3) }
+        pipeline.runStage { ciTrack -> ciTrack.run(command: ['python', 'train.py'], repeat: 'Auto', repeatMax: 4) }
+        assert pipeline.ciTrackCalls() == [
+            ['run', '--repeat', '3', '--', 'python', 'train.py'],
+            ['run', '--repeat', 'auto', '--repeat-max', '4', '--', 'python', 'train.py']]
+    }
+
+    @Test
+    void badRepeatSettingsFailTheBuildBeforeAnythingRuns() {
+        Map expected = [
+            (0)         : "option repeat must be a whole number of runs from 1 to 20 or 'auto', not 0",
+            'often'     : "option repeat must be a whole number of runs or 'auto', not a String",
+            'auto'      : "repeat: 'auto' needs repeatMax:",
+        ]
+        expected.each { Object value, String message ->
+            Map stage = new FakePipeline().runStage { ciTrack -> ciTrack.run(command: ['x'], repeat: value) }
+            assert stage.failure != null && stage.failure.message.contains(message), stage.failure
+        }
+        Map stage = new FakePipeline().runStage { ciTrack -> ciTrack.run(command: ['x'], repeat: 3, repeatMax: 4) }
+        assert stage.failure.message.contains("repeatMax: is the maximum of repeat: 'auto'")
+    }
+
+    @Test
     void entryPointPassesParamsAndProjectDir() {
         withRunRecorded()
         pipeline.runStage { ciTrack ->

@@ -318,6 +318,9 @@ RUN_ID = "0123456789abcdef"  # what the stand-in `ci-track run` reports
         ({"INPUT_CHECK_RUN": "TRUE"}, "compare", ["--check-run"]),
         ({"INPUT_STATUS": "false"}, "compare", ["--no-status"]),
         ({"INPUT_COMMENT": "delete-on-pass"}, "compare", ["--comment", "delete-on-pass"]),
+        ({"INPUT_REPEAT": "3"}, "run", ["--repeat", "3"]),
+        ({"INPUT_REPEAT": "Auto", "INPUT_REPEAT_MAX": "4"}, "run", ["--repeat", "auto", "--repeat-max", "4"]),
+        ({"INPUT_OVERRIDE_LABEL": "ml:accept"}, "compare", ["--override-label", "ml:accept"]),
     ],
 )
 def test_each_input_becomes_its_cli_flag_as_one_argument(
@@ -378,6 +381,13 @@ def test_report_paths_given_as_inputs_are_where_the_reports_and_the_outputs_poin
         ({"INPUT_COMMAND": "x", "INPUT_COMPARE": "false", "INPUT_CHAMPION_MODEL": "m"}, "`champion-model` is for the"),
         ({"INPUT_REPORT": "r.json", "INPUT_CHECK_RUN": "true"}, "`check-run` is for the comparison"),
         ({"INPUT_REPORT": "r.json", "INPUT_JSON_OUTPUT": "x.json"}, "`json-output` is for the comparison"),
+        ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "0"}, "`repeat` must be a whole number of runs from 1 to 20"),
+        ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "auto"}, "`repeat: auto` needs `repeat-max`"),
+        ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "3", "INPUT_REPEAT_MAX": "4"}, "`repeat-max` is the maximum of"),
+        ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "auto", "INPUT_REPEAT_MAX": "x"}, "`repeat-max` must be a whole"),
+        ({"INPUT_REPEAT": "3"}, "`repeat` is for the training run"),
+        ({"INPUT_COMMAND": "x", "INPUT_OVERRIDE_LABEL": "accept it"}, "`override-label` must be one label name"),
+        ({"INPUT_REPORT": "r.json", "INPUT_OVERRIDE_LABEL": "ok"}, "`override-label` is for the comparison"),
     ],
 )
 def test_bad_values_of_the_new_inputs_fail_with_one_error_line(

@@ -272,7 +272,7 @@ BAD_CONFIGS = [
     (
         "color: blue\n",
         ".ci-track.yml:1: unknown key 'color' (valid keys: experiment, base_branch, champion, no_champion, "
-        "metrics, missing, run, comment, status, rules_from)",
+        "metrics, missing, run, comment, status, rules_from, promote, override_label)",
     ),
     ("experiment: x\nmetrics: [rmse\n", ".ci-track.yml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"),
     ("experiment: x\n  bad indent: y\n", ".ci-track.yml:2: invalid YAML: mapping values are not allowed here"),

@@ -109,6 +109,7 @@ def test_github_pull_request_records_the_payload_head_and_keeps_the_merge_commit
         run_attempt="2",
         default_branch="main",
         actor="alice-dev",
+        pr_labels=(),  # the payload's labels: the override label's only source
     )
     assert context.is_pull_request
 

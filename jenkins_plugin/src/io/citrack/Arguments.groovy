@@ -47,6 +47,12 @@ class Arguments implements Serializable {
         for (Object key in tags.keySet()) {
             args.addAll(['--tag', "${key}=${tags[key]}".toString()])
         }
+        if (options.repeat != null) {
+            args.addAll(['--repeat', options.repeat])
+        }
+        if (options.repeatMax != null) {
+            args.addAll(['--repeat-max', String.valueOf(options.repeatMax)])
+        }
         if (options.command != null) {
             args.add('--')
             if (options.command instanceof List) {

@@ -24,6 +24,8 @@ class Options implements Serializable {
     static final String LIST = 'list of strings'
     static final String MAP = 'map of strings'
     static final String STRING_OR_LIST = 'string or list of strings'
+    static final String REPEAT = "whole number of runs or 'auto'"
+    static final int MAX_REPEAT = 20  // as ci_track/gate/noise_config.py
 
     /** Options every step accepts: where ci-track comes from and which credentials it gets. */
     static final Map COMMON = [
@@ -48,6 +50,9 @@ class Options implements Serializable {
         runName     : [type: STRING],
         metricsFiles: [type: STRING_OR_LIST, defaultValue: []],
         tags        : [type: MAP, defaultValue: [:]],
+        // `ci-track run --repeat N|auto --repeat-max M`: several seeded runs, one candidate (docs/noise.md)
+        repeat      : [type: REPEAT],
+        repeatMax   : [type: INTEGER],
         archive     : [type: BOOLEAN, defaultValue: true],
     ]
 
@@ -145,10 +150,31 @@ class Options implements Serializable {
             if (options.command instanceof String && ((String) options.command).trim().isEmpty()) {
                 throw new IllegalArgumentException("${caller}: command: is an empty string".toString())
             }
+            checkRepeat(caller, options)
         }
         if (((String) options.install).trim().isEmpty()) {
             throw new IllegalArgumentException(
                 "${caller}: option install must be 'auto', 'none' or a pip requirement, not an empty string".toString())
+        }
+    }
+
+    /** repeat: 1..MAX_REPEAT or 'auto'; 'auto' needs repeatMax (1..MAX_REPEAT), and only 'auto' takes one. */
+    private static void checkRepeat(String caller, Map options) {
+        String repeat = (String) options.repeat
+        Integer maximum = (Integer) options.repeatMax
+        if (repeat != null && repeat != 'auto' && !(Integer.parseInt(repeat) in 1..MAX_REPEAT)) {
+            throw new IllegalArgumentException(
+                "${caller}: option repeat must be a whole number of runs from 1 to ${MAX_REPEAT} or 'auto', not ${repeat}".toString())
+        }
+        if (repeat == 'auto' && maximum == null) {
+            throw new IllegalArgumentException("${caller}: repeat: 'auto' needs repeatMax: (the most runs it may take)".toString())
+        }
+        if (maximum != null && repeat != 'auto') {
+            throw new IllegalArgumentException("${caller}: repeatMax: is the maximum of repeat: 'auto'".toString())
+        }
+        if (maximum != null && !(maximum in 1..MAX_REPEAT)) {
+            throw new IllegalArgumentException(
+                "${caller}: option repeatMax must be from 1 to ${MAX_REPEAT}, not ${maximum}".toString())
         }
     }
 
@@ -168,6 +194,14 @@ class Options implements Serializable {
             case INTEGER:
                 if (value instanceof Integer || value instanceof Long) {
                     return ((Number) value).intValue()
+                }
+                break
+            case REPEAT:
+                if (value instanceof Integer || value instanceof Long) {
+                    return String.valueOf(((Number) value).longValue())
+                }
+                if (value instanceof CharSequence && (value.toString().trim() ==~ /[0-9]{1,9}|(?i)auto/)) {
+                    return value.toString().trim().toLowerCase()
                 }
                 break
             case LIST:
