@@ -51,7 +51,9 @@ class MlflowServer:
     def log_path(self) -> Path:
         return self.root / "server.log"
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 240.0) -> None:
+        # Generous: on 2 cores busy with three test workers, a 4-worker server over PostgreSQL was seen to
+        # answer after 90 s; a server that cannot start exits early (checked every 0.25 s below).
         self.root.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.extra_env}
         for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
