@@ -74,14 +74,6 @@ class BuildOutcome:
 # --- Pure -----------------------------------------------------------------------------------
 
 
-def parse_param(text: str) -> tuple[str, str]:
-    """`KEY=VALUE` from the command line (the value may be empty or contain `=`)."""
-    key, separator, value = text.partition("=")
-    if not separator or not key.strip():
-        raise UsageError(f"--param must be KEY=VALUE, got {text!r}")
-    return key.strip(), value
-
-
 def context_parameters(context: CIContext | None) -> dict[str, str]:
     """The commit, branch, base branch and PR of the triggering build, as Jenkins build parameters."""
     if context is None:
