@@ -183,11 +183,18 @@ def _lines(value: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in value.splitlines() if line.strip())
 
 
+def split_key_value(text: str) -> tuple[str, str] | None:
+    """(key, value) of `KEY=VALUE`, or None: a copy of ci_track/cli_values.py's (the test checks they agree)."""
+    key, separator, value = text.partition("=")
+    if not separator or not key.strip():
+        return None
+    return key.strip(), value
+
+
 def _key_values(value: str, name: str) -> tuple[str, ...]:
     items = _lines(value)
     for item in items:
-        key, sep, _ = item.partition("=")
-        if not sep or not key.strip():
+        if split_key_value(item) is None:
             raise InputError(f"`{name}` wants one KEY=VALUE per line, got {item!r}")
     return items
 

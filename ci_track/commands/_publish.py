@@ -155,7 +155,7 @@ def _post(forge: Forge, publication: Publication, plan: PublicationPlan) -> dict
             summary=publication.markdown,
             details_url=publication.target_url,
         )
-        if check.action == "forbidden":
+        if check.forbidden:
             warn(f"{forge.name} refused the check run (it needs `checks: write`): it was not created")
         elif check.html_url:
             outputs["check-run-url"] = check.html_url

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ci_track.cli_values import parse_key_values
+
 _DESCRIPTION = """\
 Start the Jenkins job JOB with the commit, branch, base branch and PR of this build as the
 parameters CI_TRACK_HEAD_SHA, CI_TRACK_BRANCH, CI_TRACK_BASE_BRANCH and CI_TRACK_PR_NUMBER (those
@@ -100,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
     if not poll_interval > 0:
         raise UsageError(f"--poll-interval must be more than 0 seconds, got {poll_interval:g}")
-    user_parameters = dict(trigger.parse_param(text) for text in args.param)
+    user_parameters = parse_key_values(args.param, what="--param")
     request = trigger.TriggerRequest(
         job=args.job.strip("/"),
         parameters=user_parameters,

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ci_track.cli_values import parse_key_values
 from ci_track.errors import ConfigError, UsageError
 
 # What MLflow's start_run() raises when MLFLOW_RUN_ID's run is not in the experiment set_experiment() chose.
@@ -195,16 +196,6 @@ def check_executable(program: str, *, cwd: Path) -> None:
         raise UsageError(
             f"command is not executable: {program!r} (run it through its interpreter, e.g. bash {program})"
         )
-
-
-def parse_key_values(items: Sequence[str], *, what: str) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{what} expects KEY=VALUE, got {item!r}")
-        parsed[key.strip()] = value
-    return parsed
 
 
 class TrainingRun:

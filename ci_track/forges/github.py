@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ci_track.errors import UsageError
 from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.report.text import comment_marker, cut
+from ci_track.report.text import comment_marker, cut, fit_to_limit
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -41,11 +41,6 @@ MAX_CHECK_SUMMARY = 65535
 STATUS_CONTEXT_PREFIX = "ci-track/"
 STATUS_STATES = ("success", "failure", "error", "pending")
 CHECK_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required")
-TRUNCATION_NOTE = (
-    "\n\n---\n:warning: **This report was cut to fit GitHub's limit of "
-    "{limit:,} characters; {omitted:,} characters were left out.** "
-    "The full report is in the job summary and the `report.md` artifact of this run."
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,28 +53,8 @@ TRUNCATION_NOTE = (
 
 
 def fit_comment_body(body: str, marker: str, *, limit: int = MAX_COMMENT_LENGTH) -> tuple[str, bool]:
-    """The body with the marker in it, cut to `limit` characters: (body, was it cut?).
-
-    A cut happens at a line break, closes an open code fence or <details>, and ends with a note
-    that points to the job summary / report.md, so the comment stays valid markdown and findable.
-    """
-    if marker and marker not in body:
-        body = f"{marker}\n{body}"
-    if len(body) <= limit:
-        return body, False
-    closers = ("\n```", "\n</details>")
-    budget = limit - len(TRUNCATION_NOTE.format(limit=limit, omitted=len(body))) - sum(map(len, closers))
-    if marker and marker not in body[:budget]:
-        body = f"{marker}\n" + body.replace(marker, "")  # the marker must survive the cut
-    head = body[:budget]
-    line_end = head.rfind("\n")
-    if line_end > (head.find(marker) + len(marker) if marker else 0):
-        head = head[:line_end]
-    if head.count("```") % 2:
-        head += closers[0]
-    if head.count("<details") > head.count("</details>"):
-        head += closers[1]
-    return head + TRUNCATION_NOTE.format(limit=limit, omitted=len(body) - len(head)), True
+    """The body with the marker in it, cut to GitHub's `limit`: (body, was it cut?) (report.text.fit_to_limit)."""
+    return fit_to_limit(body, marker, limit)
 
 
 def post_sticky_comment(

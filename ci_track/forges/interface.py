@@ -16,8 +16,18 @@ from typing import Literal, Protocol
 CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", "skipped", "forbidden"]
 
 
+class _Refusable:
+    """An outcome whose `action` may be `forbidden`: a read-only token's refusal (a warning, not a failure)."""
+
+    action: str
+
+    @property
+    def forbidden(self) -> bool:
+        return self.action == "forbidden"
+
+
 @dataclasses.dataclass(frozen=True)
-class CommentOutcome:
+class CommentOutcome(_Refusable):
     """What `post_sticky_comment` did. `forbidden` is a warning for the caller, not a failure."""
 
     action: CommentAction
@@ -27,25 +37,17 @@ class CommentOutcome:
     truncated: bool = False
     warning: str = ""
 
-    @property
-    def forbidden(self) -> bool:
-        return self.action == "forbidden"
-
 
 @dataclasses.dataclass(frozen=True)
-class StatusOutcome:
+class StatusOutcome(_Refusable):
     action: Literal["created", "forbidden"]
     context: str
     state: str
     warning: str = ""
 
-    @property
-    def forbidden(self) -> bool:
-        return self.action == "forbidden"
-
 
 @dataclasses.dataclass(frozen=True)
-class CheckRunOutcome:
+class CheckRunOutcome(_Refusable):
     action: Literal["created", "forbidden"]
     check_run_id: int | None = None
     html_url: str | None = None

@@ -363,20 +363,35 @@ def _better(goal: str, candidate: float, champion: float) -> bool:
     return candidate < champion if goal == "minimize" else candidate > champion
 
 
-def _one_sided(name: str, status: str, candidate: float | None, champion: float | None, reason: str) -> MetricResult:
-    """An unconfigured metric only one of the runs has (`new` or `removed`): shown, never gated."""
+def _ungated(
+    name: str,
+    status: str,
+    candidate: float | None,
+    champion: float | None,
+    reason: str,
+    *,
+    short: str,
+    delta: float | None = None,
+    delta_pct: float | None = None,
+) -> MetricResult:
+    """A metric no rule names: shown with its change (`info`, `new` or `removed`), never gated."""
     return MetricResult(
         name=name,
         status=status,
         outcome="info",
         candidate=candidate,
         champion=champion,
-        delta=None,
-        delta_pct=None,
+        delta=delta,
+        delta_pct=delta_pct,
         configured=False,
         reason=reason,
-        short=f"{name} {status}",
+        short=short,
     )
+
+
+def _one_sided(name: str, status: str, candidate: float | None, champion: float | None, reason: str) -> MetricResult:
+    """An unconfigured metric only one of the runs has (`new` or `removed`)."""
+    return _ungated(name, status, candidate, champion, reason, short=f"{name} {status}")
 
 
 def _unconfigured(name: str, candidate: float, champion: float | None) -> MetricResult:
@@ -386,15 +401,5 @@ def _unconfigured(name: str, candidate: float, champion: float | None) -> Metric
         )
     delta, pct = _delta(candidate, champion)
     change = "unchanged" if candidate == champion else change_words(delta, pct)
-    return MetricResult(
-        name=name,
-        status="info",
-        outcome="info",
-        candidate=candidate,
-        champion=champion,
-        delta=delta,
-        delta_pct=pct,
-        configured=False,
-        reason=f"{name} {format_value(champion)} -> {format_value(candidate)} ({change}; not gated)",
-        short=name,
-    )
+    reason = f"{name} {format_value(champion)} -> {format_value(candidate)} ({change}; not gated)"
+    return _ungated(name, "info", candidate, champion, reason, short=name, delta=delta, delta_pct=pct)

@@ -58,6 +58,7 @@ from ci_track.errors import TOO_DEEP, ConfigError, UsageError
 from ci_track.gate import noise_config
 from ci_track.gate.noise_config import PromoteConfig
 from ci_track.gate.tolerance import RepeatPolicy, Tolerance
+from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 
 if TYPE_CHECKING:
     pass
@@ -266,6 +267,24 @@ def make_champion(
     if strategy is None:
         strategy = ("alias", "best", "latest") if metric else ("alias", "latest")
     return ChampionConfig(strategy=tuple(strategy), model=model, alias=alias or DEFAULT_ALIAS, metric=metric)
+
+
+def strategy_problem(names: Sequence[str]) -> tuple[str, int] | None:
+    """Why `names` is not a champion strategy list, as (kind, index of the culprit), else None.
+
+    kind: `unknown` (a name not in CHAMPION_STRATEGIES; checked first, a typo says the most),
+    `empty` (index -1), `repeated` (a name given twice). The YAML reader and the overrides share it
+    and word the problem each for its own source.
+    """
+    for index, name in enumerate(names):
+        if name not in STRATEGIES:
+            return "unknown", index
+    if not names:
+        return "empty", -1
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            return "repeated", index
+    return None
 
 
 def champion_problem(champion: ChampionConfig, metrics: Mapping[str, MetricRule]) -> tuple[str, str] | None:

@@ -30,6 +30,7 @@ from ci_track.gate.config import (
     champion_problem,
     make_champion,
     plain_number,
+    strategy_problem,
     yaml12_int,
     yaml12_number,
 )
@@ -303,16 +304,18 @@ class ConfigReader:
         if "strategy" in fields:
             strategy_node = fields["strategy"][1]
             names = self.strings(strategy_node, "champion.strategy")
-            if not names:
-                raise self.error(strategy_node, f"champion.strategy must list at least one of {', '.join(STRATEGIES)}")
-            seen: list[str] = []
-            for text, item in names:
-                if text not in STRATEGIES:
+            strategy = tuple(text for text, _ in names)
+            wrong = strategy_problem(strategy)
+            if wrong is not None:
+                kind, at = wrong
+                if kind == "empty":
+                    raise self.error(
+                        strategy_node, f"champion.strategy must list at least one of {', '.join(STRATEGIES)}"
+                    )
+                text, item = names[at]
+                if kind == "unknown":
                     raise self.error(item, _bad_choice("champion.strategy", text, STRATEGIES))
-                if text in seen:
-                    raise self.error(item, f"champion.strategy lists {text!r} twice")
-                seen.append(text)
-            strategy = tuple(seen)
+                raise self.error(item, f"champion.strategy lists {text!r} twice")
         champion = make_champion(strategy=strategy, model=model, alias=alias, metric=metric)
         if "drift_window" in fields:
             window = self.noise(fields["drift_window"][1], noise_config.drift_window)

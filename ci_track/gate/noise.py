@@ -4,15 +4,8 @@
 Standard library only (`math`, `statistics`, `re`): no I/O, no numpy. The gate hands in plain lists
 of values (one per training run of a commit) and gets frozen results back. See docs/noise.md.
 
-**Tolerances** (`parse_tolerance`, ci_track/gate/tolerance.py): a fixed part and a noise part.
-
-- fixed: `absolute` (metric units, `0.01`) and/or `relative` (percent of |champion mean|, `"2%"`);
-  with both, the larger allowance is the fixed allowance F. A relative tolerance against a champion
-  mean of 0 allows nothing (a percentage of 0 is 0), as in ci_track/gate/comparison.py.
-- noise: `sigma` = k (`"3sigma"`, `"3σ"`, `"2.5 sigma"`), a significance level in standard errors
-  of the observed difference: the change must be at least k·SE to count as real.
-- spellings: a number (absolute), `"2%"` (relative), `"3sigma"` (noise only), a mapping
-  `{sigma: 3, relative: "2%", absolute: 0.01}` (any non-empty subset), None (nothing allowed).
+**Tolerances** (a fixed part F and a noise part of k sigma, and how they are spelled): see
+ci_track/gate/tolerance.py, which reads them (`parse_tolerance`).
 
 **Which allowance wins**: a worsening w (candidate mean vs champion mean, positive = worse) fails
 the gate when it exceeds *both* the fixed tolerance and the noise band:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ci_track.errors import ConfigError, UsageError
 from ci_track.gate import noise_config
-from ci_track.gate.config import Config, champion_problem, make_champion
+from ci_track.gate.config import Config, champion_problem, make_champion, strategy_problem
 from ci_track.gate.config_reader import one_of
 from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 from ci_track.vocabulary import COMMENT_MODES, MISSING_POLICIES, NO_CHAMPION_POLICIES
@@ -32,6 +32,8 @@ OVERRIDE_VARIABLES = {
     "override_label": "CI_TRACK_OVERRIDE_LABEL",
 }
 
+
+_CHAMPION_KEYS = ("champion_strategy", "champion_model", "champion_alias", "champion_metric")
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -102,10 +104,10 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         value, strategy_origin = picked_strategy
         names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value)]
         names = [n for n in names if n]
-        for name in names:
-            if name not in STRATEGIES:
-                raise error(strategy_origin, f"names an unknown strategy: {one_of(name, STRATEGIES)}")
-        if not names or len(set(names)) != len(names):
+        wrong = strategy_problem(names)
+        if wrong is not None and wrong[0] == "unknown":
+            raise error(strategy_origin, f"names an unknown strategy: {one_of(names[wrong[1]], STRATEGIES)}")
+        if wrong is not None:
             raise error(strategy_origin, f"must list each of {', '.join(STRATEGIES)} at most once, got {value!r}")
         strategy = tuple(names)
     new_champion = make_champion(
@@ -116,7 +118,9 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
     )
     new_champion = dataclasses.replace(new_champion, drift_window=champion.drift_window)
     label = noise_config.override_label_from(pick("override_label"), error, config.override_label)
-    problem = champion_problem(new_champion, config.metrics)
+    # The file's own champion settings were checked by the YAML reader: check again only what an override changed.
+    champion_overridden = any(pick(key) is not None for key in _CHAMPION_KEYS)
+    problem = champion_problem(new_champion, config.metrics) if champion_overridden else None
     if problem is not None:
         field, message = problem
         origin = {

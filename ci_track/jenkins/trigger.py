@@ -74,14 +74,6 @@ class BuildOutcome:
 # --- Pure -----------------------------------------------------------------------------------
 
 
-def parse_param(text: str) -> tuple[str, str]:
-    """`KEY=VALUE` from the command line (the value may be empty or contain `=`)."""
-    key, separator, value = text.partition("=")
-    if not separator or not key.strip():
-        raise UsageError(f"--param must be KEY=VALUE, got {text!r}")
-    return key.strip(), value
-
-
 def context_parameters(context: CIContext | None) -> dict[str, str]:
     """The commit, branch, base branch and PR of the triggering build, as Jenkins build parameters."""
     if context is None:
@@ -175,14 +167,14 @@ def trigger_build(
     if not (request.wait or request.follow):
         return BuildOutcome(queue_url=queue_url)
 
-    deadline = clock() + request.timeout
-    number, build_url = _wait_for_start(client, request, queue_number, queue_url, deadline, out, clock, sleep)
+    follow = _Follow(client, request, clock() + request.timeout, out, clock, sleep)
+    number, build_url = _wait_for_start(follow, queue_number, queue_url)
     if number is None:
         return BuildOutcome(queue_url=queue_url, result="CANCELLED")
     _say(out, f"build: {build_url}")
     if request.follow:
-        _stream_console(client, request, number, build_url, deadline, out, clock, sleep)
-    info = _wait_for_end(client, request, number, build_url, deadline, clock, sleep)
+        _stream_console(follow, number, build_url)
+    info = _wait_for_end(follow, number, build_url)
     result = str(info.get("result") or "NOT_BUILT")
     return BuildOutcome(
         queue_url=queue_url,
@@ -193,17 +185,27 @@ def trigger_build(
     )
 
 
-def _wait_for_start(
-    client: JenkinsClient,
-    request: TriggerRequest,
-    queue_number: int,
-    queue_url: str,
-    deadline: float,
-    out: IO[str],
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> tuple[int | None, str]:
+@dataclasses.dataclass(frozen=True)
+class _Follow:
+    """Following one triggered build: its client and request, and the one deadline every wait shares."""
+
+    client: JenkinsClient
+    request: TriggerRequest
+    deadline: float
+    out: IO[str]
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def pause(self, waiting_for: str) -> None:
+        """Wait one poll interval before asking Jenkins again; past the deadline, fail naming what was awaited."""
+        if self.clock() >= self.deadline:
+            raise JenkinsError(f"timed out after {self.request.timeout:g} s waiting for {waiting_for}")
+        self.sleep(self.request.poll_interval)
+
+
+def _wait_for_start(follow: _Follow, queue_number: int, queue_url: str) -> tuple[int | None, str]:
     """Poll the queue item until it has a build (number, url) or was cancelled (None, "")."""
+    client = follow.client
     last_why = None
     while True:
         item = client.queue_item(queue_number)
@@ -212,36 +214,24 @@ def _wait_for_start(
         executable = item.get("executable")
         if isinstance(executable, dict) and executable.get("number") is not None:
             number = int(executable["number"])
-            url = str(executable.get("url") or f"{client.url}{job_path(request.job)}{number}/")
+            url = str(executable.get("url") or f"{client.url}{job_path(follow.request.job)}{number}/")
             return number, url
         why = item.get("why")
         if why and why != last_why:
-            _say(out, f"waiting: {why}")
+            _say(follow.out, f"waiting: {why}")
             last_why = why
-        if clock() >= deadline:
-            detail = f" (Jenkins says: {last_why})" if last_why else ""
-            raise JenkinsError(
-                f"timed out after {request.timeout:g} s waiting for {queue_url} to start a build{detail}"
-            )
-        sleep(request.poll_interval)
+        detail = f" (Jenkins says: {last_why})" if last_why else ""
+        follow.pause(f"{queue_url} to start a build{detail}")
 
 
-def _stream_console(
-    client: JenkinsClient,
-    request: TriggerRequest,
-    number: int,
-    build_url: str,
-    deadline: float,
-    out: IO[str],
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> None:
+def _stream_console(follow: _Follow, number: int, build_url: str) -> None:
     """Copy the console to `out` as it grows, whole lines at a time so redaction sees whole tokens."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = follow.out
     pending = ""
     start = 0
     while True:
-        chunk, start, more = client.progressive_text(request.job, number, start)
+        chunk, start, more = follow.client.progressive_text(follow.request.job, number, start)
         pending += decoder.decode(chunk)
         complete, newline, pending = pending.rpartition("\n")
         if newline:
@@ -249,31 +239,19 @@ def _stream_console(
             out.flush()
         if not more:
             break
-        if clock() >= deadline:
-            raise JenkinsError(f"timed out after {request.timeout:g} s waiting for build {build_url} to finish")
-        sleep(request.poll_interval)
+        follow.pause(f"build {build_url} to finish")
     pending += decoder.decode(b"", final=True)
     if pending:
         out.write(redact(pending) + "\n")
         out.flush()
 
 
-def _wait_for_end(
-    client: JenkinsClient,
-    request: TriggerRequest,
-    number: int,
-    build_url: str,
-    deadline: float,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> dict[str, Any]:
+def _wait_for_end(follow: _Follow, number: int, build_url: str) -> dict[str, Any]:
     while True:
-        info = client.build_info(request.job, number)
+        info = follow.client.build_info(follow.request.job, number)
         if not info.get("building") and info.get("result") is not None:
             return info
-        if clock() >= deadline:
-            raise JenkinsError(f"timed out after {request.timeout:g} s waiting for build {build_url} to finish")
-        sleep(request.poll_interval)
+        follow.pause(f"build {build_url} to finish")
 
 
 def _recorded_run_id(client: JenkinsClient, job: str, number: int, info: Mapping[str, Any]) -> str | None:

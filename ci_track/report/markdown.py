@@ -27,7 +27,7 @@ from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.gate.results import Comparison, MetricResult
 from ci_track.report.noise_report import noise_lines
-from ci_track.report.text import comment_marker, escape_inline, link, safe_url
+from ci_track.report.text import comment_marker, escape_inline, fit_to_limit, link, safe_url, shortened_note
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
 
@@ -307,20 +307,13 @@ def _insert_after_marker(text: str, the_marker: str, block: str) -> str:
     return text[:end] + "\n" + block + "\n\n" + text[end:]
 
 
-def _note_text(omitted: list[str]) -> str:
-    return (
-        f"✂️ This report was shortened to fit GitHub's comment limit ({', '.join(omitted)} left out). "
-        "The full report is in the CI job summary and in report.md."
-    )
-
-
 def _shorten(template: Any, name: str, context: dict[str, Any], max_chars: int) -> str:
     """Drop the params details, then rows of metrics that are not gated, then cut at a line."""
     omitted: list[str] = []
     if context["params"]:
         omitted.append("the params diff")
         context = {**context, "params": None}
-    context = {**context, "truncation_note": _note_text(omitted)}
+    context = {**context, "truncation_note": shortened_note(omitted)}
     text = _render(template, name, context)
     if len(text) <= max_chars:
         return text
@@ -331,7 +324,7 @@ def _shorten(template: Any, name: str, context: dict[str, Any], max_chars: int) 
         def with_rows(count: int) -> dict[str, Any]:
             dropped = len(all_others) - count
             notes = [*omitted, f"{_plural(dropped, 'metric')} that {'is' if dropped == 1 else 'are'} not gated"]
-            return {**context, "other_rows": all_others[:count], "truncation_note": _note_text(notes)}
+            return {**context, "other_rows": all_others[:count], "truncation_note": shortened_note(notes)}
 
         low, high = 0, len(all_others) - 1
         best: str | None = None
@@ -347,22 +340,4 @@ def _shorten(template: Any, name: str, context: dict[str, Any], max_chars: int) 
         context = with_rows(0)
         omitted = [*omitted, "the metrics that are not gated"]
         text = _render(template, name, context)
-    return _hard_cut(text, context["marker"], omitted, max_chars)
-
-
-def _hard_cut(text: str, the_marker: str, omitted: list[str], max_chars: int) -> str:
-    """Cut at a line break, close an open <details>, end with the note; the marker line is kept."""
-    tail = "\n\n> " + _note_text([*omitted, "the end of the report"]) + "\n"
-    budget = max_chars - len(tail) - len("\n</details>")
-    cut = text[:budget]
-    newline = cut.rfind("\n")
-    keep_at_least = text.find(the_marker) + len(the_marker)
-    if newline >= keep_at_least:
-        cut = cut[:newline]
-    else:
-        cut = cut[:keep_at_least]
-    if cut.count("<details>") > cut.count("</details>"):
-        cut += "\n</details>"
-    result = cut + tail
-    assert len(result) <= max_chars and the_marker in result
-    return result
+    return fit_to_limit(text, context["marker"], max_chars, omitted=omitted)[0]

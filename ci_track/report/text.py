@@ -1,7 +1,9 @@
 """Text for the reports, pure: untrusted text made inert in GitHub-flavoured markdown, and the shared cuts.
 
 `cut`, `one_line` and `BIDI_CONTROLS` serve every report (and the headline); `comment_marker` is the
-hidden marker every forge finds ci-track's comment by.
+hidden marker every forge finds ci-track's comment by; `fit_to_limit` and `shortened_note` are the one
+way a report is cut to a forge's size limit (the markdown renderer's last resort, the forge's comment
+and check bodies), with the one note saying what was left out and where the full report is.
 
 Branch names, metric names, param values, PR titles and run names come from people we do not
 trust (a fork PR can name its branch anything). Everything of theirs that reaches a markdown
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Sequence
 
 ZERO_WIDTH_SPACE = "\u200b"
 REPLACEMENT = "\ufffd"
@@ -135,3 +138,40 @@ def comment_marker(key: str) -> str:
     """
     cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._/-]", "-", key)).strip("-") or "default"
     return f"<!-- ci-track:{cleaned} -->"
+
+
+def shortened_note(omitted: Sequence[str]) -> str:
+    """The note a shortened report carries: what was left out, and where the full report is."""
+    return (
+        f"✂️ This report was shortened to fit GitHub's comment limit ({', '.join(omitted)} left out). "
+        "The full report is in the CI job summary and in report.md."
+    )
+
+
+_CLOSERS = ("\n```", "\n</details>")
+
+
+def fit_to_limit(text: str, marker: str, limit: int, *, omitted: Sequence[str] = ()) -> tuple[str, bool]:
+    """`text` with `marker` in it, at most `limit` characters: (text, was it cut?).
+
+    A cut happens at a line break after the marker, closes an open code fence or <details>, and
+    ends with `shortened_note` (`omitted` plus the end of the report), so the result stays valid
+    markdown and findable by its marker (moved to the front when it sat beyond the cut).
+    """
+    if marker and marker not in text:
+        text = f"{marker}\n{text}"
+    if len(text) <= limit:
+        return text, False
+    tail = "\n\n> " + shortened_note([*omitted, "the end of the report"]) + "\n"
+    budget = limit - len(tail) - sum(map(len, _CLOSERS))
+    if marker and marker not in text[:budget]:
+        text = f"{marker}\n" + text.replace(marker, "")  # the marker must survive the cut
+    head = text[:budget]
+    line_end = head.rfind("\n")
+    if line_end > (head.find(marker) + len(marker) if marker else 0):
+        head = head[:line_end]
+    if head.count("```") % 2:
+        head += _CLOSERS[0]
+    if head.count("<details") > head.count("</details>"):
+        head += _CLOSERS[1]
+    return head + tail, True

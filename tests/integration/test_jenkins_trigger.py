@@ -349,7 +349,7 @@ def test_unreachable_jenkins_is_one_line(github_env, tmp_path) -> None:
     [
         (["--url", "ftp://jenkins", "--job", "x"], "--url must be an http(s) URL of the Jenkins server"),
         (["--url", f"http://{USER}:{TOKEN}@127.0.0.1:1/", "--job", "x"], "--url must not contain credentials"),
-        (["--url", "http://127.0.0.1:1", "--job", "x", "--param", "novalue"], "--param must be KEY=VALUE"),
+        (["--url", "http://127.0.0.1:1", "--job", "x", "--param", "novalue"], "--param expects KEY=VALUE"),
         (["--url", "http://127.0.0.1:1", "--job", "x", "--timeout", "0"], "--timeout must be more than 0"),
         (["--url", "http://127.0.0.1:1", "--job", "/"], "--job is empty"),
     ],

@@ -14,7 +14,15 @@ import yaml
 from ci_track import vocabulary
 from ci_track.errors import ConfigError, UsageError
 from ci_track.gate import config as config_module
-from ci_track.gate.config import ChampionConfig, Config, MetricRule, RunConfig, load_config, parse_config
+from ci_track.gate.config import (
+    ChampionConfig,
+    Config,
+    MetricRule,
+    RunConfig,
+    load_config,
+    parse_config,
+    strategy_problem,
+)
 from ci_track.gate.overrides import OVERRIDE_VARIABLES, apply_overrides
 
 EXAMPLE = """\
@@ -505,3 +513,37 @@ def test_bad_flag_values_are_usage_errors_naming_the_flag() -> None:
         apply_overrides(Config(), {"no_champion": "maybe"}, {})
     assert str(error.value) == "--no-champion must be one of pass, fail, got 'maybe'"
     assert not isinstance(error.value, ConfigError)
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        (("alias", "latest"), None),
+        ((), ("empty", -1)),
+        (("alias", "lastest"), ("unknown", 1)),
+        (("latest", "alias", "latest"), ("repeated", 2)),
+        (("alias", "alias", "bset"), ("unknown", 2)),  # a typo is named before a repeat
+    ],
+)
+def test_one_validator_judges_a_strategy_list_for_the_file_and_the_overrides(
+    names: tuple[str, ...], problem: tuple[str, int] | None
+) -> None:
+    assert strategy_problem(names) == problem
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CI_TRACK_CHAMPION_STRATEGY": "alias,alias"}, "must list each of alias, best, latest at most once"),
+        ({"CI_TRACK_CHAMPION_STRATEGY": " , "}, "must list each of alias, best, latest at most once"),
+    ],
+)
+def test_a_repeated_or_empty_strategy_variable_names_the_variable(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        apply_overrides(Config(), {}, environ)
+    assert str(error.value).startswith(f"CI_TRACK_CHAMPION_STRATEGY {message}, got ")
+
+
+def test_an_override_of_another_setting_keeps_the_files_champion() -> None:
+    config = parse_config(EXAMPLE)
+    assert apply_overrides(config, {}, {"CI_TRACK_MISSING": "warn"}).champion == config.champion
