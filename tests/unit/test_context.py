@@ -708,3 +708,40 @@ def test_git_lookups_never_raise_when_git_state_is_odd(tmp_path: Path) -> None:
 
     assert context.head_sha is None
     assert os.path.isdir(tmp_path / "broken" / ".git")
+
+
+def test_git_adapter_answers_unknown_for_odd_repositories_and_never_raises(tmp_path: Path) -> None:
+    from ci_track.ci import git as git_repo
+
+    repo_path = new_repo(tmp_path / "repo")
+    first = commit(repo_path, "first")
+    repo = git_repo.open_repo(repo_path)
+    assert repo is not None
+    try:
+        assert git_repo.head_sha(repo) == first
+        assert git_repo.origin_url(repo) is None  # no origin remote
+        assert git_repo.parents(repo, first) == []  # a root commit
+        assert git_repo.parents(repo, "0" * 40) == []  # an unknown commit
+        assert git_repo.merge_base(repo, first, "0" * 40) is None
+        assert git_repo.has_commit(repo, "0" * 40) is False
+        assert git_repo.file_at(repo, first, "file.txt") == b"first\n"
+        assert git_repo.file_at(repo, first, "missing.yml") is None
+        assert git_repo.file_at(repo, "0" * 40, "file.txt") is None
+        assert git_repo.resolve_commit(repo, "refs/heads/nope") is None
+        assert git_repo.is_shallow(repo) is False
+    finally:
+        repo.close()
+
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo_path), str(bare)], check=True)
+    opened = git_repo.open_repo(bare)
+    assert opened is not None
+    try:
+        assert git_repo.work_tree(opened) is None
+        assert git_repo.is_dirty(opened) is None  # no work tree: unknown, not clean
+        assert git_repo.head_sha(opened) == first
+    finally:
+        opened.close()
+
+    (repo_path / ".git" / "HEAD").write_text("garbage\n")  # git no longer takes it for a repository
+    assert git_repo.open_repo(repo_path) is None
