@@ -49,8 +49,13 @@ if TYPE_CHECKING:
     pass
 
 
-def detect_context(environ: Mapping[str, str], cwd: Path) -> CIContext:
-    """The context of this build; raises ContextError when the CI environment is inconsistent."""
+def detect_context(environ: Mapping[str, str], cwd: Path, *, merge_base: bool = True) -> CIContext:
+    """The context of this build; raises ContextError when the CI environment is inconsistent.
+
+    `merge_base=False` (the gate) looks the merge-base up on pull requests only: outside them
+    nothing the gate does reads `base_sha` (`run` records it), and a build whose CI names its
+    commit then never opens the repository, nor imports GitPython.
+    """
     provider = detect_provider(environ)
     repo = LazyRepo(cwd)
     try:
@@ -69,10 +74,16 @@ def detect_context(environ: Mapping[str, str], cwd: Path) -> CIContext:
             context = _with_local_default_branch(context, repo)
         # GitHub's pull_request.base.sha is the base branch tip, not the merge-base: prefer the real
         # merge-base when the checkout has the history (fetch-depth: 0), keep the tip otherwise.
-        if context.base_branch and context.head_sha and (context.base_sha is None or _base_is_branch_tip(context)):
-            merge_base = repo.merge_base_with(context.head_sha, context.base_branch)
-            if merge_base:
-                context = dataclasses.replace(context, base_sha=merge_base)
+        wanted = merge_base or context.is_pull_request
+        if (
+            wanted
+            and context.base_branch
+            and context.head_sha
+            and (context.base_sha is None or _base_is_branch_tip(context))
+        ):
+            found = repo.merge_base_with(context.head_sha, context.base_branch)
+            if found:
+                context = dataclasses.replace(context, base_sha=found)
     finally:
         repo.close()
     return _stripped(context)

@@ -1,10 +1,13 @@
-"""Small, failure-proof questions to the local git repository (the `git` command, run directly).
+"""Small, failure-proof questions to the local git repository (GitPython, imported lazily).
 
 Every lookup returns None (or an empty list) when git cannot answer: not a repository, an
 empty or shallow clone, a missing ref, git not installed, "dubious ownership" in a container.
-Callers treat a missing answer as "unknown", never as an error, so nothing here raises.
-Each question is one `git` process (a few milliseconds); no git library is imported, so a build
-whose CI names the commit pays nothing for git at all.
+GitPython's exceptions stop here, translated into that "unknown" answer; the callers turn a
+missing answer into the project's own errors where it matters (ContextError in gate/rules.py),
+so nothing GitPython raises ever reaches the user as a traceback.
+
+Only `open_repo` imports GitPython (0.1-0.2 s): a build whose CI names the commit and never
+opens the repository pays nothing for it. Every other lookup takes the repository it returned.
 
 `normalize_remote_url` and `repository_slug` are pure string functions shared with the CI
 providers that report a clone URL (Jenkins' GIT_URL).
@@ -12,57 +15,53 @@ providers that report a clone URL (Jenkins' GIT_URL).
 
 from __future__ import annotations
 
+import configparser
 import re
-import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ci_track.secrets import strip_url_credentials
+
+if TYPE_CHECKING:
+    from git import Repo
 
 # git@github.com:owner/repo.git (scp-like syntax: no scheme, a colon before the first slash)
 _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.+)$")
 _SCHEME_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/@]*@)?(?P<host>[^/:]+)(?::\d+)?(?P<path>/.*)?$")
 _HEX_SHA = re.compile(r"^[0-9a-f]{4,64}$")
-_TIMEOUT = 60.0  # seconds for one git command (a cat-file or merge-base on a large history)
 
 
-class Repo:
-    """A repository found on disk: where it is, and a way to ask it one question."""
+def _failures() -> tuple[type[Exception], ...]:
+    """What GitPython raises when git cannot answer.
 
-    def __init__(self, path: Path, work_tree: Path | None) -> None:
-        self.path = path  # where git is run (the top of the work tree, or the bare repository)
-        self.work_tree = work_tree
+    Evaluated only when an exception is raised, and only on a Repo that `open_repo` returned,
+    so GitPython is already imported: this never imports it for a build that does not use git.
+    """
+    from git.exc import GitError, ODBError  # GitCommandError, InvalidGitRepositoryError, BadName, ...
 
-    def git(self, *args: str) -> bytes | None:
-        """git's stdout, or None when git fails (or is missing)."""
-        return _run(self.path, *args)
-
-    def text(self, *args: str) -> str | None:
-        out = self.git(*args)
-        return None if out is None else out.decode("utf-8", "replace").strip()
-
-    def close(self) -> None:
-        """Nothing stays open between questions (kept so callers need not know)."""
-
-
-def _run(cwd: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=_TIMEOUT, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.SubprocessError):  # git not installed, cwd gone, a hung command
-        return None
-    return done.stdout if done.returncode == 0 else None
+    # ValueError: an unborn HEAD, a missing remote, undecodable output; TypeError: a detached HEAD's
+    # active_branch; OSError: a vanished work tree or git binary; configparser.Error: a broken .git/config.
+    return (GitError, ODBError, ValueError, TypeError, KeyError, OSError, configparser.Error)
 
 
 def open_repo(path: Path) -> Repo | None:
     """The repository containing `path` (searching parent directories), or None."""
-    top = _run(path, "rev-parse", "--show-toplevel")
-    if top is not None and top.strip():
-        return Repo(Path(top.decode("utf-8", "replace").strip()), Path(top.decode("utf-8", "replace").strip()))
-    bare = _run(path, "rev-parse", "--is-bare-repository")
-    if bare is not None and bare.strip() == b"true":
-        return Repo(path, None)
-    return None
+    try:
+        import git
+    except ImportError:  # GitPython refuses to import when no git executable is found
+        return None
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except _failures():  # not a repository (or unreadable): the caller works without git
+        return None
+    try:
+        # GitPython reads refs from files itself; ask git once, so a repository git refuses
+        # ("dubious ownership", a broken .git) reads as no repository rather than half of one.
+        repo.git.rev_parse("--git-dir")
+    except _failures():
+        repo.close()
+        return None
+    return repo
 
 
 def head_sha(repo: Repo) -> str | None:
@@ -72,7 +71,10 @@ def head_sha(repo: Repo) -> str | None:
 
 def branch(repo: Repo) -> str | None:
     """The checked-out branch name; None on a detached HEAD."""
-    return repo.text("symbolic-ref", "--quiet", "--short", "HEAD") or None
+    try:
+        return repo.active_branch.name or None  # an unborn branch has a name too
+    except _failures():  # detached HEAD: TypeError
+        return None
 
 
 def is_dirty(repo: Repo) -> bool | None:
@@ -81,22 +83,30 @@ def is_dirty(repo: Repo) -> bool | None:
     Untracked files do not count: training writes outputs (metrics files, mlruns/) into the
     work tree, and those should not mark every local run as dirty.
     """
-    if repo.work_tree is None:
+    if repo.bare:  # GitPython calls a bare repository clean; it has no work tree to be dirty
         return None
-    status = repo.git("status", "--porcelain", "--untracked-files=no")
-    return None if status is None else bool(status.strip())
+    try:
+        return bool(repo.is_dirty(untracked_files=False))
+    except _failures():
+        return None
 
 
 def origin_url(repo: Repo) -> str | None:
     """The `origin` remote as a browsable https URL, credentials stripped."""
-    urls = repo.text("remote", "get-url", "--all", "origin")
-    first = urls.splitlines()[0] if urls else ""
+    try:
+        urls = list(repo.remote("origin").urls)
+    except _failures():  # no origin remote: ValueError
+        return None
+    first = urls[0].strip() if urls else ""
     return normalize_remote_url(first) if first else None
 
 
 def default_branch(repo: Repo) -> str | None:
     """origin/HEAD's branch if the clone recorded it, else `main`, else `master`, else None."""
-    target = repo.text("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD") or ""  # CI clones rarely have it
+    try:
+        target = repo.git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD").strip()
+    except _failures():  # clones made by CI checkouts rarely have origin/HEAD
+        target = ""
     prefix = "refs/remotes/origin/"
     if target.startswith(prefix) and len(target) > len(prefix):
         return target[len(prefix) :]
@@ -110,7 +120,10 @@ def resolve_commit(repo: Repo, ref: str) -> str | None:
     """The commit SHA `ref` points to, or None when it does not exist here."""
     if not ref or ref.startswith("-"):  # never let a ref be read as an option
         return None
-    return repo.text("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") or None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip() or None
+    except _failures():
+        return None
 
 
 def base_ref_commit(repo: Repo, base_branch: str) -> str | None:
@@ -124,7 +137,10 @@ def merge_base(repo: Repo, a: str, b: str) -> str | None:
     """The best common ancestor of two commits; None if unrelated or history is too shallow."""
     if a.startswith("-") or b.startswith("-"):
         return None
-    output = repo.text("merge-base", a, b)  # shallow clones and unknown commits: None
+    try:
+        output = repo.git.merge_base(a, b).strip()
+    except _failures():  # shallow clones and unknown commits end up here
+        return None
     first = output.splitlines()[0] if output else ""
     return first if _HEX_SHA.match(first) else None
 
@@ -133,7 +149,11 @@ def parents(repo: Repo, sha: str) -> list[str]:
     """Parent SHAs of a commit (two for a merge commit); empty when the commit is unknown."""
     if not _HEX_SHA.match(sha.lower()):
         return []
-    line = repo.text("rev-list", "--parents", "-n", "1", f"{sha}^{{commit}}", "--")
+    try:
+        # One rev-list, not repo.commit(sha).parents: that starts GitPython's two cat-file --batch processes.
+        line = repo.git.rev_list("--parents", "-n", "1", f"{sha}^{{commit}}", "--").strip()
+    except _failures():
+        return []
     return line.split()[1:] if line else []
 
 
@@ -190,16 +210,27 @@ def has_commit(repo: Repo, sha: str) -> bool:
     """Whether the commit `sha` is in this clone (a shallow clone often lacks the PR's base)."""
     if not _HEX_SHA.match(sha.lower()):
         return False
-    return repo.git("cat-file", "-e", f"{sha}^{{commit}}") is not None  # a missing object: git exits 1
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except _failures():  # a missing object: git exits 1
+        return False
+    return True
 
 
 def is_shallow(repo: Repo) -> bool:
-    return repo.text("rev-parse", "--is-shallow-repository") == "true"
+    try:
+        return bool(repo.git.rev_parse("--is-shallow-repository").strip() == "true")
+    except _failures():
+        return False
 
 
 def work_tree(repo: Repo) -> Path | None:
     """The top directory of the working tree; None for a bare repository."""
-    return repo.work_tree.resolve() if repo.work_tree else None
+    try:
+        top = repo.working_tree_dir
+    except _failures():
+        return None
+    return Path(top).resolve() if top else None
 
 
 def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
@@ -211,6 +242,10 @@ def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
     if not _HEX_SHA.match(sha.lower()) or not path or path.startswith("/"):
         return None
     spec = f"{sha}:{path}"  # starts with hex digits: never read as an option
-    if repo.text("cat-file", "-t", spec) != "blob":
+    try:
+        if repo.git.cat_file("-t", spec).strip() != "blob":
+            return None
+        data = repo.git.cat_file("blob", spec, stdout_as_string=False, strip_newline_in_stdout=False)
+    except _failures():  # no such path in that commit
         return None
-    return repo.git("cat-file", "blob", spec)
+    return bytes(data)

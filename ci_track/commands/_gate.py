@@ -111,7 +111,7 @@ def prepare_gate(request: GateRequest, environ: Mapping[str, str], cwd: Path) ->
     from ci_track.gate.config import require_experiment
     from ci_track.gate.rules import load_gate_rules
 
-    context = detect_context(environ, cwd)
+    context = detect_context(environ, cwd, merge_base=False)  # base_sha: read on pull requests only
     rules = load_gate_rules(
         request.config_path,
         cwd=cwd,

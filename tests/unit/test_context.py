@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -708,3 +709,84 @@ def test_git_lookups_never_raise_when_git_state_is_odd(tmp_path: Path) -> None:
 
     assert context.head_sha is None
     assert os.path.isdir(tmp_path / "broken" / ".git")
+
+
+def test_git_adapter_answers_unknown_for_odd_repositories_and_never_raises(tmp_path: Path) -> None:
+    from ci_track.ci import git as git_repo
+
+    repo_path = new_repo(tmp_path / "repo")
+    first = commit(repo_path, "first")
+    repo = git_repo.open_repo(repo_path)
+    assert repo is not None
+    try:
+        assert git_repo.head_sha(repo) == first
+        assert git_repo.origin_url(repo) is None  # no origin remote
+        assert git_repo.parents(repo, first) == []  # a root commit
+        assert git_repo.parents(repo, "0" * 40) == []  # an unknown commit
+        assert git_repo.merge_base(repo, first, "0" * 40) is None
+        assert git_repo.has_commit(repo, "0" * 40) is False
+        assert git_repo.file_at(repo, first, "file.txt") == b"first\n"
+        assert git_repo.file_at(repo, first, "missing.yml") is None
+        assert git_repo.file_at(repo, "0" * 40, "file.txt") is None
+        assert git_repo.resolve_commit(repo, "refs/heads/nope") is None
+        assert git_repo.is_shallow(repo) is False
+    finally:
+        repo.close()
+
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo_path), str(bare)], check=True)
+    opened = git_repo.open_repo(bare)
+    assert opened is not None
+    try:
+        assert git_repo.work_tree(opened) is None
+        assert git_repo.is_dirty(opened) is None  # no work tree: unknown, not clean
+        assert git_repo.head_sha(opened) == first
+    finally:
+        opened.close()
+
+    (repo_path / ".git" / "HEAD").write_text("garbage\n")  # git no longer takes it for a repository
+    assert git_repo.open_repo(repo_path) is None
+
+
+GATE_PROBE = """
+import json, sys
+from pathlib import Path
+from ci_track.commands._gate import GateRequest, prepare_gate
+request = GateRequest(config_path=None, overrides={"experiment": "house-prices"})
+context, rules = prepare_gate(request, json.loads(sys.argv[1]), Path(sys.argv[2]))
+print(json.dumps({"git_imported": "git" in sys.modules, "head_sha": context.head_sha}))
+"""
+
+
+def _gate_probe(environ: dict[str, str], cwd: Path) -> dict[str, object]:
+    """prepare_gate (what compare does before any MLflow request) in a fresh interpreter."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", GATE_PROBE, json.dumps(environ), str(cwd)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_a_gate_whose_ci_names_the_commit_never_imports_gitpython(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "repo")
+    head = commit(repo, "first")
+    push = github_env("push", "push_main", tmp_path, GITHUB_SHA=head, GITHUB_REF="refs/heads/main")
+    gitlab = {
+        "GITLAB_CI": "true",
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_COMMIT_SHA": head,
+        "CI_COMMIT_BRANCH": "main",
+        "CI_DEFAULT_BRANCH": "main",
+    }
+
+    assert _gate_probe(push, repo) == {"git_imported": False, "head_sha": PUSH_AFTER_SHA}  # the payload's commit
+    assert _gate_probe(gitlab, repo) == {"git_imported": False, "head_sha": head}
+    # A local build asks the repository for its commit: that is when GitPython is imported.
+    assert _gate_probe({}, repo) == {"git_imported": True, "head_sha": head}
+    # `run` still records the merge-base of a branch build (the merge-base champion strategy reads it).
+    assert detect_context(gitlab, repo).base_sha == head
