@@ -29,7 +29,7 @@ from bench.common import (
     spread,
     time_interleaved,
 )
-from bench.counting_proxy import Counted, counting_proxy
+from tests.fakes.fault_proxy import ProxiedRequest, counting_proxy
 
 COLD_START_LIMIT = 0.25  # seconds, issue 7
 RUN_OVERHEAD_LIMIT = 0.5  # seconds added, issue 7
@@ -148,7 +148,7 @@ def _runs_of(items: list[str]) -> str:
     return ", ".join(f"{n} x {item}" if n > 1 else item for item, n in out)
 
 
-def _endpoints(requests: list[Counted]) -> str:
+def _endpoints(requests: list[ProxiedRequest]) -> str:
     counted: dict[str, int] = {}
     for r in requests:
         counted[r.endpoint] = counted.get(r.endpoint, 0) + 1

@@ -40,8 +40,8 @@ from bench.common import (
     spread,
     time_interleaved,
 )
-from bench.counting_proxy import counting_proxy
 from bench.populate import CANDIDATE_BRANCH, CANDIDATE_PR, EXPERIMENT, Population, populated_db, serving
+from tests.fakes.fault_proxy import counting_proxy
 
 SIZES = (1_000, 20_000)
 REQUEST_LIMIT = 4  # MLflow requests per compare, issue 7

@@ -30,8 +30,8 @@ from bench.common import (
     spread,
     time_interleaved,
 )
-from bench.counting_proxy import counting_proxy
 from bench.populate import CANDIDATE_BRANCH, CANDIDATE_PR, EXPERIMENT, populated_db, serving
+from tests.fakes.fault_proxy import counting_proxy
 
 FLOOR_LIMIT = 2.0  # compare's wall time / the floor's, issue 12
 SMALL = 20  # runs: a small experiment, where the server's share is smallest

@@ -1,8 +1,8 @@
 """A stateful fake of GitHub's REST API on 127.0.0.1, checked against GitHub's own OpenAPI description.
 
-It serves exactly the operations of `tests/contracts/github-rest-subset.json` (repos/get,
-pulls/get, the issue-comment CRUD with real pagination, commit statuses, check runs, /user,
-/rate_limit), under both `/...` and the GitHub Enterprise `/api/v3/...` prefix. It keeps state
+It serves exactly the operations of `tests/contracts/github-rest-subset.json`, which are the ones
+ci-track calls (pulls/get, the issue-comment CRUD with real pagination, creating a commit status and
+a check run), under both `/...` and the GitHub Enterprise `/api/v3/...` prefix. It keeps state
 (repositories, pull requests, comments, statuses, check runs), records every request, puts the
 `x-ratelimit-*` headers on every response, and can be told to fail the next N requests of one
 operation (or of all) the way GitHub fails: a fork PR's read-only token, 404, 422, 429 and 403
@@ -176,18 +176,13 @@ class FakeGitHub:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[[Call], Reply]] = {
-            "repos/get": self._repos_get,
             "pulls/get": self._pulls_get,
             "issues/list-comments": self._list_comments,
             "issues/create-comment": self._create_comment,
             "issues/update-comment": self._update_comment,
             "issues/delete-comment": self._delete_comment,
             "repos/create-commit-status": self._create_status,
-            "repos/get-combined-status-for-ref": self._combined_status,
             "checks/create": self._create_check_run,
-            "checks/update": self._update_check_run,
-            "users/get-authenticated": self._get_user,
-            "rate-limit/get": self._get_rate_limit,
         }
         missing = {op.operation_id for op in self.contract.operations} ^ set(self._handlers)
         if missing:
@@ -543,7 +538,8 @@ class FakeGitHub:
     def _repository_object(self, full_name: str, base_url: str) -> dict[str, Any]:
         repo = self.repos.get(full_name) or {"id": 1, "default_branch": "main", "private": False}
         owner, name = full_name.split("/", 1)
-        data = self._rebase(self._example("full-repository-default-response"), base_url, full_name)
+        # the repository inside the pull-request example: pulls/get is the only operation that returns one
+        data = self._rebase(self._example("pull-request")["head"]["repo"], base_url, full_name)
         for optional in ("parent", "source", "template_repository", "organization"):
             data.pop(optional, None)  # fork/template details the fake does not model
         data.update(
@@ -553,17 +549,11 @@ class FakeGitHub:
                 "full_name": full_name,
                 "private": repo["private"],
                 "default_branch": repo["default_branch"],
-                "language": "Python",  # required; missing from GitHub's example (KNOWN_SPEC_FAULTS)
+                "language": "Python",
                 "owner": self._user(owner, base_url),
             }
         )
         return data
-
-    def _repos_get(self, call: Call) -> Reply:
-        found = self._repo_or_404(call)
-        if isinstance(found, Reply):
-            return found
-        return Reply(200, self._repository_object(found[0], call.base_url))
 
     def _pulls_get(self, call: Call) -> Reply:
         full_name = f"{call.params['owner']}/{call.params['repo']}"
@@ -705,7 +695,7 @@ class FakeGitHub:
         del self.comments[comment["id"]]
         return Reply(204)
 
-    def _status_object(self, status: dict[str, Any], base_url: str, *, creator: bool = True) -> dict[str, Any]:
+    def _status_object(self, status: dict[str, Any], base_url: str) -> dict[str, Any]:
         data = self._rebase(self._example("status"), base_url, status["repo"])
         data.update(
             {
@@ -721,8 +711,6 @@ class FakeGitHub:
                 "creator": self._user(self.login, base_url),
             }
         )
-        if not creator:
-            del data["creator"]  # the combined status lists statuses without their creator
         return data
 
     def _create_status(self, call: Call) -> Reply:
@@ -749,35 +737,6 @@ class FakeGitHub:
         }
         self.statuses.append(status)
         return Reply(201, self._status_object(status, call.base_url))
-
-    def _combined_status(self, call: Call) -> Reply:
-        found = self._repo_or_404(call)
-        if isinstance(found, Reply):
-            return found
-        ref = call.params["ref"]
-        latest: dict[str, dict[str, Any]] = {}
-        for status in self.statuses:  # later statuses of a context replace earlier ones
-            if status["repo"] == found[0] and status["sha"] == ref:
-                latest[status["context"]] = status
-        states = {s["state"] for s in latest.values()}
-        if states & {"error", "failure"}:
-            state = "failure"
-        elif not states or "pending" in states:
-            state = "pending"
-        else:
-            state = "success"
-        data = self._rebase(self._example("combined-commit-status"), call.base_url, found[0])
-        data.update(
-            {
-                "state": state,
-                "sha": ref,
-                "total_count": len(latest),
-                "statuses": [self._status_object(s, call.base_url, creator=False) for s in latest.values()],
-                "commit_url": f"{call.base_url}/repos/{found[0]}/commits/{ref}",
-                "url": f"{call.base_url}/repos/{found[0]}/commits/{ref}/status",
-            }
-        )
-        return Reply(200, data)
 
     def _check_run_object(self, run: dict[str, Any], base_url: str) -> dict[str, Any]:
         data = self._rebase(self._example("check-run"), base_url, run["repo"])
@@ -840,38 +799,6 @@ class FakeGitHub:
             return problem
         self.check_runs[run["id"]] = run
         return Reply(201, self._check_run_object(run, call.base_url))
-
-    def _update_check_run(self, call: Call) -> Reply:
-        found = self._repo_or_404(call)
-        if isinstance(found, Reply):
-            return found
-        run = self.check_runs.get(int(call.params["check_run_id"]))
-        if run is None or run["repo"] != found[0]:
-            return _error(404, "Not Found", f"{_DOCS}/checks/runs#update-a-check-run")
-        problem = self._apply_check_run_fields(run, call.body)
-        if problem is not None:
-            return problem
-        return Reply(200, self._check_run_object(run, call.base_url))
-
-    def _get_user(self, call: Call) -> Reply:
-        data = self._rebase(
-            self._example("private-user-response-with-public-and-private-profile-information"), call.base_url, None
-        )
-        data.update({k: v for k, v in self._user(self.login, call.base_url).items() if k in data})
-        data["user_view_type"] = "private"  # missing from GitHub's examples (KNOWN_SPEC_FAULTS)
-        return Reply(200, data)
-
-    def _get_rate_limit(self, call: Call) -> Reply:
-        data = self._example("rate-limit-overview")
-        core = {
-            "limit": self.rate_limit,
-            "used": self.rate_used,
-            "remaining": max(0, self.rate_limit - self.rate_used),
-            "reset": self.rate_reset,
-        }
-        data["resources"]["core"] = core
-        data["rate"] = dict(core)
-        return Reply(200, data)
 
 
 def _int_or(raw: str | None, default: int) -> int:

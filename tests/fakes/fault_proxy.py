@@ -19,6 +19,9 @@ happened but the client cannot know it, the question of what a retried non-idemp
 them have arrived and then forwards them together, once: it makes a race reproducible (ten
 processes that all look for a PR comment before any of them has created one).
 
+At rate 0 it is a plain recording proxy: `counting_proxy(upstream)` forwards everything untouched
+and records every request with its bytes and the server's time, which is how bench/ counts the
+requests of a command (never its timing: the proxy adds a hop and an upstream connection a request).
 The same class (with ``ssl_context``) is the TLS terminator of tests/fakes/tls_terminator.py.
 """
 
@@ -31,6 +34,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +67,17 @@ class ProxiedRequest:
     path: str
     fault: str | None
     upstream_status: int | None
+    request_bytes: int = 0
+    response_bytes: int = 0  # what the server answered (before any URL rewrite); 0 when not forwarded
+    body: bytes = dataclasses.field(default=b"", repr=False)  # the request body, for benchmarks that look inside
+    seconds: float = 0.0  # from forwarding the request to having the whole answer: the server's share
+
+    @property
+    def endpoint(self) -> str:
+        """`runs/search` for /api/2.0/mlflow/runs/search?x=y."""
+        path = self.path.split("?", 1)[0]
+        marker = "/mlflow/"
+        return path.split(marker, 1)[1] if marker in path else path
 
 
 def api_only(method: str, path: str) -> bool:
@@ -191,6 +206,16 @@ class FaultProxy:
         with self._lock:
             return [r for r in self.requests if path_fragment in r.path]
 
+    def api_requests(self) -> list[ProxiedRequest]:
+        """Requests to the REST API (what a CI step pays for); health probes are left out."""
+        with self._lock:
+            return [r for r in self.requests if api_only(r.method, r.path)]
+
+    def reset(self) -> None:
+        """Forget the requests recorded so far (to count the next command alone)."""
+        with self._lock:
+            self.requests.clear()
+
     # ---- decisions ---------------------------------------------------------------------
 
     def decide(self, method: str, path: str) -> str | None:
@@ -266,11 +291,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         fault = owner.decide(self.command, self.path)
         if fault == "drop":
-            owner.record(ProxiedRequest(self.command, self.path, fault, None))
+            owner.record(ProxiedRequest(self.command, self.path, fault, None, len(body), body=body))
             self._hang_up()
             return
         if fault is not None and _is_status(fault):
-            owner.record(ProxiedRequest(self.command, self.path, fault, None))
+            owner.record(ProxiedRequest(self.command, self.path, fault, None, len(body), body=body))
             payload = b'{"error_code":"TEMPORARILY_UNAVAILABLE","message":"injected fault"}'
             self.send_response(int(fault))
             if fault in ("429", "503"):
@@ -281,20 +306,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
             return
         if fault == "stall":
-            owner.record(ProxiedRequest(self.command, self.path, fault, None))
+            owner.record(ProxiedRequest(self.command, self.path, fault, None, len(body), body=body))
             owner._stopping.wait(owner.stall_seconds)
             self._hang_up()
             return
 
         owner._wait_at_rendezvous(self.command, self.path)
+        started = time.perf_counter()
         try:
             status, reason, headers, answer = self._forward(body)
         except OSError:
             # The server itself is down: say so the way a gateway does, and let the client retry.
-            owner.record(ProxiedRequest(self.command, self.path, "upstream_down", None))
+            owner.record(ProxiedRequest(self.command, self.path, "upstream_down", None, len(body), body=body))
             self.send_error(502, "upstream unreachable")
             return
-        owner.record(ProxiedRequest(self.command, self.path, fault, status))
+        elapsed = time.perf_counter() - started
+        owner.record(ProxiedRequest(self.command, self.path, fault, status, len(body), len(answer), body, elapsed))
         if fault == "drop_response":
             self._hang_up()
             return
@@ -341,3 +368,10 @@ def fault_proxy(upstream: str, **kwargs: object) -> Iterator[FaultProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+@contextlib.contextmanager
+def counting_proxy(upstream: str) -> Iterator[FaultProxy]:
+    """A proxy that only records (bench/): no faults, answers relayed byte for byte, a patient upstream."""
+    with fault_proxy(upstream, rate=0.0, rewrite_urls=False, upstream_timeout=600.0) as proxy:
+        yield proxy

@@ -53,19 +53,12 @@ class KnownFault:
     # "schema": the validator patches the schema (the fault would reject what GitHub really sends);
     # "example": only the description's examples are wrong; the fake sends the complete object, so
     # the tolerance applies only when the examples themselves are validated;
-    # "discriminator": only validators that honour `discriminator` trip on it; jsonschema does not.
     applies_to: str
     # for "example" faults: does this validation error belong to the fault?
     matches: Callable[[str, str, Any], bool] = lambda _op, _status, _error: False
 
 
 KNOWN_SPEC_FAULTS: tuple[KnownFault, ...] = (
-    KnownFault(
-        name="repository-example-language",
-        description="the repository example lacks the required `language` field",
-        applies_to="example",
-        matches=lambda op, status, e: op == "repos/get" and status == "200" and _is_missing_required(e, "language"),
-    ),
     KnownFault(
         name="pull-request-example-team-type",
         description="in the pull-request example `requested_teams[0]` has no `type`",
@@ -86,13 +79,6 @@ KNOWN_SPEC_FAULTS: tuple[KnownFault, ...] = (
         name="checks-create-discriminator",
         description="`checks/create` puts a `discriminator` on an inline `oneOf` (dropped: JSON Schema has none)",
         applies_to="schema",
-    ),
-    KnownFault(
-        name="user-view-type-examples",
-        description="the `/user` examples lack `user_view_type`, which the discriminator needs; JSON Schema "
-        "ignores discriminators and decides the oneOf by the schemas (public-user forbids extra properties); "
-        "the fake sends user_view_type anyway",
-        applies_to="discriminator",
     ),
 )
 
