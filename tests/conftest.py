@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from ci_track.settings import TrackingSettings
+from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import is_ci_variable
 from tests.mlflow_server import MlflowServer, running_server
 
@@ -22,6 +24,13 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     """A real `mlflow server` (sqlite store, 127.0.0.1, one worker) shared by the session."""
     with running_server(tmp_path_factory.mktemp("mlflow-server")) as server:
         yield server
+
+
+@pytest.fixture
+def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
+    """ci-track's own MLflow client on the session's server."""
+    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
+        yield c
 
 
 @pytest.fixture

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ci_track.errors import UsageError
-from ci_track.settings import TrackingSettings
 from ci_track.tracking.candidate import find_candidate
 from ci_track.tracking.champion import find_champion, quote_filter_value
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.promotion import promote, rollback
 from ci_track.tracking.runs import Run
-from tests.mlflow_server import MlflowServer
-
-
-@pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
-    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
-        yield c
 
 
 def make_run(

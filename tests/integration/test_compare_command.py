@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
@@ -32,12 +31,6 @@ missing: fail
 """
 
 HEAD_SHA = "c" * 40
-
-
-@pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
-    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
-        yield c
 
 
 class Scenario:

@@ -16,13 +16,7 @@ from ci_track.errors import NotFoundError, TrackingError, UsageError
 from ci_track.settings import TrackingSettings
 from ci_track.tracking.batches import plan_log_batches
 from ci_track.tracking.client import MlflowClient
-from tests.mlflow_server import MlflowServer, free_port
-
-
-@pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
-    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
-        yield c
+from tests.mlflow_server import free_port
 
 
 def test_experiment_is_created_once_and_found_by_name(client: MlflowClient, experiment_name: str) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from ci_track.gate.noise import decide, estimate_noise
 from ci_track.gate.tolerance import parse_tolerance
-from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
 from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
@@ -30,12 +29,6 @@ metrics:
     goal: minimize
     max_regression: {rule}
 {extra}"""
-
-
-@pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
-    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
-        yield c
 
 
 class Scenario:

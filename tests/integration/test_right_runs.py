@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +107,6 @@ class Project:
             assert experiment is not None
             runs, _ = client.search_runs([experiment.experiment_id], max_results=200)
         return runs
-
-
-@pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowClient]:
-    with MlflowClient(TrackingSettings(uri=mlflow_server.url)) as c:
-        yield c
 
 
 def _project(tmp_path: Path, server: MlflowServer, experiment: str, strategy: str, model: str | None = None) -> Project:
