@@ -81,6 +81,18 @@ metrics:
 """
 
 
+def candidate_pr_env(workdir: Path, population: Population, rules_commit: str, tracking_uri: str) -> dict[str, str]:
+    """The GitHub Actions `pull_request` environment of the candidate's PR, its base commit `rules_commit`."""
+    return github_actions_env(
+        workdir,
+        sha=population.candidate_sha,
+        pr_number=CANDIDATE_PR,
+        head_ref=CANDIDATE_BRANCH,
+        base_sha=rules_commit,
+        MLFLOW_TRACKING_URI=tracking_uri,
+    )
+
+
 def compare_argv(workdir: Path) -> list[str]:
     # No GitHub token in the environment: nothing is posted, the figures are MLflow's (GitHub: bench_github.py).
     config, report = str(workdir / ".ci-track.yml"), str(workdir / "report.json")
@@ -129,14 +141,7 @@ def count_and_check(
     """
 
     def env_for(tracking_uri: str) -> dict[str, str]:
-        return github_actions_env(
-            workdir,
-            sha=population.candidate_sha,
-            pr_number=CANDIDATE_PR,
-            head_ref=CANDIDATE_BRANCH,
-            base_sha=rules_commit,
-            MLFLOW_TRACKING_URI=tracking_uri,
-        )
+        return candidate_pr_env(workdir, population, rules_commit, tracking_uri)
 
     argv = compare_argv(workdir)
     by_id = [*argv, "--run-id", population.candidate_run_id]  # the GitHub Action's path: run-id from the run step

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.bench_compare import CONFIG, compare_argv
+from bench.bench_compare import CONFIG, candidate_pr_env, compare_argv
 from bench.common import (
     BenchContext,
     Command,
@@ -22,7 +22,6 @@ from bench.common import (
     Figure,
     commit_config,
     failed,
-    github_actions_env,
     import_profile,
     make_checkout,
     median,
@@ -30,7 +29,7 @@ from bench.common import (
     spread,
     time_interleaved,
 )
-from bench.populate import CANDIDATE_BRANCH, CANDIDATE_PR, EXPERIMENT, populated_db, serving
+from bench.populate import EXPERIMENT, populated_db, serving
 from tests.fakes.fault_proxy import counting_proxy
 
 FLOOR_LIMIT = 2.0  # compare's wall time / the floor's, issue 12
@@ -49,14 +48,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         with serving(population, workdir / "server") as server:
 
             def env_for(tracking_uri: str) -> dict[str, str]:
-                return github_actions_env(
-                    workdir,
-                    sha=population.candidate_sha,
-                    pr_number=CANDIDATE_PR,
-                    head_ref=CANDIDATE_BRANCH,
-                    base_sha=rules_commit,
-                    MLFLOW_TRACKING_URI=tracking_uri,
-                )
+                return candidate_pr_env(workdir, population, rules_commit, tracking_uri)
 
             argv = compare_argv(workdir)
             with counting_proxy(server.url) as proxy:
