@@ -260,6 +260,6 @@ class CiTrackSteps implements Serializable {
     /** RUN_ID from ci-track.properties, or null when the file is missing or has none. */
     private String readRunId(String propertiesPath) {
         String text = readIfPresent(propertiesPath)
-        return text == null ? null : (Gate.parseProperties(text).RUN_ID ?: null)
+        return Gate.runIdOf(text)
     }
 }
