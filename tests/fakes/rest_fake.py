@@ -130,7 +130,9 @@ class RestFake:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name=f"fake-{self.name}", daemon=True).start()
+        # a short poll: shutdown() waits for it, and tests stop many fakes
+        serve = lambda: self._server.serve_forever(poll_interval=0.02) if self._server else None  # noqa: E731
+        threading.Thread(target=serve, name=f"fake-{self.name}", daemon=True).start()
         self.changed()
 
     def stop(self) -> None:
