@@ -1,0 +1,221 @@
+"""`ci-track compare` in a GitLab merge request pipeline and a Bitbucket pull-request pipeline, end to end.
+
+The real CLI in subprocesses, with the environment each CI sets, against the session's MLflow server
+and the contract-checked fakes of GitLab and Bitbucket: on an MR that already has 150 notes, two
+compares leave one note (updated in place) and a commit status on the MR's head (never the merge
+commit of a merged-results pipeline); ten compares racing leave one note; a Bitbucket PR likewise;
+a fork's pipeline without a token still exits with the gate's code and posts nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ci_track.report.text import comment_marker
+from tests.cli_helpers import base_env, ci_track
+from tests.fakes import fake_bitbucket, fake_gitlab
+from tests.fakes.fake_bitbucket import FakeBitbucket, running_fake_bitbucket
+from tests.fakes.fake_gitlab import FakeGitLab, running_fake_gitlab
+from tests.mlflow_server import MlflowServer
+from tests.reliability_scenarios import make_run
+
+PROJECT = "ml-team/models/churn"  # nested groups
+REPO = "acme/churn"
+HEAD = "c0ffee" + "1" * 34
+MERGE = "e" * 40  # the merged-results pipeline's commit
+RACERS = 10
+BITBUCKET_RACERS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    experiment: str
+    champion: str
+    candidates: tuple[str, ...]  # each better than the champion by a different amount
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def runs(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    experiment = f"forges-{uuid.uuid4().hex[:8]}"
+    champion = make_run(mlflow_server.url, experiment, branch="main", sha="b" * 40, metrics={"accuracy": 0.80})
+    candidates = tuple(
+        make_run(mlflow_server.url, experiment, branch="feature", sha=HEAD, metrics={"accuracy": 0.81 + n / 1000})
+        for n in range(RACERS)
+    )
+    workdir = tmp_path_factory.mktemp("forges")
+    (workdir / ".ci-track.yml").write_text(f"experiment: {experiment}\nmetrics:\n  accuracy: {{goal: maximize}}\n")
+    return Runs(experiment, champion, candidates, workdir)
+
+
+def gitlab_env(fake: FakeGitLab, server: MlflowServer, **extra: str) -> dict[str, str]:
+    """A merged-results merge request pipeline, as GitLab sets its variables."""
+    web = f"{fake.url}/{PROJECT}"
+    env = base_env(
+        MLFLOW_TRACKING_URI=server.url,
+        CI_TRACK_RULES_FROM="head",  # a plain directory, not a clone with the base commit
+        GITLAB_CI="true",
+        CI="true",
+        CI_SERVER_URL=fake.url,
+        CI_API_V4_URL=f"{fake.url}/api/v4",
+        CI_PIPELINE_SOURCE="merge_request_event",
+        CI_PIPELINE_ID="5150",
+        CI_PIPELINE_URL=f"{web}/-/pipelines/5150",
+        CI_JOB_URL=f"{web}/-/jobs/777",
+        CI_COMMIT_SHA=MERGE,
+        CI_DEFAULT_BRANCH="main",
+        CI_PROJECT_ID="42",
+        CI_PROJECT_PATH=PROJECT,
+        CI_PROJECT_URL=web,
+        CI_MERGE_REQUEST_IID="7",
+        CI_MERGE_REQUEST_EVENT_TYPE="merged_result",
+        CI_MERGE_REQUEST_PROJECT_ID="42",
+        CI_MERGE_REQUEST_PROJECT_PATH=PROJECT,
+        CI_MERGE_REQUEST_PROJECT_URL=web,
+        CI_MERGE_REQUEST_SOURCE_PROJECT_ID="42",
+        CI_MERGE_REQUEST_SOURCE_BRANCH_NAME="feature",
+        CI_MERGE_REQUEST_SOURCE_BRANCH_SHA=HEAD,
+        CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
+        CI_MERGE_REQUEST_TITLE="Tune the model",
+        CI_JOB_TOKEN=fake_gitlab.JOB_TOKEN,
+        CI_TRACK_GITLAB_TOKEN=fake_gitlab.DEFAULT_TOKEN,
+        CI_TRACK_GITHUB_TIMEOUT="120",  # a request held at a rendezvous must not time out and retry
+    )
+    return {**env, **extra}
+
+
+def bitbucket_env(fake: FakeBitbucket, server: MlflowServer, **extra: str) -> dict[str, str]:
+    return base_env(
+        MLFLOW_TRACKING_URI=server.url,
+        CI_TRACK_RULES_FROM="head",
+        CI="true",
+        BITBUCKET_BUILD_NUMBER="88",
+        BITBUCKET_COMMIT=HEAD,
+        BITBUCKET_BRANCH="feature",
+        BITBUCKET_PR_ID="7",
+        BITBUCKET_PR_DESTINATION_BRANCH="main",
+        BITBUCKET_REPO_FULL_NAME=REPO,
+        BITBUCKET_WORKSPACE="acme",
+        BITBUCKET_REPO_SLUG="churn",
+        BITBUCKET_GIT_HTTP_ORIGIN=f"http://bitbucket.org/{REPO}",
+        CI_TRACK_BITBUCKET_TOKEN=fake_bitbucket.DEFAULT_TOKEN,
+        CI_TRACK_BITBUCKET_API_URL=f"{fake.url}/2.0",
+        CI_TRACK_GITHUB_TIMEOUT="120",
+        **extra,
+    )
+
+
+@pytest.fixture
+def gitlab_fake() -> Iterator[FakeGitLab]:
+    with running_fake_gitlab(project=PROJECT, notes=0, iid=None) as fake:
+        fake.add_mr(PROJECT, 7, sha=HEAD, notes=150)
+        yield fake
+        fake.assert_no_violations()
+
+
+def compare_args(runs: Runs, candidate: str, *more: str) -> list[str]:
+    return ["compare", "--run-id", candidate, "--champion-run-id", runs.champion, *more]
+
+
+def race(args: list[list[str]], env: dict[str, str], cwd: Path) -> list[tuple[int, str]]:
+    """Start every compare at once; (exit code, log) of each."""
+    processes = []
+    for number, arguments in enumerate(args):
+        log = (cwd / f"race-{number}.log").open("w")
+        command = [sys.executable, "-m", "ci_track", *arguments]
+        processes.append((subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT), log))
+    results = []
+    for number, (process, log) in enumerate(processes):
+        code = process.wait(timeout=300)
+        log.close()
+        results.append((code, (cwd / f"race-{number}.log").read_text()))
+    return results
+
+
+def test_gitlab_mr_with_150_notes_gets_one_note_and_a_status_on_its_head(
+    runs: Runs, mlflow_server: MlflowServer, gitlab_fake: FakeGitLab
+) -> None:
+    env = gitlab_env(gitlab_fake, mlflow_server)
+    cwd = runs.workdir
+    first = ci_track(*compare_args(runs, runs.candidates[0]), env=env, cwd=cwd)
+    second = ci_track(
+        *compare_args(runs, runs.candidates[1], "--junit-output", "junit.xml", "--gitlab-metrics-output", "m.txt"),
+        env=env,
+        cwd=cwd,
+    )
+    assert (first.code, second.code) == (0, 0), first.stderr + second.stderr
+    notes = gitlab_fake.notes_on(PROJECT, 7)
+    ours = [n for n in notes if comment_marker(runs.experiment) in n["body"]]
+    assert len(ours) == 1 and len(notes) == 151  # the 150 notes that were there are untouched
+    assert "0.811" in ours[0]["body"]  # the second report, edited in place
+    assert [(s["sha"], s["name"], s["status"]) for s in gitlab_fake.statuses] == [
+        (HEAD, f"ci-track/{runs.experiment}", "success")
+    ] * 2
+    assert {s["pipeline_id"] for s in gitlab_fake.statuses} == {None}  # the pipeline ran on the merge commit
+    cases = ET.parse(cwd / "junit.xml").getroot().findall(".//testcase")  # noqa: S314 - our own file
+    assert [c.get("name") for c in cases] == ["accuracy"]
+    assert (cwd / "m.txt").read_text() == "accuracy 0.811\nci_track_regressions 0\n"
+    for output in (first.stdout, first.stderr, second.stdout, second.stderr):
+        assert fake_gitlab.DEFAULT_TOKEN not in output and fake_gitlab.JOB_TOKEN not in output
+
+
+def test_ten_parallel_compares_on_gitlab_leave_one_note(
+    runs: Runs, mlflow_server: MlflowServer, gitlab_fake: FakeGitLab
+) -> None:
+    # every compare scans, finds none, and creates: all ten creations are held until all have arrived
+    gitlab_fake.rendezvous("postApiV4ProjectsIdMergeRequestsNoteableIdNotes", RACERS)
+    env = gitlab_env(gitlab_fake, mlflow_server)
+    results = race([compare_args(runs, c, "--no-status") for c in runs.candidates], env, runs.workdir)
+    assert [code for code, _ in results] == [0] * RACERS, [log for code, log in results if code]
+    ours = [n for n in gitlab_fake.notes_on(PROJECT, 7) if comment_marker(runs.experiment) in n["body"]]
+    created = gitlab_fake.requests_for("postApiV4ProjectsIdMergeRequestsNoteableIdNotes")
+    assert len(created) == RACERS  # the race did happen
+    assert len(ours) == 1
+    assert len(gitlab_fake.notes_on(PROJECT, 7)) == 151
+
+
+def test_bitbucket_pr_gets_one_comment_from_racing_compares_and_a_build_status(
+    runs: Runs, mlflow_server: MlflowServer
+) -> None:
+    with running_fake_bitbucket(repository=REPO, pr_id=None) as fake:
+        fake.add_pull(REPO, 7, sha=HEAD, comments=120)
+        env = bitbucket_env(fake, mlflow_server)
+        first = ci_track(*compare_args(runs, runs.candidates[0]), env=env, cwd=runs.workdir)
+        assert first.code == 0, first.stderr
+        fake.rendezvous("listPullRequestComments", BITBUCKET_RACERS)  # every scan of page 1 and 2 at once
+        racers = [compare_args(runs, c, "--comment", "new", "--no-status") for c in runs.candidates[:BITBUCKET_RACERS]]
+        results = race(racers, env, runs.workdir)
+        ours = [c for c in fake.comments_on(REPO, 7) if comment_marker(runs.experiment) in c["raw"]]
+        statuses = list(fake.statuses.values())
+        fake.assert_no_violations()
+    assert [code for code, _ in results] == [0] * BITBUCKET_RACERS, [log for code, log in results if code]
+    assert len(ours) == 1
+    assert [(s["key"], s["state"], s["commit"]) for s in statuses] == [
+        (f"ci-track/{runs.experiment}", "SUCCESSFUL", HEAD)
+    ]
+    assert statuses[0]["url"].startswith(mlflow_server.url)  # the candidate run
+
+
+def test_fork_pipeline_without_a_token_keeps_the_gates_exit_code(
+    runs: Runs, mlflow_server: MlflowServer, gitlab_fake: FakeGitLab
+) -> None:
+    worse = make_run(mlflow_server.url, runs.experiment, branch="feature", sha=HEAD, metrics={"accuracy": 0.5})
+    env = gitlab_env(
+        gitlab_fake,
+        mlflow_server,
+        CI_TRACK_GITLAB_TOKEN="",  # a fork's pipeline never gets the project's masked variables
+        CI_PROJECT_ID="77",
+        CI_MERGE_REQUEST_SOURCE_PROJECT_ID="77",
+    )
+    result = ci_track(*compare_args(runs, worse, "--comment", "update"), env=env, cwd=runs.workdir)
+    assert result.code == 1  # the gate's verdict: a regression, not a usage error for the missing token
+    assert "CI_JOB_TOKEN cannot" in result.stderr and "nothing posted to GitLab" in result.stderr
+    assert gitlab_fake.requests == []
