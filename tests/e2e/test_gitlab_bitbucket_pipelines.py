@@ -20,17 +20,17 @@ from pathlib import Path
 import pytest
 
 from ci_track.report.text import comment_marker
-from tests.cli_helpers import base_env, ci_track
-from tests.fakes import fake_bitbucket, fake_gitlab
+from tests.cli_helpers import ci_track
+from tests.fakes import fake_gitlab
 from tests.fakes.fake_bitbucket import FakeBitbucket, running_fake_bitbucket
 from tests.fakes.fake_gitlab import FakeGitLab, running_fake_gitlab
+from tests.forge_scenarios import BITBUCKET_REPO, GITLAB_PROJECT, bitbucket_pr_env, gitlab_mr_env
 from tests.mlflow_server import MlflowServer
 from tests.reliability_scenarios import make_run
 
-PROJECT = "ml-team/models/churn"  # nested groups
-REPO = "acme/churn"
+PROJECT = GITLAB_PROJECT
+REPO = BITBUCKET_REPO
 HEAD = "c0ffee" + "1" * 34
-MERGE = "e" * 40  # the merged-results pipeline's commit
 RACERS = 10
 BITBUCKET_RACERS = 6
 
@@ -57,60 +57,11 @@ def runs(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def gitlab_env(fake: FakeGitLab, server: MlflowServer, **extra: str) -> dict[str, str]:
-    """A merged-results merge request pipeline, as GitLab sets its variables."""
-    web = f"{fake.url}/{PROJECT}"
-    env = base_env(
-        MLFLOW_TRACKING_URI=server.url,
-        CI_TRACK_RULES_FROM="head",  # a plain directory, not a clone with the base commit
-        GITLAB_CI="true",
-        CI="true",
-        CI_SERVER_URL=fake.url,
-        CI_API_V4_URL=f"{fake.url}/api/v4",
-        CI_PIPELINE_SOURCE="merge_request_event",
-        CI_PIPELINE_ID="5150",
-        CI_PIPELINE_URL=f"{web}/-/pipelines/5150",
-        CI_JOB_URL=f"{web}/-/jobs/777",
-        CI_COMMIT_SHA=MERGE,
-        CI_DEFAULT_BRANCH="main",
-        CI_PROJECT_ID="42",
-        CI_PROJECT_PATH=PROJECT,
-        CI_PROJECT_URL=web,
-        CI_MERGE_REQUEST_IID="7",
-        CI_MERGE_REQUEST_EVENT_TYPE="merged_result",
-        CI_MERGE_REQUEST_PROJECT_ID="42",
-        CI_MERGE_REQUEST_PROJECT_PATH=PROJECT,
-        CI_MERGE_REQUEST_PROJECT_URL=web,
-        CI_MERGE_REQUEST_SOURCE_PROJECT_ID="42",
-        CI_MERGE_REQUEST_SOURCE_BRANCH_NAME="feature",
-        CI_MERGE_REQUEST_SOURCE_BRANCH_SHA=HEAD,
-        CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
-        CI_MERGE_REQUEST_TITLE="Tune the model",
-        CI_JOB_TOKEN=fake_gitlab.JOB_TOKEN,
-        CI_TRACK_GITLAB_TOKEN=fake_gitlab.DEFAULT_TOKEN,
-        CI_TRACK_GITHUB_TIMEOUT="120",  # a request held at a rendezvous must not time out and retry
-    )
-    return {**env, **extra}
+    return gitlab_mr_env(fake.url, tracking_uri=server.url, head_sha=HEAD, **extra)
 
 
 def bitbucket_env(fake: FakeBitbucket, server: MlflowServer, **extra: str) -> dict[str, str]:
-    return base_env(
-        MLFLOW_TRACKING_URI=server.url,
-        CI_TRACK_RULES_FROM="head",
-        CI="true",
-        BITBUCKET_BUILD_NUMBER="88",
-        BITBUCKET_COMMIT=HEAD,
-        BITBUCKET_BRANCH="feature",
-        BITBUCKET_PR_ID="7",
-        BITBUCKET_PR_DESTINATION_BRANCH="main",
-        BITBUCKET_REPO_FULL_NAME=REPO,
-        BITBUCKET_WORKSPACE="acme",
-        BITBUCKET_REPO_SLUG="churn",
-        BITBUCKET_GIT_HTTP_ORIGIN=f"http://bitbucket.org/{REPO}",
-        CI_TRACK_BITBUCKET_TOKEN=fake_bitbucket.DEFAULT_TOKEN,
-        CI_TRACK_BITBUCKET_API_URL=f"{fake.url}/2.0",
-        CI_TRACK_GITHUB_TIMEOUT="120",
-        **extra,
-    )
+    return bitbucket_pr_env(fake.url, tracking_uri=server.url, head_sha=HEAD, **extra)
 
 
 @pytest.fixture
