@@ -167,3 +167,12 @@ def test_gitlab_project_paths_and_bitbucket_repositories_are_checked() -> None:
     assert (default.api_url, default.repository) == ("https://api.bitbucket.org/2.0", "acme/ml-repo")
     with pytest.raises(MissingForgeToken, match="CI_TRACK_BITBUCKET_TOKEN"):
         BitbucketSettings.from_env(bitbucket_pr())
+
+
+def test_jenkins_on_gitlab_knows_the_nested_project_and_the_forge() -> None:
+    from ci_track.ci.jenkins import jenkins_context
+
+    env = {"GIT_URL": "https://gitlab.example.com/ml/models/churn.git", "CHANGE_ID": "5", "CHANGE_TARGET": "main"}
+    context = jenkins_context({**env, "GIT_COMMIT": HEAD}, parents_of=lambda sha: [])
+    assert (context.repository, context.pr_number) == ("ml/models/churn", 5)
+    assert choose_forge({}, "jenkins", repo_url=context.repo_url) == "gitlab"
