@@ -23,6 +23,7 @@ from ci_track.transport import RetryPolicy
 from tests.fakes import fake_bitbucket, fake_gitlab
 from tests.fakes.fake_bitbucket import FakeBitbucket, running_fake_bitbucket
 from tests.fakes.fake_gitlab import FakeGitLab, running_fake_gitlab
+from tests.fakes.rest_fake import FAULT_KINDS
 
 PROJECT = "group/sub/ml-repo"  # nested groups
 REPO = "acme/ml-repo"
@@ -312,3 +313,45 @@ def test_the_bitbucket_contract_rejects_what_bitbucket_would(bbucket: FakeBitbuc
     assert answer.json()["type"] == "error"
     assert any("'url' is a required property" in v.message for v in bbucket.violations)
     bbucket.violations.clear()
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_every_gitlab_fault_is_answered_as_gitlab_does(glab: FakeGitLab, kind: str) -> None:
+    import requests
+
+    glab.fail(kind, operation="getApiV4ProjectsIdMergeRequestsNoteableIdNotes")
+    url = f"{glab.url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests/7/notes"
+    answer = requests.get(url, headers={"PRIVATE-TOKEN": fake_gitlab.DEFAULT_TOKEN}, timeout=10)
+    assert answer.status_code >= 400
+    if kind == "rate-limit":
+        assert answer.text == "Retry later" and answer.headers["RateLimit-Remaining"] == "0"
+        assert answer.headers["Retry-After"] == "1"
+    else:
+        assert set(answer.json()) <= {"message", "error"}
+    glab.assert_no_violations()  # each fault's body is one the contract allows
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_every_bitbucket_fault_is_answered_as_bitbucket_does(bbucket: FakeBitbucket, kind: str) -> None:
+    import requests
+
+    bbucket.fail(kind, operation="listPullRequestComments")
+    url = f"{bbucket.url}/2.0/repositories/{REPO}/pullrequests/7/comments"
+    answer = requests.get(url, headers={"Authorization": f"Bearer {fake_bitbucket.DEFAULT_TOKEN}"}, timeout=10)
+    assert answer.status_code >= 400 and answer.json()["type"] == "error"
+    assert answer.headers["X-RateLimit-Limit"] == "1000"
+    bbucket.assert_no_violations()
+
+
+def test_gitlab_pagination_headers_agree_with_each_other(glab: FakeGitLab) -> None:
+    import requests
+
+    url = f"{glab.url}/api/v4/projects/42/merge_requests/7/notes"
+    headers = {"PRIVATE-TOKEN": fake_gitlab.DEFAULT_TOKEN}
+    first = requests.get(url, params={"per_page": 100, "sort": "asc"}, headers=headers, timeout=10)
+    last = requests.get(url, params={"per_page": 100, "sort": "asc", "page": 2}, headers=headers, timeout=10)
+    assert (first.headers["X-Total"], first.headers["X-Total-Pages"], first.headers["X-Next-Page"]) == ("150", "2", "2")
+    assert last.headers["X-Next-Page"] == "" and last.headers["X-Prev-Page"] == "1"
+    assert len(first.json()) == 100 and len(last.json()) == 50
+    assert link_next(first.headers["Link"]) is not None and link_next(last.headers["Link"]) is None
+    assert sum(n["system"] for n in first.json() + last.json()) == 15  # GitLab's own notes are interleaved
