@@ -286,6 +286,7 @@ class GitLabSettings:
     api_url: str = DEFAULT_GITLAB_API_URL  # CI_API_V4_URL, else CI_SERVER_URL + /api/v4
     pipeline_id: int | None = None  # links the status to this pipeline when it ran on the head commit
     web_url: str | None = None  # the MR's project in the browser (CI_MERGE_REQUEST_PROJECT_URL): the note's link
+    ref: str | None = None  # the branch the status belongs to: the MR's source branch
     http: ForgeHttpSettings = ForgeHttpSettings()
 
     def __post_init__(self) -> None:
@@ -322,6 +323,9 @@ class GitLabSettings:
             web_url=(
                 environ.get("CI_MERGE_REQUEST_PROJECT_URL", "").strip() or environ.get("CI_PROJECT_URL", "").strip()
             ).rstrip("/")
+            or None,
+            ref=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "").strip()
+            or environ.get("CI_COMMIT_BRANCH", "").strip()
             or None,
             http=ForgeHttpSettings.from_env(environ),
         )

@@ -10,8 +10,8 @@ GitLab's rules this module follows (tests/contracts/gitlab-v4-subset.json says w
   system notes ("added 1 commit") are GitLab's own and never ours;
 - a note body is at most 1,000,000 characters;
 - a commit status is `POST /projects/:id/statuses/:sha` with `state` success|failed, a `name`
-  (`ci-track/<experiment>`), `target_url`, `description` and, when the pipeline ran on that very
-  commit, its `pipeline_id`;
+  (`ci-track/<experiment>`), `target_url`, `description`, the MR's source branch as `ref` and,
+  when the pipeline ran on that very commit, its `pipeline_id`;
 - CI_JOB_TOKEN cannot write notes or statuses: a project or group access token is needed; a 403
   (a fork MR's pipeline, a Guest role) is the `forbidden` outcome.
 """
@@ -169,6 +169,8 @@ class GitLabForge:
         payload: dict[str, Any] = {"state": state, "name": name, "description": cut(description, MAX_DESCRIPTION)}
         if target_url:
             payload["target_url"] = target_url
+        if self.settings.ref:
+            payload["ref"] = self.settings.ref
         if self.settings.pipeline_id is not None:
             payload["pipeline_id"] = self.settings.pipeline_id
         url = self.session.url(f"projects/{project_ref(self.settings.project)}/statuses/{sha}")

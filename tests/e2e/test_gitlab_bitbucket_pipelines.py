@@ -111,6 +111,7 @@ def test_gitlab_mr_with_150_notes_gets_one_note_and_a_status_on_its_head(
         (HEAD, f"ci-track/{runs.experiment}", "success")
     ] * 2
     assert {s["pipeline_id"] for s in gitlab_fake.statuses} == {None}  # the pipeline ran on the merge commit
+    assert {s["ref"] for s in gitlab_fake.statuses} == {"feature"}  # the MR's source branch
     cases = ET.parse(cwd / "junit.xml").getroot().findall(".//testcase")  # noqa: S314 - our own file
     assert [c.get("name") for c in cases] == ["accuracy"]
     assert (cwd / "m.txt").read_text() == "accuracy 0.811\nci_track_regressions 0\n"
