@@ -22,7 +22,7 @@ import dataclasses
 import re
 from typing import Any
 
-from ci_track.errors import ForgeError, UsageError
+from ci_track.errors import BitbucketError, UsageError
 from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
 from ci_track.forges.rest import ForgeForbidden, ForgeSession
@@ -35,10 +35,6 @@ MAX_COMMENT_LENGTH = COMMENT_LIMIT  # Bitbucket documents no limit; the GitHub o
 MAX_DESCRIPTION = 255
 PAGELEN = 100
 STATUS_PREFIX = "ci-track/"
-
-
-class BitbucketError(ForgeError):
-    """The Bitbucket API failed or refused."""
 
 
 def connect(settings: BitbucketSettings, *, policy: RetryPolicy | None = None) -> ForgeSession:

@@ -23,7 +23,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ci_track.errors import ForgeError, UsageError
+from ci_track.errors import GitLabError, UsageError
 from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
 from ci_track.forges.rest import Answer, ForgeForbidden, ForgeSession, link_next
@@ -35,10 +35,6 @@ MAX_NOTE_LENGTH = 1_000_000
 MAX_DESCRIPTION = 255
 PER_PAGE = 100
 STATUS_PREFIX = "ci-track/"
-
-
-class GitLabError(ForgeError):
-    """The GitLab API failed or refused."""
 
 
 def connect(settings: GitLabSettings, *, policy: RetryPolicy | None = None) -> ForgeSession:
@@ -62,7 +58,7 @@ def project_ref(project: str) -> str:
     return project if project.isdigit() else quote(project, safe="")
 
 
-def next_page_url(session: ForgeSession, answer: Answer, first_url: str, params: dict[str, Any]) -> str | None:
+def next_page_url(answer: Answer, first_url: str, params: dict[str, Any]) -> str | None:
     """GitLab's next page: `x-next-page` (empty at the end), else the Link header's rel="next"."""
     following = answer.headers.get("x-next-page", "").strip()
     if following.isdigit():
@@ -97,7 +93,7 @@ class NoteThread:
             first,
             action=f"list the notes of {self._where()}",
             params={**params, "page": 1},
-            next_url=lambda a: next_page_url(self.session, a, first, params),
+            next_url=lambda a: next_page_url(a, first, params),
         ):
             for note in answer.data if isinstance(answer.data, list) else []:
                 if isinstance(note, dict) and not note.get("system") and isinstance(note.get("id"), int):

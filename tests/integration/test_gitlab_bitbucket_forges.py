@@ -355,3 +355,21 @@ def test_gitlab_pagination_headers_agree_with_each_other(glab: FakeGitLab) -> No
     assert len(first.json()) == 100 and len(last.json()) == 50
     assert link_next(first.headers["Link"]) is not None and link_next(last.headers["Link"]) is None
     assert sum(n["system"] for n in first.json() + last.json()) == 15  # GitLab's own notes are interleaved
+
+
+def test_gitlab_next_page_from_the_link_header_when_x_next_page_is_absent() -> None:
+    from ci_track.forges.rest import Answer
+
+    link = '<https://gl.example/api/v4/projects/1/merge_requests/7/notes?page=3&per_page=100>; rel="next"'
+    first = "https://gl.example/api/v4/projects/1/merge_requests/7/notes"
+    assert gitlab.next_page_url(Answer(200, {"link": link}, []), first, {}) == link[1:].split(">")[0]
+    assert gitlab.next_page_url(Answer(200, {"x-next-page": "", "link": link}, []), first, {}) is None
+    with_header = Answer(200, {"x-next-page": "2"}, [])
+    assert gitlab.next_page_url(with_header, first, {"per_page": 100}) == f"{first}?per_page=100&page=2"
+
+
+def test_a_wait_longer_than_allowed_is_not_waited_for(glab: FakeGitLab, waits: Waits) -> None:
+    glab.fail("rate-limit", operation="postApiV4ProjectsIdStatusesSha", retry_after=3600)
+    with pytest.raises(ForgeError, match="asks ci-track to wait 3600 s"):
+        gitlab_forge(glab, waits).set_status(HEAD, key="exp", passed=True, description="ok", target_url=None)
+    assert waits.slept == []
