@@ -331,6 +331,17 @@ class GitLabSettings:
         )
 
 
+def missing_token_message(environ: Mapping[str, str], forge: str) -> str:
+    """What to set when `forge` (gitlab | bitbucket) has no token: the words MissingForgeToken carries."""
+    return _missing_gitlab_token(environ) if forge == "gitlab" else _NO_BITBUCKET_CREDENTIAL_ADVICE
+
+
+_NO_BITBUCKET_CREDENTIAL_ADVICE = (
+    "no Bitbucket token: set CI_TRACK_BITBUCKET_TOKEN (a repository or workspace access token with "
+    "pullrequest:write and repository:write scopes) as a secured repository variable"
+)
+
+
 def _missing_gitlab_token(environ: Mapping[str, str]) -> str:
     if environ.get("CI_JOB_TOKEN", "").strip():
         return (
@@ -360,10 +371,7 @@ class BitbucketSettings:
     ) -> BitbucketSettings:
         token = _first_set(environ, BITBUCKET_TOKEN_VARIABLES)
         if not token:
-            raise MissingForgeToken(
-                "no Bitbucket token: set CI_TRACK_BITBUCKET_TOKEN (a repository or workspace access token with "
-                "pull request write and repository read scopes) as a secured repository variable"
-            )
+            raise MissingForgeToken(_NO_BITBUCKET_CREDENTIAL_ADVICE)
         found = (repository or "").strip() or environ.get("BITBUCKET_REPO_FULL_NAME", "").strip()
         if not found:
             raise UsageError("no Bitbucket repository: set BITBUCKET_REPO_FULL_NAME to 'workspace/repo_slug'")

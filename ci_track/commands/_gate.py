@@ -258,6 +258,10 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         no_gate=report.no_gate,
         check_run=report.check_run,
     )
+    if not has_forge_token(environ, forge) and outcome.config.comment is None and outcome.config.status is None:
+        from ci_track.commands._publish import note_missing_token
+
+        note_missing_token(environ, forge, is_pull_request=outcome.context.is_pull_request)
     # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
     markdown = _render_markdown(outcome, report) if _needs_markdown(outcome, report, environ, decision) else ""
     head_sha = comparison.candidate.head_sha or outcome.context.head_sha

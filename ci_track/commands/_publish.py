@@ -77,6 +77,15 @@ def choose_forge(
     return "github"
 
 
+def note_missing_token(environ: Mapping[str, str], forge: str, *, is_pull_request: bool) -> None:
+    """On a GitLab MR or Bitbucket PR without a token (a fork's pipeline, a forgotten variable), say why
+    nothing is posted; GitHub's default stays silent, as it always was."""
+    if is_pull_request and forge in ("gitlab", "bitbucket"):
+        from ci_track.settings import missing_token_message
+
+        warn(f"{missing_token_message(environ, forge)}: the report is not posted to {FORGE_NAMES[forge]}")
+
+
 def open_forge(environ: Mapping[str, str], publication: Publication) -> Forge:
     """The forge the report goes to, connected (the one place a forge client is built)."""
     if publication.forge == "gitlab":

@@ -171,3 +171,13 @@ def test_fork_pipeline_without_a_token_keeps_the_gates_exit_code(
     assert result.code == 1  # the gate's verdict: a regression, not a usage error for the missing token
     assert "CI_JOB_TOKEN cannot" in result.stderr and "nothing posted to GitLab" in result.stderr
     assert gitlab_fake.requests == []
+
+
+def test_a_merge_request_without_any_token_says_why_nothing_is_posted(
+    runs: Runs, mlflow_server: MlflowServer, gitlab_fake: FakeGitLab
+) -> None:
+    env = gitlab_env(gitlab_fake, mlflow_server, CI_TRACK_GITLAB_TOKEN="")  # only CI_JOB_TOKEN
+    result = ci_track(*compare_args(runs, runs.candidates[0]), env=env, cwd=runs.workdir)
+    assert result.code == 0, result.stderr  # the default: not posted, and the gate's pass stands
+    assert "CI_JOB_TOKEN cannot" in result.stderr and "not posted to GitLab" in result.stderr
+    assert gitlab_fake.requests == []
