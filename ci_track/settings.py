@@ -10,7 +10,10 @@ training command the environment it would have had without ci-track.
 
 The typed settings of the adapters are built here too, each from the snapshot, with secrets out
 of their repr: `TrackingSettings.from_env` (the MLflow client's variables, and the DATABRICKS_*
-ones for a `databricks` URI) and `GitHubSettings.from_env` (the token, repository and API URL).
+ones for a `databricks` URI), `GitHubSettings.from_env` (the token, repository and API URL),
+`GitLabSettings.from_env` (CI_TRACK_GITLAB_TOKEN or GITLAB_TOKEN, never CI_JOB_TOKEN; CI_API_V4_URL
+or CI_SERVER_URL; the MR's project) and `BitbucketSettings.from_env` (CI_TRACK_BITBUCKET_TOKEN,
+CI_TRACK_BITBUCKET_API_URL, BITBUCKET_REPO_FULL_NAME); `forge_override` reads CI_TRACK_FORGE.
 A bad value is one `UsageError` naming the variable.
 """
 
@@ -43,11 +46,6 @@ def environment() -> Mapping[str, str]:
 def live_environment() -> Mapping[str, str]:
     """The environment as it is now, for redaction of messages written at any time (secrets.py)."""
     return os.environ
-
-
-def has_github_token(environ: Mapping[str, str]) -> bool:
-    """Whether a GitHub token is at hand (what makes commenting and the status the default on a PR)."""
-    return any(environ.get(name) for name in TOKEN_VARIABLES)
 
 
 def kill_grace(environ: Mapping[str, str]) -> float:
@@ -245,8 +243,10 @@ def forge_override(environ: Mapping[str, str]) -> str | None:
 
 def has_forge_token(environ: Mapping[str, str], forge: str) -> bool:
     """Whether the token `forge` needs is at hand (what makes the comment and the status the default on a PR)."""
-    names = {"github": TOKEN_VARIABLES, "gitlab": GITLAB_TOKEN_VARIABLES, "bitbucket": BITBUCKET_TOKEN_VARIABLES}
-    return any(environ.get(name, "").strip() for name in names.get(forge, ()))
+    if forge == "github":  # as before there were other forges: any non-empty value counts
+        return any(environ.get(name) for name in TOKEN_VARIABLES)
+    names = {"gitlab": GITLAB_TOKEN_VARIABLES, "bitbucket": BITBUCKET_TOKEN_VARIABLES}.get(forge, ())
+    return any(environ.get(name, "").strip() for name in names)
 
 
 def _first_set(environ: Mapping[str, str], names: tuple[str, ...]) -> str:
