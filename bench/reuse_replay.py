@@ -117,7 +117,16 @@ def build_repository(repo: Path, commits: Sequence[dict]) -> list[str]:
             # ci-track's own file, the same at every commit (the experiment is set per replay on the command line)
             (repo / ".ci-track.yml").write_text(CONFIG.format(experiment="nanogpt", inputs=json.dumps(list(INPUTS))))
         git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"{commit['commit']} {commit['date']}", "--date", f"{commit['date']}T12:00:00")
+        git(
+            repo,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            f"{commit['commit']} {commit['date']}",
+            "--date",
+            f"{commit['date']}T12:00:00",
+        )
         shas.append(git(repo, "rev-parse", "HEAD"))
     return shas
 
