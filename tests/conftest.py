@@ -66,6 +66,7 @@ _LONG_MODULES = frozenset(
         "test_concurrency",
         "test_demo",
         "test_jenkins_library",
+        "test_reuse",
         "test_right_runs",
         "test_server_matrix",
     }

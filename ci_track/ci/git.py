@@ -264,9 +264,10 @@ class TreeEntry:
 def tree_entries(repo: Repo, commit: str) -> list[TreeEntry] | None:
     """Every file of `commit`'s tree with its object id (one `git ls-tree -r`), or None when git cannot list it.
 
-    None covers a commit the clone lacks and a tree whose objects are missing (a treeless or
-    broken clone): lazy fetching from a promisor remote is switched off, so this never touches
-    the network; the caller falls back to not knowing.
+    None covers a commit the clone lacks and a tree whose objects are missing (a broken or
+    partial clone): the caller falls back to not knowing. Lazy fetching from a promisor remote is
+    switched off (GIT_NO_LAZY_FETCH, honoured by git 2.44+); a checkout holds the trees of the
+    commit it checked out in any case, so listing HEAD never needs one.
     """
     if not _HEX_SHA.match(commit.lower()):
         return None
