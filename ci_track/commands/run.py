@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
         if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
             from ci_track.gate.noise_gate import SEED_TAG
 
-            reusable = {int(run.tags.get(SEED_TAG) or n): run for n, run in enumerate(source.runs, 1)} if source else {}
+            reusable = source.by_seed() if source else {}
 
             def execute(
                 *, plan: TrainingPlan, environ: Mapping[str, str], run_name: str, tags: Mapping[str, str]

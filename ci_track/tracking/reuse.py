@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ci_track.gate.noise_gate import ATTEMPT_TAG, REPEAT_GROUP_TAG, REPEATS_TAG
+from ci_track.gate.noise_gate import ATTEMPT_TAG, REPEAT_GROUP_TAG, REPEATS_TAG, SEED_TAG
 from ci_track.tracking.champion import COMPLETE_FILTER, PR_TAG, is_complete, quote_filter_value, tag_key
 from ci_track.tracking.runs import Run
 
@@ -49,6 +49,15 @@ class ReuseSource:
     @property
     def trainer(self) -> Run:
         return self.runs[-1]
+
+    def by_seed(self) -> dict[int, Run]:
+        """The attempts by their seed (`ci.seed`; attempt i has seed i), for `run --repeat`."""
+        return {_number(run.tags.get(SEED_TAG)) or n: run for n, run in enumerate(self.runs, 1)}
+
+
+def _number(text: str | None) -> int:
+    """A tag holding a whole number, else 0 (a tag is text anyone with write access could have set)."""
+    return int(text) if text and text.isdigit() else 0
 
 
 def lookup_filter(fingerprint: str) -> str:
@@ -107,7 +116,7 @@ def pick_source(runs: Sequence[Run], fingerprint: str, context: CIContext) -> Re
         if count is None or int(count.group(1)) != len(members):
             refused.add(group)  # an attempt failed or is missing: retraining would not give this group
             continue
-        members.sort(key=lambda r: int(r.tags.get(ATTEMPT_TAG, "0") or 0))
+        members.sort(key=lambda r: _number(r.tags.get(ATTEMPT_TAG)))
         return ReuseSource(runs=tuple(members))
     return None
 

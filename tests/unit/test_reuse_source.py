@@ -77,6 +77,9 @@ def test_a_repeat_group_serves_whole_or_not_at_all() -> None:
     whole = [attempt("w2", 2, "g-whole", 2), attempt("w1", 1, "g-whole", 2)]
     source = pick_source([*broken, *whole], FP, PUSH)
     assert source is not None and [run.run_id for run in source.runs] == ["w1", "w2"]
+    assert {seed: run.run_id for seed, run in source.by_seed().items()} == {1: "w1", 2: "w2"}
+    odd = _run("odd", **{"ci.repeat_group": "g", "ci.attempt": "x", "ci.seed": "-1", "ci.repeats": "1 run: x"})
+    assert pick_source([odd], FP, PUSH).by_seed() == {1: odd}  # type: ignore[union-attr]
 
 
 def test_the_lookup_filter_is_one_server_side_query() -> None:
