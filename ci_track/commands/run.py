@@ -291,6 +291,10 @@ class TrainingRun:
         experiment = self.experiment
         name = run_name or _default_name(context)
         tags = self._tags(plan, context, name, extra_tags)
+        # The description MLflow shows (markdown; a run id is hex, nothing to escape).
+        tags["mlflow.note.content"] = (
+            f"{tags.get('mlflow.note.content', '')} Training skipped: inputs unchanged since run {source.run_id}."
+        ).strip()
         run, metrics = copy_attempt(
             self.client, source, experiment_id=experiment.experiment_id, run_name=name, tags=tags
         )

@@ -170,6 +170,7 @@ def test_a_commit_that_changes_no_input_reuses_the_run_without_training(history:
     assert history.project.history(reused.run_id, "loss") == history.project.history(source.run_id, "loss")
     assert len(history.project.history(reused.run_id, "loss")) == 3
     assert reused.tags["ci.reused_artifact_uri"] == source.artifact_uri  # referenced, not copied
+    assert reused.tags["mlflow.note.content"].endswith(f"Training skipped: inputs unchanged since run {source.run_id}.")
     stderr = history.results["reused"].stderr
     assert f"training skipped: inputs unchanged since run {source.run_id}: {history.project.server.url}" in stderr
 
