@@ -70,6 +70,7 @@ class Inputs:
     tags: tuple[str, ...] = ()
     repeat: str = ""
     repeat_max: str = ""
+    reuse: str = ""  # "", "true" or "false": --reuse / --no-reuse
     # `ci-track compare` only
     run_id: str = ""
     champion_run_id: str = ""
@@ -110,6 +111,7 @@ class Inputs:
             tags=_key_values(text("TAGS"), "tags"),
             repeat=_repeat(text("REPEAT").lower()),
             repeat_max=_count(text("REPEAT_MAX"), "repeat-max"),
+            reuse=str(_boolean(text("REUSE"), "reuse")).lower() if text("REUSE") else "",
             run_id=text("RUN_ID"),
             champion_run_id=text("CHAMPION_RUN_ID"),
             champion_strategy=_strategy_list(text("CHAMPION_STRATEGY")),
@@ -160,7 +162,7 @@ class Inputs:
 
 
 # Inputs that only one verb uses: given where that verb does not run, they would be silently ignored.
-RUN_ONLY = ("run-name", "tags", "repeat", "repeat-max")
+RUN_ONLY = ("run-name", "tags", "repeat", "repeat-max", "reuse")
 COMPARE_ONLY = (
     "run-id",
     "champion-run-id",
@@ -271,6 +273,8 @@ def run_arguments(inputs: Inputs) -> list[str]:
         args += ["--repeat", inputs.repeat]
     if inputs.repeat_max:
         args += ["--repeat-max", inputs.repeat_max]
+    if inputs.reuse:
+        args.append("--reuse" if inputs.reuse == "true" else "--no-reuse")
     if inputs.entry_point:
         args += ["--entry-point", inputs.entry_point]
         for item in inputs.parameters:

@@ -66,11 +66,14 @@ _LONG_MODULES = frozenset(
         "test_concurrency",
         "test_demo",
         "test_jenkins_library",
+        "test_reuse",
         "test_right_runs",
         "test_server_matrix",
     }
 )
-_ONE_WORKER_MODULES = frozenset({"test_aggregates", "test_concurrency", "test_packaging", "test_tls_and_auth"})
+_ONE_WORKER_MODULES = frozenset(
+    {"test_aggregates", "test_concurrency", "test_packaging", "test_reuse", "test_tls_and_auth"}
+)
 _GENERATION = re.compile(r"\[(mlflow\d+_\d+_\d+)")
 
 

@@ -16,6 +16,7 @@ providers that report a clone URL (Jenkins' GIT_URL).
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -249,3 +250,79 @@ def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
     except _failures():  # no such path in that commit
         return None
     return bytes(data)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TreeEntry:
+    """One file of a commit's tree, as `git ls-tree -r` lists it: git's own object id, never the content."""
+
+    path: str  # relative to the top of the work tree, `/`-separated
+    mode: str  # 100644, 100755, 120000 (symlink), 160000 (submodule)
+    object_id: str
+
+
+def tree_entries(repo: Repo, commit: str) -> list[TreeEntry] | None:
+    """Every file of `commit`'s tree with its object id (one `git ls-tree -r`), or None when git cannot list it.
+
+    None covers a commit the clone lacks and a tree whose objects are missing (a broken or
+    partial clone): the caller falls back to not knowing. Lazy fetching from a promisor remote is
+    switched off (GIT_NO_LAZY_FETCH, honoured by git 2.44+); a checkout holds the trees of the
+    commit it checked out in any case, so listing HEAD never needs one.
+    """
+    if not _HEX_SHA.match(commit.lower()):
+        return None
+    try:
+        raw = repo.git.execute(
+            ["git", "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}"],
+            env={**_NO_LAZY_FETCH},
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )
+    except _failures():
+        return None
+    entries = []
+    for record in bytes(raw).split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 3 or not path:
+            return None
+        entries.append(
+            TreeEntry(
+                path=path.decode("utf-8", "surrogateescape"),
+                mode=fields[0].decode("ascii", "replace"),
+                object_id=fields[2].decode("ascii", "replace"),
+            )
+        )
+    return entries
+
+
+def changed_paths(repo: Repo) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(paths that differ from HEAD in the index or the work tree, untracked paths), one `git status`; None if unknown.
+
+    Paths are relative to the top of the work tree. Ignored files are not listed.
+    """
+    if repo.bare:
+        return None
+    try:
+        raw = repo.git.execute(
+            ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
+            env={**_NO_LAZY_FETCH},
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )
+    except _failures():
+        return None
+    changed: set[str] = set()
+    untracked: set[str] = set()
+    for record in bytes(raw).split(b"\0"):
+        if len(record) < 4:
+            continue
+        code, path = record[:2], record[3:].decode("utf-8", "surrogateescape")
+        (untracked if code == b"??" else changed).add(path)
+    return frozenset(changed), frozenset(untracked)
+
+
+# A clone made with --filter fetches missing objects from its remote on demand: never from here.
+_NO_LAZY_FETCH = {"GIT_NO_LAZY_FETCH": "1"}

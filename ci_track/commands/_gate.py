@@ -200,7 +200,7 @@ def run_gate(
         noise.champion,
         config,
         champion_source=choice.description if choice else None,
-        notices=(*found.notes, *noise.notes),
+        notices=(*found.notes, *_reuse_notes(client, experiment.experiment_id, candidate), *noise.notes),
         related_runs=related,
         evidence=noise.evidence,
     )
@@ -221,6 +221,16 @@ def run_gate(
         rules=rules.report,
         evidence=noise.evidence,
     )
+
+
+def _reuse_notes(client: MlflowClient, experiment_id: str, candidate: Run) -> tuple[str, ...]:
+    """The candidate's training was skipped (ci_track/tracking/reuse.py): say whose numbers these are."""
+    from ci_track.tracking.reuse import REUSED_FROM_TAG
+
+    source = candidate.tags.get(REUSED_FROM_TAG)
+    if not source:
+        return ()
+    return (f"training skipped: inputs unchanged since run {source} ({client.run_url(experiment_id, source)})",)
 
 
 def with_aggregates(client: MlflowClient, run: Run, config: Config) -> Run:

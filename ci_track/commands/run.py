@@ -65,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train N times (seeds 1..N in CI_TRACK_SEED and {seed}), one candidate; auto: until clear (run.repeat)",
     )
     parser.add_argument("--repeat-max", type=int, metavar="M", help="the most runs --repeat auto may take (required)")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument(
+        "--reuse",
+        action="store_true",
+        default=None,
+        help="skip the training when a complete run trained the same run.inputs (run.reuse; docs/reuse.md)",
+    )
+    reuse.add_argument("--no-reuse", dest="reuse", action="store_false", help="train even when reuse is configured")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the training command, after --")
 
 
@@ -87,23 +95,50 @@ def main(args: argparse.Namespace) -> int:
     experiment_name = require_experiment(config)
     metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
+    from ci_track.commands._reuse import describe_repeat, fingerprint_training, reuse_wanted
+
+    reuse = reuse_wanted(args, config)
     context = detect_context(environ, cwd)
     settings = TrackingSettings.from_env(environ, uri=args.tracking_uri)
-    if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
+
+    def plan_for(seed: int) -> TrainingPlan:
         from ci_track.training.repeat import with_seed
 
-        def plan_for(seed: int) -> TrainingPlan:
-            return plan_training(
-                argparse.Namespace(**{**vars(args), "param": with_seed(args.param, seed)}), command, cwd=cwd
-            )
+        return plan_training(
+            argparse.Namespace(**{**vars(args), "param": with_seed(args.param, seed)}), command, cwd=cwd
+        )
 
-        plan_for(1)  # bad -P values fail before any run is created
-        with MlflowClient(settings) as client:
+    # With repeats, seed 1's plan: bad -P values fail before any run is created, and it is what the
+    # fingerprint names (the other seeds follow from it and the repeat setting).
+    first_plan = plan if plan is not None else plan_for(1)
+    fingerprint = fingerprint_training(
+        config,
+        cwd=cwd,
+        environ=environ,
+        plan=first_plan,
+        repeat=describe_repeat(policy),
+        metrics_files=metrics_files,
+        announce=reuse,
+    )
+    extra_tags = _with_reuse_tags(extra_tags, fingerprint)
+    with MlflowClient(settings) as client:
+        experiment = client.get_or_create_experiment(experiment_name)
+        source = _reuse_source(client, experiment, fingerprint, context) if reuse and fingerprint else None
+        if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
+            from ci_track.gate.noise_gate import SEED_TAG
+
+            reusable = source.by_seed() if source else {}
 
             def execute(
                 *, plan: TrainingPlan, environ: Mapping[str, str], run_name: str, tags: Mapping[str, str]
             ) -> tuple[int, str | None]:
-                runner = TrainingRun(client=client, environ=environ, cwd=cwd)
+                runner = TrainingRun(client=client, environ=environ, cwd=cwd, experiment=experiment)
+                copied = reusable.get(int(tags.get(SEED_TAG) or 0))
+                if copied is not None:  # this seed's attempt trained before with the same inputs
+                    code = runner.reuse(
+                        copied, plan=plan, context=context, run_name=run_name, extra_tags={**extra_tags, **tags}
+                    )
+                    return code, runner.last_run_id
                 code = runner.execute(
                     plan=plan,
                     experiment_name=experiment_name,
@@ -125,9 +160,12 @@ def main(args: argparse.Namespace) -> int:
                 context=context,
             )
 
-    assert plan is not None
-    with MlflowClient(settings) as client:
-        runner = TrainingRun(client=client, environ=environ, cwd=cwd)
+        assert plan is not None
+        runner = TrainingRun(client=client, environ=environ, cwd=cwd, experiment=experiment)
+        if source is not None:
+            return runner.reuse(
+                source.runs[0], plan=plan, context=context, run_name=args.run_name, extra_tags=extra_tags
+            )
         return runner.execute(
             plan=plan,
             experiment_name=experiment_name,
@@ -136,6 +174,31 @@ def main(args: argparse.Namespace) -> int:
             extra_tags=extra_tags,
             metrics_files=metrics_files,
         )
+
+
+def _with_reuse_tags(extra_tags: Mapping[str, str], fingerprint: str | None) -> dict[str, str]:
+    """The user's tags without the reuse tags (only ci-track sets those), plus this training's fingerprint."""
+    from ci_track.tracking.reuse import FINGERPRINT_TAG, RESERVED_TAGS, TRAINING_TAG
+
+    tags = {}
+    for key, value in extra_tags.items():
+        if key in RESERVED_TAGS:
+            _say(f"warning: tag {key!r} is set by ci-track only (training reuse); ignoring the one given")
+            continue
+        tags[key] = value
+    if fingerprint:
+        tags.update({FINGERPRINT_TAG: fingerprint, TRAINING_TAG: "trained"})
+    return tags
+
+
+def _reuse_source(client: Any, experiment: Any, fingerprint: str, context: Any) -> Any:
+    """The run (or repeat group) to reuse: the one lookup (ci_track/tracking/reuse.py), None to train."""
+    from ci_track.tracking.reuse import find_source
+
+    source = find_source(client, experiment.experiment_id, fingerprint, context)
+    if source is None:
+        _say(f"training reuse: no complete training with fingerprint {fingerprint[:12]} in this experiment; training")
+    return source
 
 
 class TrainingPlan:
@@ -201,11 +264,85 @@ def check_executable(program: str, *, cwd: Path) -> None:
 class TrainingRun:
     """Creates the run, runs the command inside it, and finishes the run (or spools what it could not send)."""
 
-    def __init__(self, *, client: Any, environ: Mapping[str, str], cwd: Path) -> None:
+    def __init__(self, *, client: Any, environ: Mapping[str, str], cwd: Path, experiment: Any = None) -> None:
         self.client = client
         self.environ = environ
         self.cwd = cwd
+        self.experiment = experiment  # looked up by execute() when not given
         self.last_run_id: str | None = None  # the run execute() created (for --repeat)
+
+    def reuse(
+        self,
+        source: Any,
+        *,
+        plan: TrainingPlan,
+        context: Any,
+        run_name: str | None,
+        extra_tags: Mapping[str, str],
+    ) -> int:
+        """Record this commit's run from `source`, which trained with the same fingerprint: no training.
+
+        The new run carries the source's params and metrics (with their histories) and points at it
+        (`ci.reused_from`, `ci.reused_artifact_uri`); it ends as a trained run ends, so it is complete.
+        """
+        from ci_track.tracking.reuse import copy_attempt
+        from ci_track.tracking.upload import finish_run
+
+        experiment = self.experiment
+        name = run_name or _default_name(context)
+        tags = self._tags(plan, context, name, extra_tags)
+        # The description MLflow shows (markdown; a run id is hex, nothing to escape).
+        tags["mlflow.note.content"] = (
+            f"{tags.get('mlflow.note.content', '')} Training skipped: inputs unchanged since run {source.run_id}."
+        ).strip()
+        run, metrics = copy_attempt(
+            self.client, source, experiment_id=experiment.experiment_id, run_name=name, tags=tags
+        )
+        self.last_run_id = run.run_id
+        run_url = self.client.run_url(experiment.experiment_id, run.run_id)
+        source_url = self.client.run_url(experiment.experiment_id, source.run_id)
+        _say(f"MLflow run {run.run_id} in experiment {experiment.name!r}: {run_url}")
+        _say(f"training skipped: inputs unchanged since run {source.run_id}: {source_url}")
+        write_outputs(
+            self.environ,
+            self.cwd,
+            provider=context.provider,
+            values={
+                "run-id": run.run_id,
+                "run-url": run_url,
+                "experiment-id": experiment.experiment_id,
+                "reused-from": source.run_id,
+            },
+        )
+        finish_run(
+            self.client,
+            self.environ,
+            self.cwd,
+            run_id=run.run_id,
+            metrics=metrics,
+            tags={},
+            status="FINISHED",
+            final_tags={"ci.exit_code": "0"},  # the source's: only complete, successful runs are reused
+        )
+        _say(f"MLflow run {run.run_id} finished (the results of run {source.run_id}): {run_url}")
+        return 0
+
+    def _tags(
+        self, plan: TrainingPlan, context: Any, name: str | None, extra_tags: Mapping[str, str]
+    ) -> dict[str, str]:
+        from ci_track.secrets import redact
+        from ci_track.tracking.tags import build_run_tags
+
+        tags = build_run_tags(
+            context,
+            run_name=name,
+            source_name=plan.source_name,
+            user=context.actor or _local_user(),
+            entry_point=plan.entry_point,
+            extra=extra_tags,
+        )
+        # A token pasted into a command line or a --tag must not be stored in the run.
+        return {key: redact(value, self.environ) for key, value in tags.items()}
 
     def execute(
         self,
@@ -217,21 +354,9 @@ class TrainingRun:
         extra_tags: Mapping[str, str],
         metrics_files: Sequence[Path],
     ) -> int:
-        from ci_track.secrets import redact
-        from ci_track.tracking.tags import build_run_tags, default_run_name
-
-        experiment = self.client.get_or_create_experiment(experiment_name)
-        name = run_name or default_run_name(context)
-        tags = build_run_tags(
-            context,
-            run_name=name,
-            source_name=plan.source_name,
-            user=context.actor or _local_user(),
-            entry_point=plan.entry_point,
-            extra=extra_tags,
-        )
-        # A token pasted into a command line or a --tag must not be stored in the run.
-        tags = {key: redact(value, self.environ) for key, value in tags.items()}
+        experiment = self.experiment or self.client.get_or_create_experiment(experiment_name)
+        name = run_name or _default_name(context)
+        tags = self._tags(plan, context, name, extra_tags)
         run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
         self.last_run_id = run.run_id
         if plan.params:
@@ -341,6 +466,12 @@ def write_outputs(environ: Mapping[str, str], cwd: Path, *, provider: str, value
     write_step_outputs(environ, values)
     if provider == "jenkins" or environ.get("CI_TRACK_PROPERTIES_FILE"):
         write_properties(properties_path(environ, cwd), values)
+
+
+def _default_name(context: Any) -> str | None:
+    from ci_track.tracking.tags import default_run_name
+
+    return default_run_name(context)
 
 
 def _local_user() -> str | None:

@@ -90,7 +90,8 @@ RULES_FROM = ("base", "head")
 # `aggregate:` values: one value per run out of the metric's logged history (see ci_track/gate/aggregates.py).
 AGGREGATES = ("last", "min", "max", "mean_last_N")
 MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
-RUN_KEYS = ("tags", "metrics_files", "repeat", "repeat_max")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # run.env_inputs entries
+RUN_KEYS = ("tags", "metrics_files", "repeat", "repeat_max", "inputs", "env_inputs", "reuse")
 
 DEFAULT_ALIAS = "champion"
 MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
@@ -147,6 +148,10 @@ class RunConfig:
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metrics_files: tuple[str, ...] = ()
     repeat: RepeatPolicy | None = None  # run.repeat (+ repeat_max): None is one run
+    # Training reuse (docs/reuse.md): what the training depends on, and whether to skip it when unchanged.
+    inputs: tuple[str, ...] = ()  # paths/globs, relative to the run's directory
+    env_inputs: tuple[str, ...] = ()  # environment variable names (their values are hashed)
+    reuse: bool = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from ci_track.errors import ConfigError
 from ci_track.gate import noise_config
 from ci_track.gate.config import (
     CHAMPION_KEYS,
+    ENV_NAME,
     GOALS,
     MEAN_LAST,
     METRIC_KEYS,
@@ -291,7 +292,20 @@ class ConfigReader:
         if "metrics_files" in fields:
             files = tuple(text for text, _ in self.strings(fields["metrics_files"][1], "run.metrics_files"))
         repeat = noise_config.read_repeat(self, fields)  # run.repeat, run.repeat_max
-        return RunConfig(tags=tags, metrics_files=files, repeat=repeat)
+        reuse: dict[str, Any] = {}
+        if "inputs" in fields:
+            reuse["inputs"] = tuple(text for text, _ in self.strings(fields["inputs"][1], "run.inputs"))
+        if "env_inputs" in fields:
+            names = self.strings(fields["env_inputs"][1], "run.env_inputs")
+            for text, item in names:
+                if not ENV_NAME.match(text):
+                    raise self.error(item, f"run.env_inputs: {text!r} is not an environment variable name")
+            reuse["env_inputs"] = tuple(text for text, _ in names)
+        if "reuse" in fields:
+            reuse["reuse"] = bool(self.boolean(fields["reuse"][1], "run.reuse"))
+        if reuse.get("reuse") and not reuse.get("inputs"):
+            raise self.error(fields["reuse"][1], "run.reuse needs run.inputs: the paths the training depends on")
+        return RunConfig(tags=tags, metrics_files=files, repeat=repeat, **reuse)
 
     def champion(self, node: yaml.Node, metrics: Mapping[str, MetricRule]) -> ChampionConfig:
         if self.is_null(node):

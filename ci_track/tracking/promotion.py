@@ -6,10 +6,10 @@ champion is the model version behind the branch's alias (`champion.branch_alias`
 on the default branch, `<alias>-<slug>-<hash>` elsewhere): promote registers a version from the
 run's logged model (an MLflow 3 LoggedModel; on a 2.x server, which has none, `runs:/<id>/<path>`
 with the path the 2.x client recorded, else `model`) unless the run already has one, and moves
-that alias. Without one, the champion is the branch's run tagged
-`ci.champion=true`. Either way the new champion run records
-`ci.promoted_at`, `ci.previous_champion` (run id) and, with a registry, `ci.previous_champion_version`,
-which is what `rollback` restores.
+that alias; a run whose training was reused (`ci.reused_from`) registers the model of the run that
+trained it. Without one, the champion is the branch's run tagged `ci.champion=true`. Either way
+the new champion run records `ci.promoted_at`, `ci.previous_champion` (run id) and, with a
+registry, `ci.previous_champion_version`, which is what `rollback` restores.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import dataclasses
 import datetime
 import json
 
-from ci_track.errors import UsageError
+from ci_track.errors import NotFoundError, UsageError
 from ci_track.tracking.champion import (
     CHAMPION_TAG,
     is_complete,
@@ -27,6 +27,7 @@ from ci_track.tracking.champion import (
     why_not_complete,
 )
 from ci_track.tracking.client import MlflowClient
+from ci_track.tracking.reuse import REUSED_FROM_TAG
 from ci_track.tracking.runs import ModelVersion, Run
 
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
@@ -143,12 +144,29 @@ def _version_for_run(client: MlflowClient, run: Run, model: str) -> ModelVersion
     )
     if existing:
         return existing[0]
-    if run.logged_model_ids:  # only MLflow 3 servers return LoggedModels (run.outputs)
-        model_id = run.logged_model_ids[-1]
+    # A reused run (training skipped, ci_track/tracking/reuse.py) has no model of its own: the version is the
+    # model of the run that trained it, registered for this run, whose branch the alias belongs to.
+    trainer = _trainer(client, run)
+    if trainer.logged_model_ids:  # only MLflow 3 servers return LoggedModels (run.outputs)
+        model_id = trainer.logged_model_ids[-1]
         return client.create_model_version(model, source=f"models:/{model_id}", run_id=run.run_id, model_id=model_id)
+    # The server accepts a runs:/ source only from the run it names: a reused run's version records its trainer.
     return client.create_model_version(
-        model, source=f"runs:/{run.run_id}/{_model_artifact_path(run)}", run_id=run.run_id
+        model, source=f"runs:/{trainer.run_id}/{_model_artifact_path(trainer)}", run_id=trainer.run_id
     )
+
+
+def _trainer(client: MlflowClient, run: Run) -> Run:
+    """The run whose training produced `run`'s model: itself, or the run its training was reused from."""
+    source_id = run.tags.get(REUSED_FROM_TAG)
+    if not source_id:
+        return run
+    try:
+        return client.get_run(source_id)
+    except NotFoundError:
+        raise UsageError(
+            f"run {run.run_id} reused the training of run {source_id}, which no longer exists: its model is gone"
+        ) from None
 
 
 def _model_artifact_path(run: Run) -> str:

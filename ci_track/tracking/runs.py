@@ -21,6 +21,7 @@ class Run:
     params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     logged_model_ids: tuple[str, ...] = ()  # MLflow 3 LoggedModels this run produced (run.outputs)
+    artifact_uri: str | None = None  # where the run's artifacts are stored
 
     @property
     def head_sha(self) -> str | None:
@@ -45,6 +46,7 @@ class Run:
             metrics={m["key"]: metric_value(m.get("value")) for m in data.get("metrics", [])},
             params={p["key"]: p.get("value", "") for p in data.get("params", [])},
             tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
+            artifact_uri=info.get("artifact_uri") or None,
             logged_model_ids=tuple(
                 o["model_id"] for o in run.get("outputs", {}).get("model_outputs", []) if o.get("model_id")
             ),

@@ -43,6 +43,16 @@ class CiTrackRunTest {
     }
 
     @Test
+    void reuseBecomesItsFlag() {
+        withRunRecorded()
+        pipeline.runStage { ciTrack -> ciTrack.run(command: ['python', 'train.py'], reuse: true) }
+        pipeline.runStage { ciTrack -> ciTrack.run(command: ['python', 'train.py'], reuse: false) }
+        assert pipeline.ciTrackCalls() == [
+            ['run', '--reuse', '--', 'python', 'train.py'],
+            ['run', '--no-reuse', '--', 'python', 'train.py']]
+    }
+
+    @Test
     void badRepeatSettingsFailTheBuildBeforeAnythingRuns() {
         Map expected = [
             (0)         : "option repeat must be a whole number of runs from 1 to 20 or 'auto', not 0",

@@ -321,6 +321,8 @@ RUN_ID = "0123456789abcdef"  # what the stand-in `ci-track run` reports
         ({"INPUT_REPEAT": "3"}, "run", ["--repeat", "3"]),
         ({"INPUT_REPEAT": "Auto", "INPUT_REPEAT_MAX": "4"}, "run", ["--repeat", "auto", "--repeat-max", "4"]),
         ({"INPUT_OVERRIDE_LABEL": "ml:accept"}, "compare", ["--override-label", "ml:accept"]),
+        ({"INPUT_REUSE": "true"}, "run", ["--reuse"]),
+        ({"INPUT_REUSE": "False"}, "run", ["--no-reuse"]),
     ],
 )
 def test_each_input_becomes_its_cli_flag_as_one_argument(
@@ -386,6 +388,8 @@ def test_report_paths_given_as_inputs_are_where_the_reports_and_the_outputs_poin
         ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "3", "INPUT_REPEAT_MAX": "4"}, "`repeat-max` is the maximum of"),
         ({"INPUT_COMMAND": "x", "INPUT_REPEAT": "auto", "INPUT_REPEAT_MAX": "x"}, "`repeat-max` must be a whole"),
         ({"INPUT_REPEAT": "3"}, "`repeat` is for the training run"),
+        ({"INPUT_COMMAND": "x", "INPUT_REUSE": "yes"}, "`reuse` must be true or false, got 'yes'"),
+        ({"INPUT_REUSE": "true"}, "`reuse` is for the training run"),
         ({"INPUT_COMMAND": "x", "INPUT_OVERRIDE_LABEL": "accept it"}, "`override-label` must be one label name"),
         ({"INPUT_REPORT": "r.json", "INPUT_OVERRIDE_LABEL": "ok"}, "`override-label` is for the comparison"),
     ],

@@ -54,6 +54,9 @@ class Arguments implements Serializable {
         if (options.repeatMax != null) {
             args.addAll(['--repeat-max', String.valueOf(options.repeatMax)])
         }
+        if (options.reuse != null) {
+            args.add(options.reuse ? '--reuse' : '--no-reuse')
+        }
         if (options.command != null) {
             args.add('--')
             if (options.command instanceof List) {

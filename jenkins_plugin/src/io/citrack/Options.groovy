@@ -60,6 +60,8 @@ class Options implements Serializable {
         // `ci-track run --repeat N|auto --repeat-max M`: several seeded runs, one candidate (docs/noise.md)
         repeat      : [type: REPEAT],
         repeatMax   : [type: INTEGER],
+        // `ci-track run --reuse|--no-reuse`: skip a training whose run.inputs are unchanged (docs/reuse.md)
+        reuse       : [type: BOOLEAN],  // null: run.reuse of .ci-track.yml
         archive     : [type: BOOLEAN, defaultValue: true],
     ]
 
