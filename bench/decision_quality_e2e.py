@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import clean_env  # noqa: E402
 from bench.decision_quality import DATA, PullRequest, load_metrics, simulate  # noqa: E402
 from ci_track.gate import noise, repeats, tolerance  # noqa: E402
-from ci_track.tracking.client import MlflowClient, TrackingSettings  # noqa: E402
+from ci_track.settings import TrackingSettings  # noqa: E402
+from ci_track.tracking.client import MlflowClient  # noqa: E402
 from tests.mlflow_server import running_server  # noqa: E402
 
 MAX_RUNS = 4
