@@ -6,7 +6,8 @@
 - `base_history(base_branch)`: the base branch's last HISTORY_RUNS complete runs (besides the
   candidate's and the champion's own runs), newest first, in
   ONE `runs/search` with the same filters as the champion's (ci_track/tracking/champion.py:
-  complete, FINISHED, not made for a pull request). Excluding pull-request runs goes through
+  complete, FINISHED, not made for a pull request); the noise estimate then keeps one run per set of
+  training inputs (`distinct_inputs`). Excluding pull-request runs goes through
   `MlflowClient.search_runs_lacking`, so it works on MLflow 2.9+ (on servers before 3.11, whose
   search cannot say `IS NULL`, a few more pages at most, as for the champion).
 - `recent_champions(base_branch, k)`: the base branch's last K promoted runs (tagged
@@ -28,6 +29,7 @@ from ci_track.gate.noise_config import MAX_REPEAT
 from ci_track.gate.noise_gate import REPEAT_GROUP_TAG, REPEATS_TAG, NoiseEvidence, build_evidence, mean_run
 from ci_track.tracking.champion import COMPLETE_FILTER, PR_TAG, is_complete, quote_filter_value
 from ci_track.tracking.client import MlflowClient
+from ci_track.tracking.reuse import FINGERPRINT_TAG
 from ci_track.tracking.runs import Run
 
 if TYPE_CHECKING:
@@ -88,6 +90,27 @@ def recent_champions(client: MlflowClient, experiment_id: str, base_branch: str 
     return [repeat_group(client, experiment_id, run) for run in runs if not run.tags.get(PR_TAG)]
 
 
+def distinct_inputs(history: list[Run]) -> tuple[list[Run], int]:
+    """The newest run of each `ci.fingerprint` (runs without one all kept), and how many were left out.
+
+    Commits that did not touch the declared training inputs add no information about the noise: a run
+    reused by `ci-track run --reuse` carries its trainer's numbers, and with reuse off a deterministic
+    training retrained on the same inputs gives the same numbers, so either way they would read as
+    commits with zero noise and shrink the estimate by how often docs change. Keeping the newest of
+    each fingerprint gives the same sequence with reuse on or off: the same decision.
+    """
+    seen: set[str] = set()
+    kept: list[Run] = []
+    for run in history:  # newest first
+        fingerprint = run.tags.get(FINGERPRINT_TAG)
+        if fingerprint and fingerprint in seen:
+            continue
+        if fingerprint:
+            seen.add(fingerprint)
+        kept.append(run)
+    return kept, len(history) - len(kept)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GatheredNoise:
     candidate: Run  # the candidate run with each metric the mean over its repeat group
@@ -115,6 +138,7 @@ def gather_evidence(
     # The own runs the history search also finds (base-branch runs not made for a PR) are read on top.
     own = sum(1 for run in (*candidate_runs, *champion_runs) if run.branch == base_branch and PR_TAG not in run.tags)
     base = base_history(client, experiment_id, base_branch, own=own) if noisy and champion is not None else []
+    base, repeated = distinct_inputs(base)
     window = config.champion.drift_window
     drifting = any(rule.max_drift is not None for rule in config.metrics.values())
     recent = recent_champions(client, experiment_id, base_branch, window) if drifting else []
@@ -122,6 +146,11 @@ def gather_evidence(
         config, candidate_runs, champion_runs, base, recent, drift_window=window if drifting else 0
     )
     notes = []
+    if repeated:
+        notes.append(
+            f"{repeated} run(s) of the base branch's history left out of the noise estimate: "
+            "the same training inputs as a newer run (ci.fingerprint)"
+        )
     for role, runs in (("candidate", candidate_runs), ("champion", champion_runs)):
         group = runs[0].tags.get(REPEAT_GROUP_TAG) if runs else None
         if group:  # how many runs and why, as `ci-track run --repeat` recorded it

@@ -150,6 +150,29 @@ def test_noise_from_the_base_branch_history_with_one_bounded_search(scenario: Sc
     assert result.code == 0, result.stdout  # +0.45 within 3 SE of a σ about 0.25
 
 
+@pytest.mark.parametrize("reuse", [True, False], ids=["reused", "retrained"])
+def test_commits_that_kept_the_training_inputs_are_not_samples_of_the_noise(scenario: Scenario, reuse: bool) -> None:
+    """Runs with the inputs of a newer run (a `run --reuse` copy, or the same training retrained) would read as
+    zero noise: the newest run of each fingerprint is the sample, with reuse on or off alike."""
+    scenario.rules("{sigma: 3, relative: 1%}")
+    history = [10.0, 10.3, 9.8, 10.1, 9.9, 10.4, 9.7, 10.2]
+    for index, value in enumerate(history):
+        fingerprint = {"ci.fingerprint": f"inputs-{index}"}
+        trainer = scenario.run(value, branch="main", sha=f"{2 * index:040x}", tags=fingerprint)
+        copy = {"ci.training": "reused", "ci.reused_from": trainer.run_id} if reuse else {}
+        # the next commit touched no input: the same numbers, reused or retrained
+        scenario.run(value, branch="main", sha=f"{2 * index + 1:040x}", tags={**fingerprint, **copy})
+    scenario.run(10.05, branch="main", sha="a" * 40, tags={"ci.fingerprint": "inputs-champion"})
+    scenario.run(10.5, branch="feature", sha=HEAD_SHA, pr=7)
+    result, document = scenario.compare()
+    noise = _rmse(document)["noise"]
+    assert noise["source"] == "history"
+    assert noise["noise_runs"] == len(history)
+    assert noise["sigma"] == pytest.approx(estimate_noise([], history).sigma)
+    assert "8 run(s) of the base branch's history left out of the noise estimate" in json.dumps(document)
+    assert result.code == 0, result.stdout
+
+
 def test_without_any_noise_estimate_the_fixed_part_alone_applies_and_the_report_says_so(scenario: Scenario) -> None:
     scenario.rules("{sigma: 3, relative: 2%}")
     scenario.run(10.0, branch="main", sha="a" * 40)
