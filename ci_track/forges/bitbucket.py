@@ -19,13 +19,12 @@ Bitbucket's rules this module follows (tests/contracts/bitbucket-2.0-subset.json
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
-from ci_track.errors import BitbucketError, UsageError
+from ci_track.errors import BitbucketError
 from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.forges.rest import ForgeForbidden, ForgeSession
+from ci_track.forges.rest import ForgeSession, open_session, status_name
 from ci_track.report.text import comment_marker, cut
 from ci_track.settings import BitbucketSettings
 from ci_track.transport import RetryPolicy
@@ -34,23 +33,15 @@ from ci_track.vocabulary import COMMENT_LIMIT
 MAX_COMMENT_LENGTH = COMMENT_LIMIT  # Bitbucket documents no limit; the GitHub one keeps comments readable
 MAX_DESCRIPTION = 255
 PAGELEN = 100
-STATUS_PREFIX = "ci-track/"
+# what a 401 asks the user to fix
+AUTH_ADVICE = (
+    "check CI_TRACK_BITBUCKET_TOKEN (a repository or workspace access token with the "
+    "pullrequest:write and repository:write scopes)"
+)
 
 
 def connect(settings: BitbucketSettings, *, policy: RetryPolicy | None = None) -> ForgeSession:
-    policy = policy or RetryPolicy(
-        max_attempts=settings.http.max_attempts, max_wait=settings.http.max_wait, base_delay=1.0, max_delay=30.0
-    )
-    return ForgeSession(
-        name="Bitbucket",
-        base_url=settings.api_url,
-        token=settings.token,
-        policy=policy,
-        timeout=settings.http.timeout,
-        error=BitbucketError,
-        auth_advice="check CI_TRACK_BITBUCKET_TOKEN (a repository or workspace access token with the "
-        "pullrequest:write and repository:write scopes)",
-    )
+    return open_session("Bitbucket", settings, error=BitbucketError, auth_advice=AUTH_ADVICE, policy=policy)
 
 
 def _next(answer: Any) -> str | None:
@@ -155,9 +146,7 @@ class BitbucketForge:
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
     ) -> StatusOutcome:
-        if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
-            raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
-        name = f"{STATUS_PREFIX}{key}"
+        name = status_name(sha, key)
         state = "SUCCESSFUL" if passed else "FAILED"
         link = target_url or self.settings.build_url or f"https://bitbucket.org/{self.repository}"
         payload = {
@@ -168,11 +157,7 @@ class BitbucketForge:
             "description": cut(description, MAX_DESCRIPTION),
         }
         url = self.session.url(f"repositories/{self.repository}/commit/{sha}/statuses/build")
-        try:
-            self.session.request("POST", url, json=payload, action=f"set the {name} build status on {sha[:12]}")
-        except ForgeForbidden as exc:
-            return StatusOutcome("forbidden", name, state, warning=str(exc))
-        return StatusOutcome("created", name, state)
+        return self.session.post_status(url, payload, sha=sha, name=name, state=state)
 
     def create_check(
         self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None

@@ -19,14 +19,13 @@ GitLab's rules this module follows (tests/contracts/gitlab-v4-subset.json says w
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 from urllib.parse import quote
 
-from ci_track.errors import GitLabError, UsageError
+from ci_track.errors import GitLabError
 from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.forges.rest import Answer, ForgeForbidden, ForgeSession, link_next
+from ci_track.forges.rest import Answer, ForgeSession, link_next, open_session, status_name
 from ci_track.report.text import comment_marker, cut
 from ci_track.settings import GitLabSettings
 from ci_track.transport import RetryPolicy
@@ -34,23 +33,14 @@ from ci_track.transport import RetryPolicy
 MAX_NOTE_LENGTH = 1_000_000
 MAX_DESCRIPTION = 255
 PER_PAGE = 100
-STATUS_PREFIX = "ci-track/"
+# what a 401 asks the user to fix
+AUTH_ADVICE = (
+    "check CI_TRACK_GITLAB_TOKEN (a project or group access token with the api scope; CI_JOB_TOKEN cannot write notes)"
+)
 
 
 def connect(settings: GitLabSettings, *, policy: RetryPolicy | None = None) -> ForgeSession:
-    policy = policy or RetryPolicy(
-        max_attempts=settings.http.max_attempts, max_wait=settings.http.max_wait, base_delay=1.0, max_delay=30.0
-    )
-    return ForgeSession(
-        name="GitLab",
-        base_url=settings.api_url,
-        token=settings.token,
-        policy=policy,
-        timeout=settings.http.timeout,
-        error=GitLabError,
-        auth_advice="check CI_TRACK_GITLAB_TOKEN (a project or group access token with the api scope; "
-        "CI_JOB_TOKEN cannot write notes)",
-    )
+    return open_session("GitLab", settings, error=GitLabError, auth_advice=AUTH_ADVICE, policy=policy)
 
 
 def project_ref(project: str) -> str:
@@ -158,9 +148,7 @@ class GitLabForge:
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
     ) -> StatusOutcome:
-        if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
-            raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
-        name = f"{STATUS_PREFIX}{key}"
+        name = status_name(sha, key)
         state = "success" if passed else "failed"
         payload: dict[str, Any] = {"state": state, "name": name, "description": cut(description, MAX_DESCRIPTION)}
         if target_url:
@@ -170,11 +158,7 @@ class GitLabForge:
         if self.settings.pipeline_id is not None:
             payload["pipeline_id"] = self.settings.pipeline_id
         url = self.session.url(f"projects/{project_ref(self.settings.project)}/statuses/{sha}")
-        try:
-            self.session.request("POST", url, json=payload, action=f"set the {name} status on {sha[:12]}")
-        except ForgeForbidden as exc:
-            return StatusOutcome("forbidden", name, state, warning=str(exc))
-        return StatusOutcome("created", name, state)
+        return self.session.post_status(url, payload, sha=sha, name=name, state=state)
 
     def create_check(
         self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None

@@ -14,11 +14,13 @@ and the status report it as a `forbidden` outcome (a fork's token, a job token),
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from ci_track.errors import ForgeError
+from ci_track.errors import ForgeError, UsageError
+from ci_track.forges.interface import StatusOutcome
 from ci_track.secrets import redact, remember_secret
 from ci_track.transport import (
     RETRYABLE_STATUSES,
@@ -30,6 +32,8 @@ from ci_track.transport import (
 
 if TYPE_CHECKING:
     import requests
+
+    from ci_track.settings import ForgeHttpSettings
 
 MAX_PAGES = 1000  # a forge that keeps answering "next" would otherwise be read forever
 
@@ -110,6 +114,14 @@ class ForgeSession:
             {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "ci-track"}
         )
         self._origin = _origin(self.base_url)
+
+    def post_status(self, url: str, payload: dict[str, Any], *, sha: str, name: str, state: str) -> StatusOutcome:
+        """POST a commit status; a 403 (a fork's pipeline, a read-only token) is the `forbidden` outcome."""
+        try:
+            self.request("POST", url, json=payload, action=f"set the {name} status on {sha[:12]}")
+        except ForgeForbidden as exc:
+            return StatusOutcome("forbidden", name, state, warning=str(exc))
+        return StatusOutcome("created", name, state)
 
     def close(self) -> None:
         self._session.close()
@@ -226,3 +238,43 @@ def link_next(header: str | None) -> str | None:
         if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
             return target.strip().strip("<>") or None
     return None
+
+
+class _SessionSettings(Protocol):  # GitLabSettings, BitbucketSettings (frozen: read-only here)
+    @property
+    def api_url(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def http(self) -> ForgeHttpSettings: ...
+
+
+def open_session(
+    name: str,
+    settings: _SessionSettings,
+    *,
+    error: type[ForgeError],
+    auth_advice: str,
+    policy: RetryPolicy | None = None,
+) -> ForgeSession:
+    """A forge's session from its settings, with the knobs every forge shares (CI_TRACK_GITHUB_TIMEOUT/...)."""
+    http = settings.http
+    policy = policy or RetryPolicy(
+        max_attempts=http.max_attempts, max_wait=http.max_wait, base_delay=1.0, max_delay=30.0
+    )
+    return ForgeSession(
+        name=name,
+        base_url=settings.api_url,
+        token=settings.token,
+        policy=policy,
+        timeout=http.timeout,
+        error=error,
+        auth_advice=auth_advice,
+    )
+
+
+def status_name(sha: str, key: str) -> str:
+    """`ci-track/<key>`, the status name on every forge, once `sha` is known to be a commit SHA."""
+    if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
+        raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
+    return f"ci-track/{key}"
