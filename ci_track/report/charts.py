@@ -7,15 +7,16 @@ charts live in the comment itself, with no image host. Two kinds:
   one point per commit), the champion marked `★`, the candidate last marked `PR`, and, where the
   noise-aware gate measured the noise, the band it allows around the champion (two flat lines);
 - a **training curve** per metric logged at many steps: candidate vs champion over steps, both
-  resampled onto one grid of at most MAX_CURVE_POINTS steps. Each grid cell keeps the value the
-  metric's `aggregate:` rule looks at (`min`/`max`: the extreme of the cell, else its last value),
-  so the value the gate judged stays visible; the title names the rule.
+  resampled onto one evenly spaced grid of at most MAX_CURVE_POINTS steps (a numeric x-axis).
+  Each grid cell keeps the value the metric's `aggregate:` rule looks at (`min`/`max`: the extreme
+  of the cell, else its last value), so the value the gate judged stays visible; the title names
+  the rule.
 
 Untrusted text cannot break out of the chart syntax: every string that reaches a chart (metric
 names, SHAs read from run tags) is cut down to MLflow's own metric-name alphabet (letters, digits,
 `_ - . : /` and spaces) by `chart_text`, so no quote, no backtick (which would end the markdown
 fence), no `%%` (a Mermaid directive or comment), no `;`, `#`, `<` or newline survives. A SHA that
-is not hexadecimal is shown as `?`. Numbers are written with as few decimals as the spread of the
+is not hexadecimal is shown as `?` and its position. Numbers are written with as few decimals as the spread of the
 values needs (`format_values`): no 17-digit floats, no exponent (Mermaid's grammar has none).
 """
 
@@ -34,6 +35,21 @@ _MAX_TEXT = 60
 _SIGNIFICANT = 4  # digits kept of the spread between the values of one chart
 _HEX = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _NOT_SAFE = re.compile(r"[^A-Za-z0-9_.:/ -]+")
+# Mermaid's front matter: a wider chart with smaller axis labels (7-character SHAs side by side), and line
+# colours that read on white (the default palette starts with a near-white line). Constants only.
+_FRONT_MATTER = """---
+config:
+  xyChart:
+    width: 900
+    height: 420
+    xAxis:
+      labelFontSize: 11
+  themeVariables:
+    xyChart:
+      plotColorPalette: "{palette}"
+---"""
+TREND_PALETTE = "#0969da, #8c959f, #8c959f"  # the runs; the band's two edges in grey
+CURVE_PALETTE = "#0969da, #bc4c00"  # the candidate blue, the champion orange
 CHAMPION_MARK = "★"
 CANDIDATE_MARK = "PR"
 
@@ -179,10 +195,13 @@ def build_trend(
 
 
 def trend_labels(trend: Trend) -> list[str]:
-    """The x-axis labels: short SHAs, the champion and the candidate marked."""
+    """The x-axis labels: short SHAs, the champion and the candidate marked, each label distinct (Mermaid
+    merges equal categories into one): a tag value that is not a SHA shows as `?` and its position."""
     labels = []
-    for point in trend.points:
+    for index, point in enumerate(trend.points):
         sha = short_sha(point.sha)
+        if sha == "?":
+            sha = f"?{index + 1}"
         if point.role == "champion":
             labels.append(f"{CHAMPION_MARK} {sha}")
         elif point.role == "candidate":
@@ -200,6 +219,7 @@ def trend_block(trend: Trend) -> str:
     formatted = format_values(everything)
     name = chart_text(trend.label)
     lines = [
+        _FRONT_MATTER.replace("{palette}", TREND_PALETTE),
         "xychart-beta",
         f'    title "{name}: base branch history and this PR"',
         "    x-axis [" + ", ".join(f'"{label}"' for label in trend_labels(trend)) + "]",
@@ -247,12 +267,14 @@ def resample(
 
 
 def step_grid(steps: Sequence[int], limit: int = MAX_CURVE_POINTS) -> tuple[int, ...]:
-    """At most `limit` steps spanning `steps`: every step when few, else evenly spaced ones (the last included)."""
+    """Evenly spaced steps from the first to the last of `steps`, at most `limit` and no more than there are
+    distinct steps: a numeric x-axis spreads a line's points evenly, so the grid must be even too."""
     distinct = sorted(set(steps))
-    if len(distinct) <= limit:
-        return tuple(distinct)
     first, last = distinct[0], distinct[-1]
-    return tuple(sorted({first + round((last - first) * i / (limit - 1)) for i in range(limit)}))
+    count = min(limit, len(distinct), last - first + 1)
+    if count < 2:
+        return (first,)
+    return tuple(sorted({first + round((last - first) * i / (count - 1)) for i in range(count)}))
 
 
 def build_curve(
@@ -289,9 +311,10 @@ def curve_block(curve: Curve) -> str:
     judged = curve.aggregate if curve.aggregate not in (None, "last") else "last"
     who = "candidate (first line) vs champion" if curve.champion else "candidate"
     lines = [
+        _FRONT_MATTER.replace("{palette}", CURVE_PALETTE),
         "xychart-beta",
         f'    title "{name} per step: {who}, judged: {chart_text(judged)}"',
-        "    x-axis [" + ", ".join(f'"{step}"' for step in curve.steps) + "]",
+        f'    x-axis "step" {curve.steps[0]} --> {curve.steps[-1]}',
         f'    y-axis "{name}" {low} --> {high}',
     ]
     at = 0

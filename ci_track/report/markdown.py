@@ -147,7 +147,7 @@ def chart_context(charts: ChartData | None) -> dict[str, Any]:
             {
                 "metric": escape_inline(t.label, max_length=_MAX_VALUE),
                 "labels": trend_labels(t),
-                "values": format_values([p.value for p in t.points]),
+                "series": format_values([p.value for p in t.points]),
                 "roles": [p.role for p in t.points],
                 "shas": [short_sha(p.sha) for p in t.points],
                 "band": format_values(list(t.band)) if t.band else None,
