@@ -62,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
     publishing: dict[str, Any] = report  # compare puts the publishing fields at the top level
     experiment = _text(report, "experiment", path)
     markdown = _text(publishing, "markdown", path)
-    key = report.get("key") if isinstance(report.get("key"), str) and report.get("key") else experiment
+    given = report.get("key")
+    key: str = given if isinstance(given, str) and given else experiment  # version 2 reports name their key
     if comment_marker(key) not in markdown and f"<!-- ci-track:{key} -->" not in markdown:
         raise ConfigError(f"report {path}: the markdown lacks ci-track's marker for key {key!r}")
     pr_number = args.pr if args.pr is not None else publishing.get("pr_number")
