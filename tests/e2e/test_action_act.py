@@ -321,6 +321,8 @@ RUN_ID = "0123456789abcdef"  # what the stand-in `ci-track run` reports
         ({"INPUT_REPEAT": "3"}, "run", ["--repeat", "3"]),
         ({"INPUT_REPEAT": "Auto", "INPUT_REPEAT_MAX": "4"}, "run", ["--repeat", "auto", "--repeat-max", "4"]),
         ({"INPUT_OVERRIDE_LABEL": "ml:accept"}, "compare", ["--override-label", "ml:accept"]),
+        ({"INPUT_KEY": "lasso v2"}, "compare", ["--key", "lasso v2"]),
+        ({"INPUT_CHARTS": "false"}, "compare", ["--no-charts"]),
     ],
 )
 def test_each_input_becomes_its_cli_flag_as_one_argument(
@@ -343,6 +345,36 @@ def test_inputs_left_empty_add_no_flag(stand_in: dict[str, str], capsys: Any) ->
     assert run["argv"][: run["argv"].index("--")] == ["run"]
     flags = [arg for arg in compare["argv"] if arg.startswith("--")]
     assert flags == ["--run-id", "--comment", "--status", "--markdown-output", "--json-output"]
+
+
+def test_what_the_action_was_told_is_written_to_github_env_for_later_steps(
+    stand_in: dict[str, str], capsys: Any, tmp_path: Path
+) -> None:
+    github_env = tmp_path / "github-env"
+    github_env.write_text("EARLIER=1\n")
+    stand_in.update(
+        INPUT_COMMAND="python train.py",
+        INPUT_EXPERIMENT="wine",
+        INPUT_CHAMPION_MODEL="wine-lasso",
+        INPUT_KEY="lasso",
+        GITHUB_ENV=str(github_env),
+    )
+    assert run_entry(stand_in, capsys)[0] == 0
+    written = entry.read_outputs(github_env.read_text())  # GITHUB_ENV has GITHUB_OUTPUT's syntax
+    assert written == {
+        "EARLIER": "1",
+        "CI_TRACK_EXPERIMENT": "wine",
+        "CI_TRACK_CHAMPION_MODEL": "wine-lasso",
+        "CI_TRACK_KEY": "lasso",
+    }
+    assert "<<ci_track_eof_" in github_env.read_text()  # a delimiter no value can contain
+
+
+def test_inputs_left_empty_write_nothing_to_github_env(stand_in: dict[str, str], capsys: Any, tmp_path: Path) -> None:
+    github_env = tmp_path / "github-env"
+    stand_in.update(INPUT_COMMAND="python train.py", GITHUB_ENV=str(github_env))
+    assert run_entry(stand_in, capsys)[0] == 0
+    assert not github_env.exists()
 
 
 def test_run_id_compares_an_earlier_run_without_training(stand_in: dict[str, str], capsys: Any) -> None:
@@ -388,6 +420,10 @@ def test_report_paths_given_as_inputs_are_where_the_reports_and_the_outputs_poin
         ({"INPUT_REPEAT": "3"}, "`repeat` is for the training run"),
         ({"INPUT_COMMAND": "x", "INPUT_OVERRIDE_LABEL": "accept it"}, "`override-label` must be one label name"),
         ({"INPUT_REPORT": "r.json", "INPUT_OVERRIDE_LABEL": "ok"}, "`override-label` is for the comparison"),
+        ({"INPUT_REPORT": "r.json", "INPUT_KEY": "ridge"}, "`key` is for the comparison"),
+        ({"INPUT_COMMAND": "x", "INPUT_CHARTS": "no"}, "`charts` must be true or false"),
+        ({"INPUT_COMMAND": "x", "INPUT_KEY": "a\rCI_TRACK_X=1"}, "`key` must be one line"),
+        ({"INPUT_COMMAND": "x", "INPUT_EXPERIMENT": "wine\nLD_PRELOAD=x"}, "`experiment` must be one line"),
     ],
 )
 def test_bad_values_of_the_new_inputs_fail_with_one_error_line(
