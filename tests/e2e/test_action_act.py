@@ -977,3 +977,68 @@ def test_self_test_workflow_passes_on_this_repository(
     assert "self-test passed: regression" in result.log, result.describe()
     runs = mlflow_runs(mlflow_server.url, names["experiment"])
     assert len(runs) == 2 and {run.data.tags["mlflow.source.git.commit"] for run in runs} == {main_sha}
+
+
+@slow
+def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_failing_status(
+    tmp_path: Path,
+    sandbox: ActSandbox,
+    project: ProjectRepo,
+    names: dict[str, Any],
+    mlflow_server: Any,
+    fake_github: FakeGitHub,
+) -> None:
+    """workflows/matrix-models.yml as copied (ridge and lasso, one shared experiment), the lasso one regressing.
+
+    Each job reports under its own key: both comments survive, `ci-track/lasso` fails and is not
+    overwritten by ridge's success, and what the action was told reaches the job's later steps.
+    """
+    train_champion_locally(project, mlflow_server.url, tmp_path)
+    workflow = (
+        template("matrix-models.yml")
+        .replace(
+            "        model: [ridge, lasso]\n",
+            '        model: [ridge, lasso]\n        include:\n          - {model: ridge, alpha: "0.01"}\n'
+            '          - {model: lasso, alpha: "0.05"}\n',
+        )
+        .replace(
+            "python train.py --model ${{ matrix.model }}",
+            "python train.py --alpha ${{ matrix.alpha }} --log-model false",
+        )
+        .replace("experiment: wine\n", f"experiment: {names['experiment']}\n")
+        .replace("champion-model: wine-${{ matrix.model }}", f"champion-model: {names['model']}")
+        .replace(
+            "          fail-on-regression: true\n", "          fail-on-regression: true\n          install: skip\n"
+        )
+    )
+    workflow += (
+        "\n      - name: A later step sees what the action was told\n        if: always()\n"
+        '        run: echo "carried=$CI_TRACK_EXPERIMENT|$CI_TRACK_KEY|$CI_TRACK_CHAMPION_MODEL"\n'
+    )
+    assert workflow.count("matrix.alpha") == 1 and "install: skip" in workflow  # the template still has these lines
+    project.add_workflow("matrix-models.yml", workflow)
+    pr = project.open_pull_request(PR_NUMBER, {"NOTES.md": "two model families\n"})
+    fake_github.add_pull(REPOSITORY, PR_NUMBER, head_sha=pr.head_sha, base_sha=pr.base_sha, head_ref=pr.head_ref)
+
+    result = sandbox.run(
+        project,
+        "pull_request",
+        pull_request_event(project, pr),
+        workflow="matrix-models.yml",
+        variables={"MLFLOW_TRACKING_URI": mlflow_server.url},
+    )
+
+    jobs = sorted(str(e["jobResult"]) for e in result.events if "jobResult" in e)
+    assert jobs == ["failure", "success"], result.describe()
+    comments = fake_github.comments_on(REPOSITORY, PR_NUMBER)
+    markers = sorted(m for c in comments for m in ("ridge", "lasso") if f"<!-- ci-track:{m} -->" in c["body"])
+    assert markers == ["lasso", "ridge"], [c["body"][:200] for c in comments]
+    lasso = next(c["body"] for c in comments if "<!-- ci-track:lasso -->" in c["body"])
+    assert "regression" in lasso.splitlines()[1] and "· lasso" in lasso
+    assert sorted((s["context"], s["state"]) for s in statuses_on(fake_github, pr.head_sha)) == [
+        ("ci-track/lasso", "failure"),
+        ("ci-track/ridge", "success"),
+    ]
+    carried = sorted(line.split("carried=", 1)[1].strip() for line in result.log.splitlines() if "carried=" in line)
+    carried = [line for line in carried if not line.startswith("$")]  # the echoed command itself
+    assert carried == [f"{names['experiment']}|{key}|{names['model']}" for key in ("lasso", "ridge")], carried
