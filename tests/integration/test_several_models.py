@@ -126,3 +126,14 @@ def test_a_read_only_tokens_refusals_are_warning_annotations(
     assert any("refused the PR comment" in line for line in warnings), result.stdout
     assert any("refused the commit status" in line for line in warnings), result.stdout
     assert github.comments_on(REPOSITORY, PR_NUMBER) == [] and github.statuses == []
+
+
+def test_a_run_of_another_experiment_is_an_error_annotation_that_says_what_to_set(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path
+) -> None:
+    other = make_run(models["url"], f"other-{uuid.uuid4().hex[:8]}", branch="feature", sha=FIRST_HEAD, metrics={})
+    result = compare(models, github, tmp_path, "--run-id", other)
+    assert result.code == 2, result.stderr
+    (error,) = [line for line in result.stdout.splitlines() if line.startswith("::error title=ci-track::")]
+    assert "belongs to experiment" in error and "CI_TRACK_EXPERIMENT" in error and "`experiment` input" in error
+    assert github.comments_on(REPOSITORY, PR_NUMBER) == [] and github.statuses == []

@@ -236,3 +236,28 @@ def test_other_keys_reports_on_an_older_head_are_marked_outdated_once() -> None:
     assert stale_body(marked, SHA[2]) is None  # marked once
     assert stale_body(old, SHA[0]) is None  # the same head: current
     assert stale_body("### a comment without metadata", SHA[1]) is None
+
+
+# -- report.key and report.charts ---------------------------------------------------------------------------
+
+
+def test_report_key_and_charts_come_from_the_file_the_environment_and_the_flags() -> None:
+    from ci_track.errors import ConfigError, UsageError
+    from ci_track.gate.config import parse_config
+    from ci_track.gate.overrides import apply_overrides
+
+    config = parse_config("experiment: wine\nreport: {key: ridge, charts: false}\n")
+    assert (config.report_key, config.report.charts) == ("ridge", False)
+    assert parse_config("experiment: wine\n").report_key == "wine"  # the experiment by default
+    from_env = apply_overrides(config, {}, {"CI_TRACK_KEY": "lasso", "CI_TRACK_CHARTS": "on"})
+    assert (from_env.report_key, from_env.report.charts) == ("lasso", True)
+    flagged = apply_overrides(config, {"key": "elastic", "charts": False}, {"CI_TRACK_KEY": "lasso"})
+    assert (flagged.report_key, flagged.report.charts) == ("elastic", False)
+    with pytest.raises(ConfigError, match=r"report\.key must not be empty"):
+        parse_config("report: {key: ' '}\n")
+    with pytest.raises(ConfigError, match="unknown key 'chart'"):
+        parse_config("report: {chart: false}\n")
+    with pytest.raises(ConfigError, match="CI_TRACK_CHARTS must be true or false"):
+        apply_overrides(config, {}, {"CI_TRACK_CHARTS": "maybe"})
+    with pytest.raises(UsageError):
+        apply_overrides(config, {"key": " "}, {})
