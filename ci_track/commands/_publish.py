@@ -8,8 +8,9 @@ warning (on GitHub Actions also a `::warning::` annotation); any other failure t
 GitHubError (exit 3). Everything is published under the report's key (`Publication.key`: `--key`,
 `report.key`, else the experiment): the comment's marker and the status context `ci-track/<key>`.
 When the forge refuses to overwrite another job's report under the same key (SharedKeyError,
-report/metadata.py) the commit status of that key is set to failure before the error propagates,
-so a required check can never show the other job's success. The job summary, step outputs and
+report/metadata.py) the commit status of that key is set to failure before the error propagates;
+as every job sets its status before it posts its comment, that failure is the key's last status,
+so a required check never ends on the other job's success. The job summary, step outputs and
 annotations are the CI's side (ci/github_actions.py).
 """
 
@@ -139,6 +140,18 @@ def _post(
                 f"PR #{publication.pr_number}'s head is {actual[:12]}, but the report is for "
                 f"{(publication.head_sha or '?')[:12]}: refusing to post it"
             )
+    # The status before the comment: a job refused for sharing a key (below) sets `failure` after the other
+    # job's comment, which that job posted after its own status, so the last status of the key is a failure.
+    if plan.status and publication.head_sha:
+        status = forge.set_status(
+            publication.head_sha,
+            key=key,
+            passed=publication.passed,
+            description=publication.headline,
+            target_url=publication.target_url,
+        )
+        if status.forbidden:
+            warn(f"{forge.name} refused the commit status (read-only token): it was not set", environ)
     if plan.comment_mode is not None and publication.pr_number is not None:
         try:
             outcome = forge.post_sticky_comment(
@@ -162,16 +175,6 @@ def _post(
             )
         elif outcome.html_url:
             outputs["comment-url"] = outcome.html_url
-    if plan.status and publication.head_sha:
-        status = forge.set_status(
-            publication.head_sha,
-            key=key,
-            passed=publication.passed,
-            description=publication.headline,
-            target_url=publication.target_url,
-        )
-        if status.forbidden:
-            warn(f"{forge.name} refused the commit status (read-only token): it was not set", environ)
     if plan.check_run and publication.head_sha:
         check = forge.create_check(
             publication.head_sha,

@@ -83,7 +83,8 @@ def test_two_jobs_under_one_key_are_refused_and_the_regression_keeps_its_failing
     (still,) = github.comments_on(REPOSITORY, PR_NUMBER)
     assert still["body"] == lasso_body and models["runs"]["lasso"][:8] in lasso_body  # not overwritten
     context = f"ci-track/{models['experiment']}"
-    assert statuses(github) == [(context, "failure"), (context, "failure")]  # never the ridge job's success
+    # ridge's own success (set before its comment), then the refusal's failure: the key ends failing
+    assert statuses(github) == [(context, "failure"), (context, "success"), (context, "failure")]
 
 
 def test_each_key_gets_its_own_comment_and_status_and_a_report_no_longer_made_is_marked_outdated(
