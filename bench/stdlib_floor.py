@@ -1,11 +1,13 @@
 """The floor of `ci-track compare`: the same MLflow requests, sent by a standard-library script.
 
-    python bench/stdlib_floor.py URL REQUESTS.json
+    python bench/stdlib_floor.py [--import MODULE,...] URL REQUESTS.json
 
 REQUESTS.json lists the requests one `ci-track compare` made (method, path with query, body), as
 bench_floor.py recorded them through the counting proxy. This script sends exactly those, in
 order, over one keep-alive connection, and decodes every JSON answer: what any client must pay to
 ask the same questions, with nothing imported beyond the standard library and no decision made.
+With `--import requests,git,...` it first imports those libraries (and uses none of them): the
+floor of any program built on the same dependencies.
 """
 
 from __future__ import annotations
@@ -37,4 +39,11 @@ def main(url: str, requests_file: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    args = sys.argv[1:]
+    if args[0] == "--import":
+        import importlib
+
+        for module in args[1].split(","):
+            importlib.import_module(module)
+        args = args[2:]
+    sys.exit(main(args[0], args[1]))

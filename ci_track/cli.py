@@ -18,8 +18,6 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -130,6 +128,9 @@ def _annotate_error(message: str) -> None:
 
 
 def _write_traceback() -> str:
+    import tempfile  # only on this path: `ci-track --help` and `--version` do not pay for them
+    import traceback
+
     from ci_track.secrets import redact
 
     fd, path = tempfile.mkstemp(prefix="ci-track-", suffix=".log")

@@ -16,7 +16,7 @@ class ExitCode(enum.IntEnum):
     OK = 0  # success; for `compare`: pass, or no champion with `no_champion: pass`
     REGRESSION = 1  # the gate found a regression (or a Jenkins build did not succeed)
     USAGE = 2  # bad command line, configuration, MLproject or CI environment
-    SERVICE = 3  # the tracking server, GitHub or Jenkins failed, refused or timed out
+    SERVICE = 3  # the tracking server, a forge (GitHub, GitLab, Bitbucket) or Jenkins failed, refused or timed out
     INTERNAL = 4  # a bug in ci-track: the traceback is written to a log file
     INTERRUPTED = 130  # SIGINT/SIGTERM stopped ci-track itself
 
@@ -101,6 +101,14 @@ class SharedKeyError(UsageError):
 
 class GitHubError(ForgeError):
     """The GitHub API failed or refused."""
+
+
+class GitLabError(ForgeError):
+    """The GitLab API failed or refused."""
+
+
+class BitbucketError(ForgeError):
+    """The Bitbucket API failed or refused."""
 
 
 class JenkinsError(ServiceError):

@@ -10,7 +10,10 @@ training command the environment it would have had without ci-track.
 
 The typed settings of the adapters are built here too, each from the snapshot, with secrets out
 of their repr: `TrackingSettings.from_env` (the MLflow client's variables, and the DATABRICKS_*
-ones for a `databricks` URI) and `GitHubSettings.from_env` (the token, repository and API URL).
+ones for a `databricks` URI), `GitHubSettings.from_env` (the token, repository and API URL),
+`GitLabSettings.from_env` (CI_TRACK_GITLAB_TOKEN or GITLAB_TOKEN, never CI_JOB_TOKEN; CI_API_V4_URL
+or CI_SERVER_URL; the MR's project) and `BitbucketSettings.from_env` (CI_TRACK_BITBUCKET_TOKEN,
+CI_TRACK_BITBUCKET_API_URL, BITBUCKET_REPO_FULL_NAME); `forge_override` reads CI_TRACK_FORGE.
 A bad value is one `UsageError` naming the variable.
 """
 
@@ -27,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from ci_track.errors import UsageError
 from ci_track.secrets import strip_url_credentials
+from ci_track.vocabulary import FORGES
 
 if TYPE_CHECKING:
     from ci_track.tracking.databricks_auth import DatabricksCredentials, DatabricksEnvironment
@@ -42,11 +46,6 @@ def environment() -> Mapping[str, str]:
 def live_environment() -> Mapping[str, str]:
     """The environment as it is now, for redaction of messages written at any time (secrets.py)."""
     return os.environ
-
-
-def has_github_token(environ: Mapping[str, str]) -> bool:
-    """Whether a GitHub token is at hand (what makes commenting and the status the default on a PR)."""
-    return any(environ.get(name) for name in TOKEN_VARIABLES)
 
 
 def kill_grace(environ: Mapping[str, str]) -> float:
@@ -213,4 +212,174 @@ class GitHubSettings:
             timeout=int(positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30)),
             max_attempts=max(1, int(positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
             max_wait=positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
+        )
+
+
+# --- GitLab and Bitbucket ------------------------------------------------------------------
+
+GITLAB_TOKEN_VARIABLES = ("CI_TRACK_GITLAB_TOKEN", "GITLAB_TOKEN")  # first one set wins; never CI_JOB_TOKEN
+BITBUCKET_TOKEN_VARIABLES = ("CI_TRACK_BITBUCKET_TOKEN",)
+DEFAULT_GITLAB_API_URL = "https://gitlab.com/api/v4"
+DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
+
+# GitLab project paths may be nested (group/sub/proj); Bitbucket repositories are workspace/slug.
+_GITLAB_PROJECT = re.compile(r"[0-9]+|[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
+_BITBUCKET_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+|\{[0-9a-fA-F-]+\}/\{[0-9a-fA-F-]+\}")
+
+
+class MissingForgeToken(UsageError):
+    """No token for GitLab or Bitbucket: publishing is skipped with a warning (fork MRs have none)."""
+
+
+def forge_override(environ: Mapping[str, str]) -> str | None:
+    """CI_TRACK_FORGE: github | gitlab | bitbucket | none (what `--forge` says; the flag wins)."""
+    value = environ.get("CI_TRACK_FORGE", "").strip().lower()
+    if not value:
+        return None
+    if value not in FORGES:
+        raise UsageError(f"CI_TRACK_FORGE must be one of {', '.join(FORGES)}, got {value!r}")
+    return value
+
+
+def has_forge_token(environ: Mapping[str, str], forge: str) -> bool:
+    """Whether the token `forge` needs is at hand (what makes the comment and the status the default on a PR)."""
+    if forge == "github":  # as before there were other forges: any non-empty value counts
+        return any(environ.get(name) for name in TOKEN_VARIABLES)
+    names = {"gitlab": GITLAB_TOKEN_VARIABLES, "bitbucket": BITBUCKET_TOKEN_VARIABLES}.get(forge, ())
+    return any(environ.get(name, "").strip() for name in names)
+
+
+def _first_set(environ: Mapping[str, str], names: tuple[str, ...]) -> str:
+    return next((environ[name].strip() for name in names if environ.get(name, "").strip()), "")
+
+
+def _http_url(environ: Mapping[str, str], name: str, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise UsageError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ForgeHttpSettings:
+    """What every plain-`requests` forge adapter shares: timeouts and the retry limits."""
+
+    timeout: float = 30.0
+    max_attempts: int = 5
+    max_wait: float = 600.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ForgeHttpSettings:
+        # the CI_TRACK_GITHUB_* names are kept: one set of knobs for every forge
+        return cls(
+            timeout=positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30),
+            max_attempts=max(1, int(positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
+            max_wait=positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GitLabSettings:
+    """Where and as whom to talk to GitLab (gitlab.com or self-managed); built by `from_env`."""
+
+    token: str = dataclasses.field(repr=False)
+    project: str  # the numeric id (CI_PROJECT_ID) or the path, nested groups allowed (group/sub/proj)
+    api_url: str = DEFAULT_GITLAB_API_URL  # CI_API_V4_URL, else CI_SERVER_URL + /api/v4
+    pipeline_id: int | None = None  # links the status to this pipeline when it ran on the head commit
+    web_url: str | None = None  # the MR's project in the browser (CI_MERGE_REQUEST_PROJECT_URL): the note's link
+    ref: str | None = None  # the branch the status belongs to: the MR's source branch
+    http: ForgeHttpSettings = ForgeHttpSettings()
+
+    def __post_init__(self) -> None:
+        if not _GITLAB_PROJECT.fullmatch(self.project):
+            raise UsageError(f"GitLab project must be a numeric id or a path (group/sub/proj), got {self.project!r}")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, project: str | None = None, head_sha: str | None = None
+    ) -> GitLabSettings:
+        token = _first_set(environ, GITLAB_TOKEN_VARIABLES)
+        if not token:
+            raise MissingForgeToken(_missing_gitlab_token(environ))
+        # the MR's project: the target of a fork MR, where the notes live (CI_PROJECT_ID is the fork's)
+        found = (
+            environ.get("CI_TRACK_GITLAB_PROJECT", "").strip()
+            or environ.get("CI_MERGE_REQUEST_PROJECT_ID", "").strip()
+            or environ.get("CI_PROJECT_ID", "").strip()
+            or (project or "").strip()
+        )
+        if not found:
+            raise UsageError("no GitLab project: set CI_TRACK_GITLAB_PROJECT to its id or path (group/sub/proj)")
+        api_url = environ.get("CI_API_V4_URL", "").strip()
+        if not api_url and environ.get("CI_SERVER_URL", "").strip():
+            api_url = environ["CI_SERVER_URL"].strip().rstrip("/") + "/api/v4"
+        pipeline = environ.get("CI_PIPELINE_ID", "").strip()
+        # a merged-results pipeline runs on a merge commit: its id must not be attached to the head's status
+        on_head = bool(head_sha) and environ.get("CI_COMMIT_SHA", "").strip().lower() == (head_sha or "").lower()
+        return cls(
+            token=token,
+            project=found,
+            api_url=_http_url(environ, "CI_API_V4_URL", api_url or DEFAULT_GITLAB_API_URL),
+            pipeline_id=int(pipeline) if pipeline.isdigit() and on_head else None,
+            web_url=(
+                environ.get("CI_MERGE_REQUEST_PROJECT_URL", "").strip() or environ.get("CI_PROJECT_URL", "").strip()
+            ).rstrip("/")
+            or None,
+            ref=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "").strip()
+            or environ.get("CI_COMMIT_BRANCH", "").strip()
+            or None,
+            http=ForgeHttpSettings.from_env(environ),
+        )
+
+
+def missing_token_message(environ: Mapping[str, str], forge: str) -> str:
+    """What to set when `forge` (gitlab | bitbucket) has no token: the words MissingForgeToken carries."""
+    return _missing_gitlab_token(environ) if forge == "gitlab" else _NO_BITBUCKET_CREDENTIAL_ADVICE
+
+
+_NO_BITBUCKET_CREDENTIAL_ADVICE = (
+    "no Bitbucket token: set CI_TRACK_BITBUCKET_TOKEN (a repository or workspace access token with "
+    "pullrequest:write and repository:write scopes) as a secured repository variable"
+)
+
+
+def _missing_gitlab_token(environ: Mapping[str, str]) -> str:
+    if environ.get("CI_JOB_TOKEN", "").strip():
+        return (
+            "no GitLab token that can write merge request notes: CI_JOB_TOKEN cannot; set CI_TRACK_GITLAB_TOKEN "
+            "(a project or group access token with the api scope, Reporter role or above) as a masked CI/CD variable"
+        )
+    return "no GitLab token: set CI_TRACK_GITLAB_TOKEN or GITLAB_TOKEN (a project or group access token, api scope)"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BitbucketSettings:
+    """Where and as whom to talk to Bitbucket Cloud; built by `from_env`."""
+
+    token: str = dataclasses.field(repr=False)
+    repository: str  # "workspace/repo_slug"
+    api_url: str = DEFAULT_BITBUCKET_API_URL
+    build_url: str | None = None  # the build status must link somewhere: the run, else the pipeline
+    http: ForgeHttpSettings = ForgeHttpSettings()
+
+    def __post_init__(self) -> None:
+        if not _BITBUCKET_REPOSITORY.fullmatch(self.repository):
+            raise UsageError(f"Bitbucket repository must be 'workspace/repo_slug', got {self.repository!r}")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, repository: str | None = None, build_url: str | None = None
+    ) -> BitbucketSettings:
+        token = _first_set(environ, BITBUCKET_TOKEN_VARIABLES)
+        if not token:
+            raise MissingForgeToken(_NO_BITBUCKET_CREDENTIAL_ADVICE)
+        found = (repository or "").strip() or environ.get("BITBUCKET_REPO_FULL_NAME", "").strip()
+        if not found:
+            raise UsageError("no Bitbucket repository: set BITBUCKET_REPO_FULL_NAME to 'workspace/repo_slug'")
+        api_url = environ.get("CI_TRACK_BITBUCKET_API_URL", "").strip() or DEFAULT_BITBUCKET_API_URL
+        return cls(
+            token=token,
+            repository=found,
+            api_url=_http_url(environ, "CI_TRACK_BITBUCKET_API_URL", api_url),
+            build_url=build_url,
+            http=ForgeHttpSettings.from_env(environ),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # How the sticky PR comment is kept: edit ours, post a new one, delete ours on a pass, or never post.
 COMMENT_MODES = ("update", "new", "delete-on-pass", "off")
+FORGES = ("github", "gitlab", "bitbucket", "none")  # --forge / CI_TRACK_FORGE; none: publish nowhere
 # How the champion is found on the base branch, tried in the configured order (tracking/champion.py).
 CHAMPION_STRATEGIES = ("alias", "best", "latest")
 # What the gate does without a champion, and with a configured metric the candidate lacks.

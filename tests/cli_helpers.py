@@ -25,7 +25,7 @@ class CliResult:
 
 # The variables of a CI system, MLflow or ci-track that the machine running the tests may have set:
 # a test sets the ones it means, none leaks in (the one rule for every environment the tests build).
-CI_PREFIXES = ("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_")
+CI_PREFIXES = ("GITHUB_", "GITLAB", "CI_", "MLFLOW_", "JENKINS", "CHANGE_", "INPUT_", "RUNNER_", "BITBUCKET_")
 CI_NAMES = ("CI", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT", "GIT_URL", "BRANCH_NAME", "WORKSPACE")
 
 

@@ -21,7 +21,7 @@ class LabelEvent:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CIContext:
-    provider: str  # "github-actions" | "gitlab" | "jenkins" | "local"
+    provider: str  # "github-actions" | "gitlab" | "bitbucket" | "jenkins" | "local"
     event: str  # "pull_request" | "push" | "schedule" | "workflow_dispatch" | "merge_group" | "manual" ...
     head_sha: str | None  # the commit the author wrote (PR head), never a synthetic merge commit
     merge_sha: str | None = None  # the synthetic merge commit the CI checked out, when there is one

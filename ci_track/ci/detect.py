@@ -1,18 +1,20 @@
 """Where this build came from: one provider-independent `CIContext`, built from the environment.
 
-Detection order: GitHub Actions (GITHUB_ACTIONS=true), GitLab CI (GITLAB_CI=true), Jenkins
-(JENKINS_URL, or BUILD_URL with JENKINS_HOME), otherwise the local git repository.
+Detection order: GitHub Actions (GITHUB_ACTIONS=true), GitLab CI (GITLAB_CI=true), Bitbucket
+Pipelines (BITBUCKET_BUILD_NUMBER with BITBUCKET_COMMIT), Jenkins (JENKINS_URL, or BUILD_URL with
+JENKINS_HOME), otherwise the local git repository.
 `detect_context(environ, cwd)` is the only entry point; it never reaches the network. It reads
 the GitHub event payload file and asks the local repository (through `ci_track.ci.git`) the few
 things the environment does not say; the per-provider functions (ci/github_actions.py, gitlab.py,
-jenkins.py, local.py) are pure.
+bitbucket.py, jenkins.py, local.py) are pure.
 
 The commit a run is recorded for is always the one the author wrote:
 - GitHub pull requests: `pull_request.head.sha` from the event payload. GITHUB_SHA is the
   synthetic merge commit of refs/pull/N/merge and is kept as `merge_sha` (on pull_request_target
   GITHUB_SHA is the base branch tip, not a merge commit, so `merge_sha` stays None).
 - GitLab merged-results pipelines: CI_MERGE_REQUEST_SOURCE_BRANCH_SHA (CI_COMMIT_SHA is the
-  merge commit there); when it is empty, CI_COMMIT_SHA is the head.
+  merge commit there); when it is empty (a detached MR pipeline), CI_COMMIT_SHA is the head.
+- Bitbucket pull-request pipelines: BITBUCKET_COMMIT is the PR's source commit.
 - Jenkins multibranch PR builds (CHANGE_ID set) often check out a merge of the PR into the
   target branch ("merge with the current target revision" strategy): GIT_COMMIT is then a
   commit with two parents, the target tip first and the PR head second. When the local
@@ -37,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_track.ci.bitbucket import bitbucket_context
 from ci_track.ci.context import FULL_SHA, CIContext, clean, parse_pr_number
 from ci_track.ci.github_actions import github_context, read_github_event
 from ci_track.ci.gitlab import gitlab_context
@@ -63,6 +66,8 @@ def detect_context(environ: Mapping[str, str], cwd: Path, *, merge_base: bool = 
             context = github_context(environ, read_github_event(environ))
         elif provider == "gitlab":
             context = gitlab_context(environ)
+        elif provider == "bitbucket":
+            context = bitbucket_context(environ)
         elif provider == "jenkins":
             context = jenkins_context(environ, parents_of=repo.parents)
         else:
@@ -98,6 +103,8 @@ def detect_provider(environ: Mapping[str, str]) -> str:
         return "github-actions"
     if environ.get("GITLAB_CI", "").lower() == "true":
         return "gitlab"
+    if environ.get("BITBUCKET_BUILD_NUMBER") and environ.get("BITBUCKET_COMMIT"):
+        return "bitbucket"
     if environ.get("JENKINS_URL") or (environ.get("BUILD_URL") and environ.get("JENKINS_HOME")):
         return "jenkins"
     return "local"

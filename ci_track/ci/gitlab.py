@@ -1,4 +1,12 @@
-"""GitLab CI: which pipeline this is, from its predefined variables (pure)."""
+"""GitLab CI: which pipeline this is, from its predefined variables (pure).
+
+Merge request pipelines (CI_PIPELINE_SOURCE=merge_request_event), detached or merged results:
+the head is CI_MERGE_REQUEST_SOURCE_BRANCH_SHA whenever GitLab sets it (in a merged-results
+pipeline CI_COMMIT_SHA is the merge commit, kept as `merge_sha`), else CI_COMMIT_SHA (a detached
+pipeline runs on the head itself). A fork's MR: its source project differs from the MR's project
+(CI_MERGE_REQUEST_PROJECT_ID), or from the project running the pipeline (CI_PROJECT_ID: a fork's
+pipeline runs in the fork); `repository` is the MR's (target) project, where its notes are.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +41,10 @@ def gitlab_context(environ: Mapping[str, str]) -> CIContext:
         source_sha = clean(environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"))
         source_project = clean(environ.get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"))
         target_project = clean(environ.get("CI_MERGE_REQUEST_PROJECT_ID"))
+        running_project = clean(environ.get("CI_PROJECT_ID"))
+        is_fork = bool(source_project) and any(
+            other and other != source_project for other in (target_project, running_project)
+        )
         return CIContext(
             **common,
             event="pull_request",
@@ -44,7 +56,7 @@ def gitlab_context(environ: Mapping[str, str]) -> CIContext:
             base_sha=clean(environ.get("CI_MERGE_REQUEST_DIFF_BASE_SHA")),
             pr_number=parse_pr_number(iid, "CI_MERGE_REQUEST_IID"),
             pr_title=environ.get("CI_MERGE_REQUEST_TITLE") or None,
-            is_fork=bool(source_project and target_project and source_project != target_project),
+            is_fork=is_fork,
             repository=clean(environ.get("CI_MERGE_REQUEST_PROJECT_PATH")) or clean(environ.get("CI_PROJECT_PATH")),
             repo_url=clean_url(environ.get("CI_MERGE_REQUEST_PROJECT_URL")) or clean_url(environ.get("CI_PROJECT_URL")),
         )

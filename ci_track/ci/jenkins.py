@@ -12,6 +12,7 @@ from ci_track.ci.context import CIContext, clean, parse_pr_number
 from ci_track.errors import ContextError
 
 _GITHUB_PR_URL = re.compile(r"^(?P<repo>https?://[^/]+/[^/]+/[^/]+)/pull/\d+/?$")
+_NESTED_PATH = re.compile(r"^https?://[^/]+/(?P<path>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+){2,})$")
 
 
 def jenkins_context(environ: Mapping[str, str], *, parents_of: Callable[[str], list[str]]) -> CIContext:
@@ -83,6 +84,7 @@ def _jenkins_branch(git_branch: str | None) -> str | None:
 
 
 def _jenkins_repository(repo_url: str | None, change_url: str | None) -> str | None:
+    """owner/name (GitHub, Bitbucket), or a GitLab project's nested path (group/sub/proj) from the clone URL."""
     from ci_track.ci.git import repository_slug
 
     slug = repository_slug(repo_url)
@@ -90,4 +92,5 @@ def _jenkins_repository(repo_url: str | None, change_url: str | None) -> str | N
         return slug
     if change_url and (match := _GITHUB_PR_URL.match(change_url)):
         return repository_slug(match.group("repo"))
-    return None
+    nested = _NESTED_PATH.match(repo_url or "")
+    return nested.group("path") if nested else None

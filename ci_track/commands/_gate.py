@@ -83,6 +83,9 @@ class ReportRequest:
     template: str | None = None
     no_gate: bool = False
     check_run: bool = False
+    junit_output: str | None = None
+    gitlab_metrics_output: str | None = None
+    forge: str | None = None  # --forge: github | gitlab | bitbucket | none (default: the CI's)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ReportRequest:
@@ -248,19 +251,24 @@ def with_aggregates(client: MlflowClient, run: Run, config: Config) -> Run:
 def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
     """Render the reports, write them where asked, publish what the gate decided; the command's exit code."""
     from ci_track.ci import github_actions
-    from ci_track.commands._publish import Publication, publish_to_forge, write_text
+    from ci_track.commands._publish import Publication, choose_forge, publish_to_forge, write_text
     from ci_track.gate.decision import decide
-    from ci_track.settings import has_github_token
+    from ci_track.settings import has_forge_token
 
     comparison = outcome.comparison
+    forge = choose_forge(environ, outcome.context.provider, flag=report.forge, repo_url=outcome.context.repo_url)
     decision = decide(
         comparison,
         outcome.config,
         outcome.context,
-        has_token=has_github_token(environ),
+        has_token=has_forge_token(environ, forge),
         no_gate=report.no_gate,
         check_run=report.check_run,
     )
+    if not has_forge_token(environ, forge) and outcome.config.comment is None and outcome.config.status is None:
+        from ci_track.commands._publish import note_missing_token
+
+        note_missing_token(environ, forge, is_pull_request=outcome.context.is_pull_request)
     head_sha = comparison.candidate.head_sha or outcome.context.head_sha
     key = outcome.config.report_key or outcome.experiment
     # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
@@ -283,6 +291,7 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         write_text(report.markdown_output, markdown)
     if report.json_output:
         write_text(report.json_output, _render_json(outcome, markdown, passed=decision.passed, head_sha=head_sha))
+    _write_ci_reports(outcome, report, passed=decision.passed)
 
     github_actions.write_step_summary(environ, markdown)
     github_actions.print_annotations(environ, decision.annotations)
@@ -301,6 +310,8 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         head_sha=head_sha,
         target_url=outcome.candidate_url,
         annotations=decision.annotations,
+        forge=forge,
+        build_url=outcome.context.build_url,
     )
     outputs.update(
         publish_to_forge(
@@ -313,6 +324,20 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
     )
     github_actions.write_outputs(environ, outputs)
     return decision.exit_code
+
+
+def _write_ci_reports(outcome: GateOutcome, report: ReportRequest, *, passed: bool) -> None:
+    """--junit-output and --gitlab-metrics-output: the reports CI systems show themselves."""
+    from ci_track.commands._publish import write_text
+
+    if report.junit_output:
+        from ci_track.report.junit import render_junit
+
+        write_text(report.junit_output, render_junit(outcome.comparison, experiment=outcome.experiment, passed=passed))
+    if report.gitlab_metrics_output:
+        from ci_track.report.gitlab_metrics import render_gitlab_metrics
+
+        write_text(report.gitlab_metrics_output, render_gitlab_metrics(outcome.comparison))
 
 
 def _needs_markdown(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], decision: Any) -> bool:

@@ -1,17 +1,19 @@
 """Where the report goes on the forge: the sticky PR comment, the commit status, the check run.
 
-`compare` and `comment` both publish through `publish_to_forge`, so the GitHub Action, Jenkins and
-GitLab-on-GitHub users get the same comment and status. `plan_publication` decides what to post
-(pure); `open_forge` is the one place a forge client is built; the posting itself speaks only
-`forges.interface.Forge`. Failures follow the gate's rules: a fork PR's read-only token (403) is a
-warning (on GitHub Actions also a `::warning::` annotation); any other failure to post is a
-GitHubError (exit 3). Everything is published under the report's key (`Publication.key`: `--key`,
-`report.key`, else the experiment): the comment's marker and the status context `ci-track/<key>`.
-When the forge refuses to overwrite another job's report under the same key (SharedKeyError,
-report/metadata.py) the commit status of that key is set to failure before the error propagates;
-as every job sets its status before it posts its comment, that failure is the key's last status,
-so a required check never ends on the other job's success. The job summary, step outputs and
-annotations are the CI's side (ci/github_actions.py).
+`compare` and `comment` both publish through `publish_to_forge`, so the GitHub Action, GitLab CI,
+Bitbucket Pipelines and Jenkins get the same comment and status. `plan_publication` decides what to
+post (pure); `choose_forge` says which forge (GitHub, GitLab, Bitbucket or none) from `--forge`,
+CI_TRACK_FORGE, else the CI that runs the build; `open_forge` is the one place a forge client is
+built; the posting itself speaks only `forges.interface.Forge`. Failures follow the gate's rules: a
+read-only token (403: a fork's PR) is a warning (on GitHub Actions also a `::warning::` annotation);
+GitLab or Bitbucket without a token is a warning (a fork's pipeline has none; the report stays in
+the job log); any other failure to post is a ForgeError (exit 3). Everything is published under the
+report's key (`Publication.key`: `--key`, `report.key`, else the experiment): the comment's marker
+and the status context `ci-track/<key>`. When the forge refuses to overwrite another job's report
+under the same key (SharedKeyError, report/metadata.py) the commit status of that key is set to
+failure before the error propagates; as every job sets its status before it posts its comment,
+that failure is the key's last status, so a required check never ends on the other job's success.
+The job summary, step outputs and annotations are the CI's side (ci/github_actions.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Publication:
     annotations: tuple[tuple[str, str], ...] = ()  # (error|warning|notice, message)
     # A report from an untrusted artifact: post only if the PR's head on GitHub is the report's commit.
     require_pr_head: bool = False
+    forge: str = "github"  # github | gitlab | bitbucket | none (choose_forge)
+    build_url: str | None = None  # the CI build: where a Bitbucket build status links without a run URL
     key: str | None = None  # the report key (comment marker, status context); None: the experiment
 
     @property
@@ -62,11 +66,59 @@ def warn(message: str, environ: Mapping[str, str] | None = None) -> None:
         print_annotations(environ, [("warning", redact(message))])
 
 
-def open_forge(environ: Mapping[str, str], publication: Publication) -> Forge:
-    """The forge the report goes to, connected (the one place a forge client is built).
+FORGE_NAMES = {"github": "GitHub", "gitlab": "GitLab", "bitbucket": "Bitbucket"}
 
-    GitHub is the only forge today; the next ones are chosen here from the settings.
+
+def choose_forge(
+    environ: Mapping[str, str], provider: str, *, flag: str | None = None, repo_url: str | None = None
+) -> str:
+    """github | gitlab | bitbucket | none: `--forge`, else CI_TRACK_FORGE, else the CI's own forge.
+
+    Jenkins builds any forge's repository: its clone URL's host decides (gitlab / bitbucket in the
+    host name), GitHub otherwise, as before there were other forges.
     """
+    from ci_track.settings import forge_override
+
+    chosen = flag or forge_override(environ)
+    if chosen:
+        return chosen
+    if provider in ("gitlab", "bitbucket"):
+        return provider
+    host = (repo_url or "").split("://", 1)[-1].split("/", 1)[0].lower()
+    if provider == "jenkins" and "bitbucket" in host:
+        return "bitbucket"
+    if provider == "jenkins" and "gitlab" in host:
+        return "gitlab"
+    return "github"
+
+
+def note_missing_token(environ: Mapping[str, str], forge: str, *, is_pull_request: bool) -> None:
+    """On a GitLab MR or Bitbucket PR without a token (a fork's pipeline, a forgotten variable), say why
+    nothing is posted; GitHub's default stays silent, as it always was."""
+    if is_pull_request and forge in ("gitlab", "bitbucket"):
+        from ci_track.settings import missing_token_message
+
+        warn(f"{missing_token_message(environ, forge)}: the report is not posted to {FORGE_NAMES[forge]}")
+
+
+def open_forge(environ: Mapping[str, str], publication: Publication) -> Forge:
+    """The forge the report goes to, connected (the one place a forge client is built)."""
+    if publication.forge == "gitlab":
+        from ci_track.forges import gitlab
+        from ci_track.settings import GitLabSettings
+
+        gitlab_settings = GitLabSettings.from_env(
+            environ, project=publication.repository, head_sha=publication.head_sha
+        )
+        return gitlab.GitLabForge(gitlab.connect(gitlab_settings), gitlab_settings)
+    if publication.forge == "bitbucket":
+        from ci_track.forges import bitbucket
+        from ci_track.settings import BitbucketSettings
+
+        bitbucket_settings = BitbucketSettings.from_env(
+            environ, repository=publication.repository, build_url=publication.build_url
+        )
+        return bitbucket.BitbucketForge(bitbucket.connect(bitbucket_settings), bitbucket_settings)
     from ci_track.forges.github import GitHubForge
     from ci_track.forges.github_api import connect
     from ci_track.settings import GitHubSettings
@@ -95,12 +147,20 @@ def publish_to_forge(
     plan = plan_publication(
         publication, comment_mode=comment_mode, post_status=post_status, post_check_run=post_check_run
     )
-    if not plan.anything:
+    if not plan.anything or publication.forge == "none":
         return {}
-    if not publication.repository:
+    from ci_track.settings import MissingForgeToken
+
+    forge_name = FORGE_NAMES.get(publication.forge, publication.forge)
+    if not publication.repository and publication.forge == "github":
         warn("no GitHub repository known (GITHUB_REPOSITORY or the git remote): nothing posted to GitHub")
         return {}
-    forge = connect(environ, publication)
+    try:
+        forge = connect(environ, publication)
+    except MissingForgeToken as missing:
+        # a fork's pipeline never gets the project's secrets: the report stays in the job log and artifacts
+        warn(f"{missing}: nothing posted to {forge_name}")
+        return {}
     try:
         return _post(forge, publication, plan, environ)
     finally:
@@ -135,7 +195,7 @@ def _post(
     key = publication.report_key
     if publication.require_pr_head and publication.pr_number is not None:
         actual = forge.pull_request_head(publication.pr_number)
-        if actual.lower() != (publication.head_sha or "").lower():
+        if not same_commit(actual, publication.head_sha or ""):
             raise UsageError(
                 f"PR #{publication.pr_number}'s head is {actual[:12]}, but the report is for "
                 f"{(publication.head_sha or '?')[:12]}: refusing to post it"
@@ -168,11 +228,7 @@ def _post(
                 )
             raise
         if outcome.forbidden:
-            warn(
-                f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): the report is in the job "
-                "summary; use the fork-safe workflow pair to comment",
-                environ,
-            )
+            warn(f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): {forge.fork_advice}", environ)
         elif outcome.html_url:
             outputs["comment-url"] = outcome.html_url
     if plan.check_run and publication.head_sha:
@@ -184,11 +240,22 @@ def _post(
             summary=publication.markdown,
             details_url=publication.target_url,
         )
-        if check.forbidden:
+        if check.action == "unsupported":
+            warn(f"--check-run: {check.warning}", environ)
+        elif check.forbidden:
             warn(f"{forge.name} refused the check run (it needs `checks: write`): it was not created", environ)
         elif check.html_url:
             outputs["check-run-url"] = check.html_url
     return outputs
+
+
+def same_commit(actual: str, expected: str) -> bool:
+    """Whether two SHAs name one commit: Bitbucket abbreviates its hashes (12 digits), a prefix must match."""
+    actual, expected = actual.strip().lower(), expected.strip().lower()
+    if not actual or not expected:
+        return False
+    shorter, longer = sorted((actual, expected), key=len)
+    return len(shorter) >= 7 and longer.startswith(shorter)
 
 
 def write_text(path: str | Path, text: str) -> None:

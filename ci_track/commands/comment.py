@@ -35,14 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pr", type=int, help="the pull request number (default: the report's)")
     parser.add_argument("--repository", help="owner/name (default: GITHUB_REPOSITORY, else the report's)")
     parser.add_argument("--expect-sha", help="refuse a report whose head SHA differs (the workflow_run head SHA)")
+    from ci_track.commands.compare import add_forge_argument
+
+    add_forge_argument(parser)
     status = parser.add_mutually_exclusive_group()
     status.add_argument("--status", dest="status", action="store_true", default=True, help="set the commit status")
     status.add_argument("--no-status", dest="status", action="store_false", help="do not set the commit status")
 
 
 def main(args: argparse.Namespace) -> int:
+    from ci_track.ci.detect import detect_provider
     from ci_track.ci.github_actions import write_step_summary
-    from ci_track.commands._publish import Publication, publish_to_forge
+    from ci_track.commands._publish import Publication, choose_forge, publish_to_forge
     from ci_track.errors import TOO_DEEP, ConfigError, ExitCode, UsageError
     from ci_track.report.text import comment_marker
     from ci_track.settings import environment
@@ -91,6 +95,7 @@ def main(args: argparse.Namespace) -> int:
         head_sha=head_sha or None,
         target_url=_candidate_url(report),
         require_pr_head=bool(args.expect_sha),
+        forge=choose_forge(environ, detect_provider(environ), flag=args.forge),
     )
     write_step_summary(environ, markdown)
     mode = args.mode or environ.get("CI_TRACK_COMMENT") or "update"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ci_track.vocabulary import COMMENT_MODES
+from ci_track.vocabulary import COMMENT_MODES, FORGES
 
 FORMATS = ("table", "markdown", "json")
 
@@ -25,13 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="PATH", help="write the --format output to PATH instead of stdout")
     parser.add_argument("--markdown-output", metavar="PATH", help="also write the markdown report to PATH")
     parser.add_argument("--json-output", metavar="PATH", help="also write the JSON report to PATH")
+    parser.add_argument(
+        "--junit-output", metavar="PATH", help="also write a JUnit XML report to PATH (one test case per gated metric)"
+    )
+    parser.add_argument(
+        "--gitlab-metrics-output",
+        metavar="PATH",
+        help="also write the candidate's metrics to PATH in GitLab's artifacts:reports:metrics format",
+    )
     parser.add_argument("--template", metavar="PATH", help="Jinja2 template for the markdown report")
     parser.add_argument("--no-gate", action="store_true", help="report only: exit 0 even on a regression")
     parser.add_argument(
         "--comment",
         choices=COMMENT_MODES,
-        help="sticky PR comment mode (default: .ci-track.yml, else update on a PR with a GitHub token, else off)",
+        help="sticky PR comment mode (default: .ci-track.yml, else update on a PR with a forge token, else off)",
     )
+    add_forge_argument(parser)
     status = parser.add_mutually_exclusive_group()
     status.add_argument("--status", dest="status", action="store_true", default=None, help="set a commit status")
     status.add_argument("--no-status", dest="status", action="store_false", help="do not set a commit status")
@@ -46,6 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-charts", action="store_true", help="no trend charts or training curves in the report (report.charts)"
+    )
+
+
+def add_forge_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--forge",
+        choices=FORGES,
+        help="where to post the comment and status (default: CI_TRACK_FORGE, else the CI's forge; none: nowhere)",
     )
 
 

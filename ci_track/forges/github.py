@@ -325,6 +325,7 @@ class GitHubForge:
     """`forges.interface.Forge` on GitHub: the operations above bound to one client and repository."""
 
     name = "GitHub"
+    fork_advice = "the report is in the job summary; use the fork-safe workflow pair to comment"
 
     def __init__(self, gh: github.Github, repository: str) -> None:
         self.gh = gh

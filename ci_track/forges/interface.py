@@ -1,9 +1,10 @@
-"""What ci-track asks of a code forge, whichever it is (GitHub today; GitLab and Bitbucket next).
+"""What ci-track asks of a code forge, whichever it is (GitHub, GitLab, Bitbucket).
 
 The publishing step (commands/_publish.py) talks to a `Forge` only: the sticky comment on a pull
-request, the commit status, the check run, and the PR's current head. An adapter (forges/github.py)
-implements it, translates its library's exceptions into `ForgeError` subclasses at its boundary,
-and reports a refusal of a read-only token (a fork PR) as a `forbidden` outcome, not an error.
+request, the commit status, the check run, and the PR's current head. An adapter (forges/github.py,
+gitlab.py, bitbucket.py) implements it, translates its library's exceptions into `ForgeError`
+subclasses at its boundary, and reports a refusal of a read-only token (a fork PR) as a
+`forbidden` outcome, not an error.
 Adding a forge: a module here with a class that satisfies `Forge`, and a branch in
 `commands/_publish.open_forge` that builds it from the settings.
 """
@@ -48,7 +49,7 @@ class StatusOutcome(_Refusable):
 
 @dataclasses.dataclass(frozen=True)
 class CheckRunOutcome(_Refusable):
-    action: Literal["created", "forbidden"]
+    action: Literal["created", "forbidden", "unsupported"]  # unsupported: the forge has no check runs
     check_run_id: int | None = None
     html_url: str | None = None
     truncated: bool = False
@@ -59,7 +60,8 @@ class Forge(Protocol):
     """One repository on a code forge, with a client already connected (built in commands/)."""
 
     name: str  # shown in messages: "GitHub"
-    repository: str  # "owner/name"
+    repository: str  # "owner/name" (GitLab: the project's id or path, nested groups allowed)
+    fork_advice: str  # where the report is when the forge refuses a read-only token (a fork's PR)
 
     def pull_request_head(self, pr_number: int) -> str:
         """The PR's current head commit (a report from an artifact must be for it)."""

@@ -1,9 +1,9 @@
 """What the gate decides once the comparison is made (pure): the exit code, what to publish, what to annotate.
 
 `decide` is the whole "comment or not, status or not" question, answered from plain values:
-explicit choices (flags, CI_TRACK_*, .ci-track.yml) win; by default a pull request with a GitHub
-repository and a token at hand gets the sticky comment (`update`) and the commit status, anything
-else gets neither. commands/_gate.py carries the decision out.
+explicit choices (flags, CI_TRACK_*, .ci-track.yml) win; by default a pull request with a
+repository and its forge's token at hand gets the sticky comment (`update`) and the commit status,
+anything else gets neither. commands/_gate.py carries the decision out.
 """
 
 from __future__ import annotations

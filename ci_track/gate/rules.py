@@ -251,6 +251,8 @@ def fetch_hint(context: CIContext, *, shallow: bool) -> str:
         hint = "set `fetch-depth: 0` (or 2 for the merge commit of a pull_request event) on actions/checkout"
     elif provider == "gitlab":
         hint = "set `GIT_DEPTH: 0` in the job's variables (or a depth that reaches the merge-base)"
+    elif provider == "bitbucket":
+        hint = "set `clone: depth: full` on the step (or the whole pipeline)"
     elif provider == "jenkins":
         hint = (
             "turn off the shallow clone in the job's checkout (Advanced clone behaviours, or "

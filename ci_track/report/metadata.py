@@ -1,16 +1,18 @@
 """The hidden metadata of a report body, and the decisions every forge adapter makes from it (pure).
 
 A report posted as a PR comment carries, right after its marker `<!-- ci-track:KEY -->`, one more
-HTML comment: `<!-- ci-track-meta:BASE64URL -->` holding JSON `{key, run, sha, build}` (the report's
+HTML comment: `<!-- ci-track-meta:BASE64URL -->` holding JSON `{key, run, sha, build, attempt}` (the report's
 key, the candidate run id, the head SHA, and the CI build and attempt that made it). Base64 keeps
 any key or id from ending the comment early. From it:
 
 - `shared_key_conflict(existing, new)`: an existing comment for the same key, on the same head SHA,
-  made by the same build (or an unknown one), describes a DIFFERENT candidate run: two jobs publish
-  under one key (a matrix of models on one experiment). Overwriting would hide one job's report and
-  let its commit status be replaced (`failure` then `success`), so the adapter refuses (fails
-  closed) with `conflict_message`, which says to set `key`. A re-run of the job (a later attempt,
-  another workflow run) or a new push (another head SHA) is not a conflict.
+  made by the same attempt of the same build (GitHub Actions: run id and attempt), describes a
+  DIFFERENT candidate run: two jobs publish under one key (a matrix of models on one experiment).
+  Overwriting would hide one job's report and let its commit status be replaced (`failure` then
+  `success`), so the adapter refuses (fails closed) with `conflict_message`, which says to set
+  `key`. A re-run of the job (a later attempt, another workflow run) or a new push (another head
+  SHA) is not a conflict; neither is anything on a CI that names no attempt (GitLab, Bitbucket,
+  Jenkins, local), where a retry and a sibling job look alike: there the key is the only protection.
 - `stale_body(body, newer_sha)`: the reports of OTHER keys on the PR that describe an older head
   are marked outdated, not deleted (a model the PR no longer produces keeps its last report, but it
   no longer reads as current): a visible note after the marker line, added once.
@@ -77,8 +79,12 @@ def shared_key_conflict(existing: str | None, new: str) -> bool:
         return False  # a new push: the newer report replaces the older one
     if not (old.run_id and fresh.run_id) or old.run_id == fresh.run_id:
         return False  # the same report again (a re-run of compare alone)
-    # A re-run of the job (a later attempt) or another workflow run on the same commit is not a conflict.
-    return not (old.build and fresh.build and (old.build, old.attempt) != (fresh.build, fresh.attempt))
+    # Only the same attempt of the same build is two jobs at once: GitHub Actions names both (run id and
+    # attempt), so a re-run (a later attempt) or another workflow run replaces the report. Where the CI names
+    # no attempt (GitLab's pipeline id survives a job's retry; Jenkins, Bitbucket, local) a retry cannot be
+    # told from a sibling job: the newer report replaces the older one there, as before.
+    known = old.build and fresh.build and old.attempt and fresh.attempt
+    return bool(known and (old.build, old.attempt) == (fresh.build, fresh.attempt))
 
 
 def conflict_message(key: str, existing: str | None) -> str:

@@ -27,6 +27,8 @@ def pull_request_url(context: CIContext) -> str | None:
         return None
     if context.provider == "gitlab":
         return f"{context.repo_url}/-/merge_requests/{context.pr_number}"
+    if context.provider == "bitbucket":
+        return f"{context.repo_url}/pull-requests/{context.pr_number}"
     return f"{context.repo_url}/pull/{context.pr_number}"
 
 

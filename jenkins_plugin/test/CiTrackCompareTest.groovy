@@ -116,9 +116,11 @@ class CiTrackCompareTest {
     void pullRequestBuildsUpdateTheStickyCommentAndPostAStatus() {
         pipeline.env.CHANGE_ID = '42'
         pipeline.env.CHANGE_TARGET = 'main'
+        pipeline.env.GITHUB_TOKEN = 'ghs_TokenTheJobPutInTheEnvironmentItself0'  // e.g. environment { credentials() }
         comparePrints('verdict: pass', 0)
         pipeline.runStage { ciTrack -> ciTrack.compare() }
-        assert pipeline.ciTrackCalls() == [['compare'] + REPORT_ARGUMENTS + ['--comment', 'update', '--status']]
+        assert pipeline.ciTrackCalls() == [
+            ['compare'] + REPORT_ARGUMENTS + ['--forge', 'github', '--comment', 'update', '--status']]
         // the CLI reads the PR from Jenkins' own variables
         assert pipeline.ciTrackEnvironments()[0].CHANGE_ID == '42'
     }

@@ -7,7 +7,7 @@ import java.nio.file.Files
  *
  * It loads the vars/ scripts (the ciTrack global, the ciTrackRun ... steps) with the pipeline steps
  * they use (sh, echo, error, unstable, withEnv, withCredentials, string, usernamePassword,
- * archiveArtifacts, readFile, writeFile, fileExists, libraryResource) and the `env` and
+ * archiveArtifacts, junit, readFile, writeFile, fileExists, libraryResource) and the `env` and
  * `currentBuild` globals bound in their Binding. Every step call is recorded. `sh` runs the
  * script with a real shell (`bash -xe`, as Jenkins runs `sh -xe`) in a temporary workspace whose
  * PATH starts with a fake `ci-track` (test/resources/fake-ci-track) that records its argv, so tests
@@ -234,6 +234,9 @@ class FakePipeline {
                 throw new PipelineError("No such library resource ${resource} could be found.")
             }
             file.getText('UTF-8')
+        })
+        binding.setVariable('junit', { Map arguments ->
+            calls.add([name: 'junit', args: arguments])
         })
         binding.setVariable('archiveArtifacts', { Object arguments ->
             calls.add([name: 'archiveArtifacts', args: arguments instanceof Map ? arguments : [artifacts: arguments]])

@@ -62,24 +62,19 @@ class GateTest {
     }
 
     @Test
-    void propertiesAreParsed() {
+    void runIdIsReadFromTheProperties() {
         String text = '''# written by ci-track
+EXPERIMENT_ID=1
 RUN_ID=0123456789abcdef0123456789abcdef
-RUN_URL=http\\://mlflow.example.com\\:5000/\\#/experiments/1/runs/0123
-EXPERIMENT_ID = 1
-! another comment
-NAME=caf\\u00e9 \\= ok
-EMPTY=
+RUN_URL=http://mlflow.example.com:5000/#/experiments/1/runs/0123456789abcdef0123456789abcdef
 '''
-        assert Gate.parseProperties(text) == [
-            RUN_ID       : '0123456789abcdef0123456789abcdef',
-            RUN_URL      : 'http://mlflow.example.com:5000/#/experiments/1/runs/0123',
-            EXPERIMENT_ID: '1',
-            NAME         : 'café = ok',
-            EMPTY        : '',
-        ]
-        assert Gate.parseProperties('RUN_URL=http://plain:5000/x\n').RUN_URL == 'http://plain:5000/x'
-        assert Gate.parseProperties(null) == [:]
+        assert Gate.runIdOf(text) == '0123456789abcdef0123456789abcdef'
+        assert Gate.runIdOf('RUN_ID=abc_DEF-1\r\n') == 'abc_DEF-1'
+        // not a run id: a value with a shell or path character is refused, not half-read
+        assert Gate.runIdOf('RUN_ID=abc;rm -rf /\n') == null
+        assert Gate.runIdOf('# RUN_ID=abc\nXRUN_ID=abc\n') == null
+        assert Gate.runIdOf('') == null
+        assert Gate.runIdOf(null) == null
     }
 
     @Test

@@ -156,13 +156,8 @@ def test_10_parallel_compares_for_one_pr_leave_one_comment_with_the_last_report(
             command = [sys.executable, "-m", "ci_track", "compare", "--comment", "update"]
             command += ["--run-id", by_shard[shard], "--champion-run-id", by_shard[0]]
             command += ["--markdown-output", f"report-{shard}.md"]
-            # Each its own attempt of the build (a re-run may replace a report): ten jobs of ONE attempt under one
-            # key would be refused, not raced (tests/integration/test_several_models.py).
-            attempt = {**env, "GITHUB_RUN_ATTEMPT": str(shard)}
             with (tmp_path / f"compare-{shard}.log").open("w") as log:
-                processes.append(
-                    subprocess.Popen(command, env=attempt, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-                )
+                processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
         codes = [process.wait(timeout=300) for process in processes]
         ours = [c for c in fake.comments_on(REPOSITORY, PR_NUMBER) if c["body"].startswith("<!-- ci-track:")]
         humans = [c for c in fake.comments_on(REPOSITORY, PR_NUMBER) if c not in ours]

@@ -412,3 +412,66 @@ def test_hostile_values_from_mlflow_reach_the_pr_comment_inert(
     assert not (set("".join(hostile.text)) & BIDI)
     assert comments["hostile"].count("<!--") == 2
     record(request, "hostile_strings", len(HOSTILE) * len(REPORT_POSITIONS) + 4)
+
+
+def test_hostile_values_reach_gitlab_and_bitbucket_as_the_same_inert_comment(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """The same hostile branch, run name, params and title through GitLab's MR note and Bitbucket's PR
+    comment: the body posted is the one GitHub gets (whose rendering the test above proves inert), with
+    one marker, and the branch name never reaches a URL or a path of the forge's API unescaped."""
+    from tests.fakes.fake_bitbucket import running_fake_bitbucket
+    from tests.fakes.fake_gitlab import running_fake_gitlab
+    from tests.forge_scenarios import BITBUCKET_REPO, GITLAB_PROJECT, MR_IID, bitbucket_pr_env, gitlab_mr_env
+
+    branch = HOSTILE["html-img"] + " " + HOSTILE["mentions"]
+    experiment = f"hostile-forges-{uuid.uuid4().hex[:8]}"
+    head = "c0ffee" + "3" * 34
+    make_run(mlflow_server.url, experiment, branch="main", sha="a" * 40, metrics={"rmse": 0.5}, params={"p": "x"})
+    candidate = make_run(
+        mlflow_server.url,
+        experiment,
+        branch=branch,
+        sha=head,
+        metrics={"rmse": 0.6},
+        params={"p": HOSTILE["newlines"] + HOSTILE["bidi-rlo"]},
+        run_name=HOSTILE["forged-marker"] + HOSTILE["javascript-link"],
+        tags={"ci.pr_number": str(PR_NUMBER)},
+    )
+    (tmp_path / ".ci-track.yml").write_text(
+        f"experiment: {experiment}\nmetrics:\n  rmse: {{goal: minimize, max_regression: '5%'}}\n"
+    )
+    title = HOSTILE["html-comment-open"]
+    bodies: dict[str, str] = {}
+    paths: list[str] = []
+    with running_fake_github(head_sha=head) as fake:
+        env = github_pr_env(
+            tmp_path,
+            tracking_uri=mlflow_server.url,
+            github_api_url=fake.url,
+            head_sha=head,
+            head_ref=branch,
+            title=title,
+        )
+        assert ci_track("compare", "--run-id", candidate, env=env, cwd=tmp_path).code == 1
+        (comment,) = fake.comments_on(REPOSITORY, PR_NUMBER)
+        bodies["github"] = comment["body"]
+    with running_fake_gitlab(project=GITLAB_PROJECT, iid=MR_IID) as fake:
+        env = gitlab_mr_env(fake.url, tracking_uri=mlflow_server.url, head_sha=head, branch=branch, title=title)
+        result = ci_track("compare", "--run-id", candidate, env=env, cwd=tmp_path)
+        assert result.code == 1, result.stderr
+        (note,) = fake.notes_on(GITLAB_PROJECT, MR_IID)
+        bodies["gitlab"] = note["body"]
+        paths += [r["path"] for r in fake.requests]
+        fake.assert_no_violations()
+    with running_fake_bitbucket(repository=BITBUCKET_REPO, pr_id=MR_IID) as fake:
+        env = bitbucket_pr_env(fake.url, tracking_uri=mlflow_server.url, head_sha=head, branch=branch)
+        result = ci_track("compare", "--run-id", candidate, env=env, cwd=tmp_path)
+        assert result.code == 1, result.stderr
+        (posted,) = fake.comments_on(BITBUCKET_REPO, MR_IID)
+        bodies["bitbucket"] = posted["raw"]
+        paths += [r["path"] for r in fake.requests]
+        fake.assert_no_violations()
+    assert bodies["gitlab"] == bodies["github"] == bodies["bitbucket"]
+    assert bodies["gitlab"].count("<!--") == 1
+    assert not any("<" in path or "@" in path or " " in path for path in paths), paths

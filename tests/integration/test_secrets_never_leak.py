@@ -1,11 +1,12 @@
 """Tokens never leave ci-track: every output of every command is scanned for distinctive fake secrets.
 
 The environment carries a GitHub token, an MLflow token, an MLflow password (and the same password
-inside the tracking URI), and a Jenkins token, each a long string no real output could contain by
-chance. After each command the test scans stdout, stderr, the step outputs and summary, the
-Jenkins properties file, spool files, traceback logs it names, and the run's tags and params read
-back from MLflow. The training command's own environment must still hold them (that is how a
-script uses them), so the command line itself is also a place they must not be copied from.
+inside the tracking URI), a Jenkins token, a GitLab token and job token, and a Bitbucket token, each
+a long string no real output could contain by chance. After each command the test scans stdout,
+stderr, the step outputs and summary, the Jenkins properties file, spool files, traceback logs it
+names, the run's tags and params read back from MLflow, and what GitHub, GitLab and Bitbucket got.
+The training command's own environment must still hold them (that is how a script uses them), so
+the command line itself is also a place they must not be copied from.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import pytest
 from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import CliResult, base_env, ci_track, git, init_repo
+from tests.fakes.fake_bitbucket import running_fake_bitbucket
 from tests.fakes.fake_github import running_fake_github
+from tests.fakes.fake_gitlab import running_fake_gitlab
 from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer
 from tests.reliability_figures import record
@@ -34,6 +37,9 @@ SECRETS = {
     "MLFLOW_TRACKING_TOKEN": "mlflowtok_LeakCanaryTracking9Zy8Xw7Vu6",
     "MLFLOW_TRACKING_PASSWORD": "mlflowpw_LeakCanaryPassword5Ts4Rq3Po2",
     "JENKINS_TOKEN": "jenkinstok_LeakCanaryJenkins1Nm0Lk9Ji8",
+    "CI_TRACK_GITLAB_TOKEN": "glpat-LeakCanaryGitLab7Hg6Fe5Dc4Ba3",
+    "CI_JOB_TOKEN": "glcbt-LeakCanaryJobToken2Zx1Cv0Bn9Mm8",
+    "CI_TRACK_BITBUCKET_TOKEN": "ATCTT3xFfGN0LeakCanaryBitbucket6Qw5Er4Ty3",
 }
 
 TRAIN = """\
@@ -275,5 +281,59 @@ def test_compare_and_comment_leak_no_token(
         refused = ci_track("comment", "--report", "report.json", env=env, cwd=tmp_path)
         assert refused.code == 3, refused.stderr
         outputs.update(cli_outputs("refused", refused))
+    assert leaks(outputs) == [], leaks(outputs)
+    record(request, "secret_scans", len(outputs))
+
+
+def forge_side(fake: Any) -> dict[str, str]:
+    """What ci-track sent to GitLab or Bitbucket: every request (bodies, paths, queries) and the state."""
+    snapshot = fake.snapshot()
+    return {f"{fake.name}:state": json.dumps({k: v for k, v in snapshot.items() if k != "url"})}
+
+
+def test_gitlab_and_bitbucket_publishing_leak_no_token(
+    mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.forge_scenarios import BITBUCKET_REPO, GITLAB_PROJECT, MR_IID, bitbucket_pr_env, gitlab_mr_env
+
+    head = "c0ffee" + "2" * 34
+    make_run(mlflow_server.url, experiment_name, branch="main", sha="a" * 40, metrics={"rmse": 0.5})
+    candidate = make_run(mlflow_server.url, experiment_name, branch="feature", sha=head, metrics={"rmse": 0.6})
+    (tmp_path / ".ci-track.yml").write_text(
+        f"experiment: {experiment_name}\nmetrics:\n  rmse: {{goal: minimize, max_regression: '5%'}}\n"
+    )
+    secrets = secret_env(mlflow_server.url, tmp_path)
+    tracking = secrets["MLFLOW_TRACKING_URI"]
+    outputs: dict[str, str] = {}
+    args = ("compare", "--run-id", candidate, "--junit-output", "junit.xml", "--gitlab-metrics-output", "metrics.txt")
+    gitlab_token, job_token = SECRETS["CI_TRACK_GITLAB_TOKEN"], SECRETS["CI_JOB_TOKEN"]
+    with running_fake_gitlab(project=GITLAB_PROJECT, iid=MR_IID, token=gitlab_token, job_token=job_token) as fake:
+        env = {**secrets, **gitlab_mr_env(fake.url, tracking_uri=tracking, head_sha=head), **SECRETS}
+        posted = ci_track(*args, env=env, cwd=tmp_path)
+        assert posted.code == 1, posted.stderr  # a regression: note and status posted
+        assert len(fake.notes_on(GITLAB_PROJECT, MR_IID)) == 1 and fake.statuses
+        outputs.update(cli_outputs("gitlab", posted))
+        # only the job token: its refusal (403) is a warning that names the problem, not the token
+        only_job = ci_track(*args, env={**env, "CI_TRACK_GITLAB_TOKEN": job_token}, cwd=tmp_path)
+        assert only_job.code == 1 and "GitLab refused" in only_job.stderr, only_job.stderr
+        outputs.update(cli_outputs("gitlab-job-token", only_job))
+        refused = ci_track(*args, env={**env, "CI_TRACK_GITLAB_TOKEN": SECRETS["GITHUB_TOKEN"]}, cwd=tmp_path)
+        assert refused.code == 3 and "401 Unauthorized" in refused.stderr, refused.stderr
+        outputs.update(cli_outputs("gitlab-refused", refused))
+        outputs.update(forge_side(fake))
+    bitbucket_token = SECRETS["CI_TRACK_BITBUCKET_TOKEN"]
+    with running_fake_bitbucket(repository=BITBUCKET_REPO, pr_id=MR_IID, token=bitbucket_token) as fake:
+        env = {**secrets, **bitbucket_pr_env(fake.url, tracking_uri=tracking, head_sha=head), **SECRETS}
+        posted = ci_track(*args, env=env, cwd=tmp_path)
+        assert posted.code == 1, posted.stderr
+        assert len(fake.comments_on(BITBUCKET_REPO, MR_IID)) == 1 and fake.statuses
+        outputs.update(cli_outputs("bitbucket", posted))
+        refused = ci_track(*args, env={**env, "CI_TRACK_BITBUCKET_TOKEN": SECRETS["GITHUB_TOKEN"]}, cwd=tmp_path)
+        assert refused.code == 3 and "401 Unauthorized" in refused.stderr, refused.stderr
+        outputs.update(cli_outputs("bitbucket-refused", refused))
+        outputs.update(forge_side(fake))
+    for name in ("junit.xml", "metrics.txt"):
+        outputs[name] = (tmp_path / name).read_text()
+    outputs.update(files_written(tmp_path, tmp_path))
     assert leaks(outputs) == [], leaks(outputs)
     record(request, "secret_scans", len(outputs))

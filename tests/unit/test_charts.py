@@ -225,7 +225,9 @@ def test_two_jobs_of_one_build_under_one_key_conflict_and_a_rerun_does_not() -> 
     assert not shared_key_conflict(first, _body("exp", "run-lasso", SHA[1]))  # a new push
     assert not shared_key_conflict(first, _body("exp", "run-lasso", SHA[0], attempt="2"))  # a re-run
     assert not shared_key_conflict(first, _body("other", "run-lasso", SHA[0]))
-    assert shared_key_conflict(_body("exp", "a", SHA[0], build=None), _body("exp", "b", SHA[0], build=None))
+    # A CI that names no attempt (GitLab's retried job keeps its pipeline id): a retry cannot be told from a sibling.
+    assert not shared_key_conflict(_body("exp", "a", SHA[0], attempt=None), _body("exp", "b", SHA[0], attempt=None))
+    assert not shared_key_conflict(_body("exp", "a", SHA[0], build=None), _body("exp", "b", SHA[0], build=None))
 
 
 def test_other_keys_reports_on_an_older_head_are_marked_outdated_once() -> None:
@@ -261,3 +263,37 @@ def test_report_key_and_charts_come_from_the_file_the_environment_and_the_flags(
         apply_overrides(config, {}, {"CI_TRACK_CHARTS": "maybe"})
     with pytest.raises(UsageError):
         apply_overrides(config, {"key": " "}, {})
+
+
+def test_the_rest_forges_sticky_comment_refuses_a_shared_key_and_marks_other_keys_outdated() -> None:
+    """forges/sticky.py (GitLab, Bitbucket) decides from the same metadata as forges/github.py."""
+    from ci_track.errors import SharedKeyError
+    from ci_track.forges.sticky import Comment, post_sticky
+
+    class Thread:
+        def __init__(self, *bodies: str) -> None:
+            self.comments = {index + 1: body for index, body in enumerate(bodies)}
+
+        def list(self) -> list[Comment]:
+            return [Comment(i, body) for i, body in sorted(self.comments.items())]
+
+        def create(self, body: str) -> Comment:
+            self.comments[max(self.comments, default=0) + 1] = body
+            return Comment(max(self.comments), body)
+
+        def update(self, comment_id: int, body: str) -> Comment:
+            self.comments[comment_id] = body
+            return Comment(comment_id, body)
+
+        def delete(self, comment_id: int) -> None:
+            self.comments.pop(comment_id, None)
+
+    ridge, lasso_old = _body("exp", "run-ridge", SHA[0]), _body("lasso", "run-l", SHA[1])
+    thread = Thread(ridge, lasso_old)
+    with pytest.raises(SharedKeyError, match="share the report key 'exp'"):
+        post_sticky(thread, _body("exp", "run-lasso", SHA[0]), marker=comment_marker("exp"), mode="update",
+                    passed=True, limit=65536)  # fmt: skip
+    assert thread.comments[1] == ridge  # not overwritten
+    post_sticky(thread, _body("exp", "run-ridge-2", SHA[2]), marker=comment_marker("exp"), mode="update",
+                passed=True, limit=65536)  # fmt: skip
+    assert "run-ridge-2" in str(read_meta(thread.comments[1])) and "Outdated:" in thread.comments[2]

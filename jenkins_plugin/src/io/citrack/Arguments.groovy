@@ -17,6 +17,7 @@ class Arguments implements Serializable {
             directory: directory,
             markdown : directory + '/report.md',
             json     : directory + '/report.json',
+            junit    : directory + '/junit.xml',
             stdout   : '.ci-track/compare-output.txt',
         ]
     }
@@ -68,9 +69,11 @@ class Arguments implements Serializable {
 
     /**
      * `ci-track compare ...`. On multibranch pull-request builds (CHANGE_ID set) the CLI is asked to
-     * update the sticky PR comment and post the commit status, the same as the GitHub Action does.
+     * update the sticky PR comment and post the commit status on `forge`, the same as the GitHub
+     * Action does; `canPublish` false (no token for the forge, or forge 'none') turns both off, so a
+     * build without credentials is judged by the gate alone and never fails for the missing token.
      */
-    static List compare(Map options, String runId, String changeId) {
+    static List compare(Map options, String runId, String changeId, String forge = 'github', boolean canPublish = true) {
         Map paths = reportPaths(options)
         boolean pullRequest = changeId != null && !changeId.isEmpty()
         List args = ['compare']
@@ -87,7 +90,17 @@ class Arguments implements Serializable {
             args.addAll(['--base-branch', options.baseBranch])
         }
         args.addAll(['--format', 'table', '--markdown-output', paths.markdown, '--json-output', paths.json])
+        if (options.junit) {
+            args.addAll(['--junit-output', paths.junit])
+        }
+        if (!canPublish) {
+            args.addAll(['--comment', 'off', '--no-status'])
+            return args
+        }
         String comment = (String) options.comment
+        if (pullRequest && !(comment == 'off' && options.status == false)) {
+            args.addAll(['--forge', forge])
+        }
         if (comment == 'auto') {
             if (pullRequest) {
                 args.addAll(['--comment', 'update'])

@@ -69,15 +69,29 @@ class CiTrackSteps implements Serializable {
         String runId = opts.runId ?: steps.env.CI_TRACK_RUN_ID
         Map paths = Arguments.reportPaths(opts)
         String executable = ciTrackExecutable(opts)
-        String command = Shell.join([executable] + Arguments.compare(opts, runId, (String) steps.env.CHANGE_ID))
-        String script = Shell.captureStdout(command, paths.stdout, ['.ci-track', paths.directory],
-                                            [paths.markdown, paths.json])
+        String changeId = (String) steps.env.CHANGE_ID
+        String forge = Forge.resolve((String) opts.forge, (String) steps.env.CHANGE_URL, (String) steps.env.GIT_URL)
+        // A PR build, or an explicit comment/status, publishes; without the forge's token it is skipped
+        // with a notice, so a passing build never fails for a missing token.
+        boolean wantsToPublish = (changeId && opts.comment != 'off') || !(opts.comment in ['auto', 'off']) || opts.status
+        boolean hasToken = forge != 'none' && Forge.hasCredentials(forge, opts, (Map) envSnapshot())
+        if (wantsToPublish && !hasToken && forge != 'none') {
+            steps.echo(Forge.noCredentialsNotice(caller, forge, (String) paths.directory))
+        }
+        boolean canPublish = hasToken || !wantsToPublish
+        String command = Shell.join([executable] + Arguments.compare(opts, runId, changeId, forge, canPublish))
+        List written = [paths.markdown, paths.json] + (opts.junit ? [paths.junit] : [])
+        String script = Shell.captureStdout(command, paths.stdout, ['.ci-track', paths.directory], written)
         int status = (int) withCiTrackEnvironment(opts, []) {
             steps.sh(script: script, returnStatus: true, label: 'ci-track compare')
         }
         String verdict = Gate.verdictFromReport(readIfPresent((String) paths.json))
         if (opts.archive) {
             steps.archiveArtifacts(artifacts: "${paths.markdown}, ${paths.json}", allowEmptyArchive: true)
+        }
+        if (opts.junit && steps.fileExists((String) paths.junit)) {
+            // onRegression decides the build's result, not the junit step's failed test cases
+            steps.junit(testResults: paths.junit, allowEmptyResults: true, skipMarkingBuildUnstable: true)
         }
         if (verdict) {
             steps.currentBuild.description = verdict
@@ -212,6 +226,15 @@ class CiTrackSteps implements Serializable {
         if (opts.githubApiUrl) {
             variables.add('GITHUB_API_URL=' + opts.githubApiUrl)
         }
+        if (opts.gitlabApiUrl) {
+            variables.add('CI_API_V4_URL=' + opts.gitlabApiUrl)
+        }
+        if (opts.gitlabProject) {
+            variables.add('CI_TRACK_GITLAB_PROJECT=' + opts.gitlabProject)
+        }
+        if (opts.bitbucketApiUrl) {
+            variables.add('CI_TRACK_BITBUCKET_API_URL=' + opts.bitbucketApiUrl)
+        }
         List bindings = credentialBindings(opts)
         return steps.withEnv(variables) {
             steps.withCredentials(bindings) {
@@ -241,7 +264,28 @@ class CiTrackSteps implements Serializable {
                 bindings.add(steps.string(credentialsId: opts.githubCredentialsId, variable: 'GITHUB_TOKEN'))
             }
         }
+        if (opts.gitlabCredentialsId) {
+            bindings.add(steps.string(credentialsId: opts.gitlabCredentialsId, variable: 'CI_TRACK_GITLAB_TOKEN'))
+        }
+        if (opts.bitbucketCredentialsId) {
+            bindings.add(steps.string(credentialsId: opts.bitbucketCredentialsId, variable: 'CI_TRACK_BITBUCKET_TOKEN'))
+        }
         return bindings
+    }
+
+    /** The build's variables as a map (Jenkins' `env` global is not one; the tests' is). */
+    private Object envSnapshot() {
+        Object environment = steps.env
+        if (environment instanceof Map) {
+            return environment
+        }
+        Map found = [:]
+        for (Object names in Forge.TOKEN_VARIABLES.values()) {
+            for (Object name in (List) names) {
+                found[name] = environment[name]
+            }
+        }
+        return found
     }
 
     private String workspacePath(String path) {
@@ -260,6 +304,6 @@ class CiTrackSteps implements Serializable {
     /** RUN_ID from ci-track.properties, or null when the file is missing or has none. */
     private String readRunId(String propertiesPath) {
         String text = readIfPresent(propertiesPath)
-        return text == null ? null : (Gate.parseProperties(text).RUN_ID ?: null)
+        return Gate.runIdOf(text)
     }
 }

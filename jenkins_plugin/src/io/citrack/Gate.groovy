@@ -92,65 +92,17 @@ class Gate implements Serializable {
     }
 
     /**
-     * Parse the `KEY=VALUE` lines of ci-track.properties (java.util.Properties syntax: `#`/`!`
-     * comments, `=` or `:` separators, backslash escapes), without java.util.Properties so it also
-     * runs in a sandboxed library.
+     * The RUN_ID line of ci-track.properties, or null. `ci-track run` writes that file
+     * (ci_track/jenkins/properties.py, the format's one writer and reader); the step needs only the run
+     * id, whose value is an MLflow run id (letters, digits, `_`, `-`: nothing java.util.Properties would
+     * escape), so one anchored pattern reads it, with no second parser of the format here.
      */
-    static Map parseProperties(String text) {
-        Map result = [:]
-        if (text == null) {
-            return result
+    static String runIdOf(String propertiesText) {
+        if (propertiesText == null) {
+            return null
         }
-        for (String rawLine in text.readLines()) {
-            String line = rawLine.trim()
-            if (line.isEmpty() || line.startsWith('#') || line.startsWith('!')) {
-                continue
-            }
-            int separator = -1
-            for (int i = 0; i < line.length(); i++) {
-                char c = line.charAt(i)
-                if (c == ('\\' as char)) {
-                    i++
-                    continue
-                }
-                if (c == ('=' as char) || c == (':' as char)) {
-                    separator = i
-                    break
-                }
-            }
-            String key = separator < 0 ? line : line.substring(0, separator)
-            String value = separator < 0 ? '' : line.substring(separator + 1)
-            result[unescape(key.trim())] = unescape(value.trim())
-        }
-        return result
-    }
-
-    private static String unescape(String text) {
-        StringBuilder out = new StringBuilder()
-        int i = 0
-        while (i < text.length()) {
-            char c = text.charAt(i)
-            if (c != ('\\' as char) || i + 1 >= text.length()) {
-                out.append(c)
-                i++
-                continue
-            }
-            String next = String.valueOf(text.charAt(i + 1))
-            if (next == 'u' && i + 6 <= text.length() && text.substring(i + 2, i + 6) ==~ /[0-9a-fA-F]{4}/) {
-                out.append((char) Integer.parseInt(text.substring(i + 2, i + 6), 16))
-                i += 6
-                continue
-            }
-            switch (next) {
-                case 'n': out.append('\n'); break
-                case 't': out.append('\t'); break
-                case 'r': out.append('\r'); break
-                case 'f': out.append('\f'); break
-                default: out.append(next)
-            }
-            i += 2
-        }
-        return out.toString()
+        java.util.regex.Matcher match = propertiesText =~ /(?m)^RUN_ID=([A-Za-z0-9][A-Za-z0-9_-]{0,63})\r?$/
+        return match.find() ? match.group(1) : null
     }
 
     /** The build description that lets `ci-track jenkins trigger` report the run id. */

@@ -35,6 +35,13 @@ class Options implements Serializable {
         githubCredentialsId  : [type: STRING],
         githubCredentialsType: [type: STRING, defaultValue: 'token', allowed: ['token', 'usernamePassword']],
         githubApiUrl         : [type: STRING],
+        gitlabCredentialsId  : [type: STRING],  // secret text: a project or group access token (api scope)
+        gitlabApiUrl         : [type: STRING],  // self-managed GitLab: https://HOST/api/v4
+        gitlabProject        : [type: STRING],  // the project's id or path, when the clone URL does not say
+        bitbucketCredentialsId: [type: STRING],  // secret text: a repository or workspace access token
+        bitbucketApiUrl      : [type: STRING],
+        // where the report goes: the multibranch source's forge (Forge.resolve), or one named here
+        forge                : [type: STRING, defaultValue: 'auto', allowed: ['auto', 'github', 'gitlab', 'bitbucket', 'none']],
         // 'auto', 'none' ('never'), or a pip requirement: see CiTrackSteps.ciTrackExecutable.
         install              : [type: STRING, defaultValue: INSTALL_AUTO],
         python               : [type: STRING, defaultValue: 'python3'],
@@ -66,6 +73,7 @@ class Options implements Serializable {
         comment      : [type: STRING, defaultValue: 'auto',
                         allowed: ['auto', 'update', 'new', 'delete-on-pass', 'off']],
         status       : [type: BOOLEAN],  // null: post a commit status on PR builds only
+        junit        : [type: BOOLEAN, defaultValue: false],  // write reportDir/junit.xml and publish it with `junit`
         archive      : [type: BOOLEAN, defaultValue: true],
     ]
 
