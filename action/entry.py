@@ -4,8 +4,10 @@ action.yml hands every input over as an `INPUT_*` environment variable (never as
 script; input `champion-model` arrives as INPUT_CHAMPION_MODEL), and this script turns them into
 argument lists for `ci-track run`, `compare` or `comment`: no shell sees an input, so no input can
 inject anything. An input it cannot use stops the step with one `::error::` line before anything
-runs. It masks the credentials first, runs the CLI, relays the CLI's step outputs, and passes the
-exit code through (a regression fails the step only with `fail-on-regression: true`).
+runs. It masks the credentials first, writes what it was told that later `ci-track` steps of the
+job need (`experiment`, `champion-model`, `key`) to GITHUB_ENV as CI_TRACK_EXPERIMENT,
+CI_TRACK_CHAMPION_MODEL and CI_TRACK_KEY, runs the CLI, relays the CLI's step outputs, and passes
+the exit code through (a regression fails the step only with `fail-on-regression: true`).
 
 The training command never sees the GitHub token: only `compare` and `comment` get GITHUB_TOKEN.
 Standard library only; it runs with the interpreter of ci-track's own virtual environment.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -86,6 +89,8 @@ class Inputs:
     template: str = ""
     markdown_output: str = ""
     json_output: str = ""
+    key: str = ""
+    charts: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Inputs:
@@ -126,6 +131,8 @@ class Inputs:
             template=text("TEMPLATE"),
             markdown_output=text("MARKDOWN_OUTPUT"),
             json_output=text("JSON_OUTPUT"),
+            key=_one_line(text("KEY"), "key"),
+            charts=_boolean(text("CHARTS") or "true", "charts"),
         )
         inputs.check()
         return inputs
@@ -152,6 +159,8 @@ class Inputs:
         unused = [name for name in self.set_inputs(RUN_ONLY) if not self.trains]
         if unused:
             raise InputError(f"`{unused[0]}` is for the training run: set `command` or `entry-point`")
+        for name in ("experiment", "champion-model"):
+            _one_line(getattr(self, name.replace("-", "_")), name)
         unused = [name for name in self.set_inputs(COMPARE_ONLY) if self.report or not self.compare]
         if unused:
             raise InputError(f"`{unused[0]}` is for the comparison: it needs `compare: true` and no `report`")
@@ -178,6 +187,7 @@ COMPARE_ONLY = (
     "template",
     "markdown-output",
     "json-output",
+    "key",
 )
 
 
@@ -199,6 +209,13 @@ def _key_values(value: str, name: str) -> tuple[str, ...]:
         if split_key_value(item) is None:
             raise InputError(f"`{name}` wants one KEY=VALUE per line, got {item!r}")
     return items
+
+
+def _one_line(value: str, name: str) -> str:
+    """A value that goes to GITHUB_ENV and into names: one line, no control characters."""
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in value):
+        raise InputError(f"`{name}` must be one line without control characters, got {value!r}")
+    return value
 
 
 def _boolean(value: str, name: str) -> bool:
@@ -302,6 +319,7 @@ def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[
         "--rules-from": inputs.rules_from,
         "--override-label": inputs.override_label,
         "--template": inputs.template,
+        "--key": inputs.key,
     }
     for flag, value in optional.items():
         if value:
@@ -318,6 +336,8 @@ def compare_arguments(inputs: Inputs, *, run_id: str, report_dir: Path) -> list[
     ]
     if inputs.check_run:
         args.append("--check-run")
+    if not inputs.charts:
+        args.append("--no-charts")
     return args
 
 
@@ -400,6 +420,30 @@ def cli_environment(environ: Mapping[str, str], inputs: Inputs, *, github_token:
     if github_token and inputs.github_token:
         env["GITHUB_TOKEN"] = inputs.github_token
     return env
+
+
+# What the action was told, for the later `ci-track` steps of the job (input -> CI_TRACK_* variable).
+CARRIED_INPUTS = (
+    ("experiment", "CI_TRACK_EXPERIMENT"),
+    ("champion_model", "CI_TRACK_CHAMPION_MODEL"),
+    ("key", "CI_TRACK_KEY"),
+)
+
+
+def carried_environment(inputs: Inputs) -> dict[str, str]:
+    """The CI_TRACK_* variables later steps inherit: a `ci-track promote` after the action compares the same
+    experiment, against the same registered model, under the same key."""
+    return {variable: getattr(inputs, field) for field, variable in CARRIED_INPUTS if getattr(inputs, field)}
+
+
+def write_github_env(path: str, values: Mapping[str, str]) -> None:
+    """Append to GITHUB_ENV with a random heredoc delimiter, so no value can end early and set another variable."""
+    if not path or not values:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        for name, value in values.items():
+            delimiter = f"ci_track_eof_{secrets.token_hex(16)}"
+            out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
 def read_outputs(text: str) -> dict[str, str]:
@@ -501,6 +545,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return EXIT_USAGE
     for value in secrets_to_mask(inputs, environ):
         print(f"::add-mask::{value}", flush=True)
+    write_github_env(environ.get("GITHUB_ENV", ""), carried_environment(inputs))
 
     cli = environ.get("CI_TRACK_CLI") or "ci-track"
     # a fresh directory per use of the action: two ci-track steps in one job keep their own reports

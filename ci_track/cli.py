@@ -7,7 +7,9 @@ standard library and ci_track.vocabulary at module level, so `ci-track --help` a
 `ci-track --version` start fast; heavy imports (requests, PyGithub, Jinja2 ...) happen
 inside the handlers, and only those the invocation needs.
 
-This is the only place that turns a `CiTrackError` into a message and an exit code.
+This is the only place that turns a `CiTrackError` into a message and an exit code. On GitHub
+Actions the message is also an `::error::` annotation, so a refusal that says what to set (an
+experiment, a registered model, a report key) shows on the run's page, not only in the log.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except CiTrackError as error:
         _print_error(str(error))
+        _annotate_error(str(error))
         for line in error.follow_up:
             print(line, file=sys.stderr)
         return int(error.exit_code)
@@ -113,6 +116,15 @@ def _print_error(message: str) -> None:
 
     one_line = " ".join(redact(message).split())
     print(f"ci-track: error: {one_line}", file=sys.stderr)
+
+
+def _annotate_error(message: str) -> None:
+    """The error as a GitHub Actions `::error::` annotation (only there; stdout, where the runner reads commands)."""
+    from ci_track.ci.github_actions import print_annotations
+    from ci_track.secrets import redact
+    from ci_track.settings import environment
+
+    print_annotations(environment(), [("error", " ".join(redact(message).split()))])
 
 
 def _write_traceback() -> str:

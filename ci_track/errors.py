@@ -93,6 +93,12 @@ class ForgeError(ServiceError):
         self.status = status
 
 
+class SharedKeyError(UsageError):
+    """Two jobs publish under one report key on one commit (report/metadata.py): refused, never overwritten.
+
+    A configuration error (exit 2): the message says to give each job its own `key`."""
+
+
 class GitHubError(ForgeError):
     """The GitHub API failed or refused."""
 

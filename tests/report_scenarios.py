@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Callable
 
 from ci_track.gate.comparison import compare
 from ci_track.gate.config import parse_config
 from ci_track.gate.results import Comparison
+from ci_track.report.charts import ChartData
 from ci_track.tracking.runs import Run
 
 EXPERIMENT = "wine-quality"
@@ -177,3 +180,56 @@ SCENARIOS: dict[str, Callable[[], Comparison]] = {
 
 def experiment_of(name: str) -> str:
     return HOSTILE_EXPERIMENT if name == "hostile" else EXPERIMENT
+
+
+# -- charts: the data `compare` gathers (commands/_charts.py), made up for the scenarios -------------------
+
+# SHAs as run tags may hold them: anything a tag can say, only hex is ever shown.
+HOSTILE_SHAS = [
+    '"] ; line [9]\n```\n%%{init: {"theme": "dark"}}%%',
+    "<img src=x onerror=alert(1)>",
+    "`backtick` --> x",
+    '#35; &quot; \\" click call alert(1)',
+]
+
+
+def history_runs(comparison: Comparison, count: int = 8, *, hostile: bool = False) -> tuple[Run, ...]:
+    """`count` base-branch runs before the champion, one a commit, with values around the champion's."""
+    champion = comparison.champion
+    base = champion.metrics if champion is not None else comparison.candidate.metrics
+    runs = []
+    for index in range(count):
+        sha = HOSTILE_SHAS[index % len(HOSTILE_SHAS)] if hostile and index % 2 else f"{index:02x}" * 20
+        metrics = {name: value * (1 + 0.01 * ((index * 7) % 5 - 2)) for name, value in base.items()}
+        run = make_run(f"hist{index:028d}", metrics=metrics, params={}, branch="main", sha=sha)
+        runs.append(dataclasses.replace(run, start_time=1_759_000_000_000 + index * 60_000))
+    return tuple(runs)
+
+
+def charts_of(name: str, comparison: Comparison) -> ChartData | None:
+    """The charts of a scenario: trends for all but `pass` (which shows the report without charts), and a
+    training curve of the first gated metric."""
+    from ci_track.commands._charts import trends
+    from ci_track.report.charts import build_curve
+
+    if name == "pass":
+        return None
+    history = history_runs(comparison, hostile=name == "hostile")
+    gated = list(comparison.gated)
+    found = trends(gated, history, comparison.champion, comparison.candidate)
+    curves = []
+    first = gated[0] if gated else None
+    if first is not None and first.candidate is not None and math.isfinite(first.candidate):
+        end = first.candidate
+        candidate_points = [(step, end * (1 + 3 / (step + 1))) for step in range(0, 120, 2)]
+        champion_points = [(step, end * (1.02 + 2 / (step + 1))) for step in range(0, 100, 5)]
+        curve = build_curve(first.name, "min", candidate_points, champion_points if comparison.champion else [])
+        curves = [curve] if curve is not None else []
+    champion = comparison.champion
+    runs = [comparison.candidate.run_id] + ([champion.run_id] if champion else [])
+    return ChartData(
+        trends=tuple(found),
+        curves=tuple(curves),
+        compare_url=f"{TRACKING_URI}/#/compare-runs?runs={json.dumps(sorted(runs))}" if champion else None,
+        artifact_urls=(("candidate", f"{TRACKING_URI}/#/experiments/4/runs/{runs[0]}/artifacts"),),
+    )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ci_track.gate.noise_gate import NoiseEvidence
     from ci_track.gate.results import Comparison
     from ci_track.gate.rules import GateRules, RulesReport
+    from ci_track.report.charts import ChartData
     from ci_track.tracking.client import MlflowClient
     from ci_track.tracking.runs import Run
 
@@ -60,6 +61,8 @@ class GateRequest:
                 "comment": args.comment,
                 "status": args.status,
                 "override_label": args.override_label,
+                "key": getattr(args, "key", None),  # compare only
+                "charts": False if getattr(args, "no_charts", False) else None,
             },
             rules_from=args.rules_from,
             run_id=args.run_id,
@@ -100,6 +103,8 @@ class GateOutcome:
     champion_url: str | None
     rules: RulesReport | None = None  # where the rules came from, what the PR changes
     evidence: NoiseEvidence | None = None  # the runs' values the noise-aware gate judged (gate/noise_gate.py)
+    history: tuple[Run, ...] = ()  # the base branch's last complete runs, when read (noise or charts)
+    charts: ChartData | None = None  # what the report's charts show (commands/_charts.py); None: no charts
 
     @property
     def exit_code(self) -> int:
@@ -194,6 +199,7 @@ def run_gate(
         choice.run if choice else None,
         base_branch,
         prepare=lambda run: with_aggregates(client, run, config),
+        with_history=config.report.charts and not for_promotion,  # the trend charts: the same one search
     )
     comparison = compare(
         noise.candidate,
@@ -220,6 +226,7 @@ def run_gate(
         champion_url=client.run_url(experiment.experiment_id, choice.run.run_id) if choice else None,
         rules=rules.report,
         evidence=noise.evidence,
+        history=noise.history,
     )
 
 
@@ -272,9 +279,11 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         from ci_track.commands._publish import note_missing_token
 
         note_missing_token(environ, forge, is_pull_request=outcome.context.is_pull_request)
-    # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
-    markdown = _render_markdown(outcome, report) if _needs_markdown(outcome, report, environ, decision) else ""
     head_sha = comparison.candidate.head_sha or outcome.context.head_sha
+    key = outcome.config.report_key or outcome.experiment
+    # Jinja2 and the template cost a tenth of a second: render only when something will show the markdown.
+    needed = _needs_markdown(outcome, report, environ, decision)
+    markdown = _render_markdown(outcome, report, key=key, head_sha=head_sha) if needed else ""
     if report.format == "markdown":
         rendered = markdown
     elif report.format == "json":
@@ -282,7 +291,7 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
     else:
         from ci_track.report.console import render_table
 
-        rendered = render_table(comparison, rules=outcome.rules)
+        rendered = render_table(comparison, rules=outcome.rules, charts=outcome.charts)
     if report.output:
         write_text(report.output, rendered)
     else:
@@ -301,6 +310,7 @@ def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str]
         outputs["report-path"] = str(Path(report.markdown_output).resolve())
     publication = Publication(
         experiment=outcome.experiment,
+        key=key,
         markdown=markdown,
         headline=comparison.headline,
         verdict=comparison.verdict,
@@ -347,9 +357,17 @@ def _needs_markdown(outcome: GateOutcome, report: ReportRequest, environ: Mappin
     return asked or bool(environ.get("GITHUB_STEP_SUMMARY")) or commented or decision.post_check_run
 
 
-def _render_markdown(outcome: GateOutcome, report: ReportRequest) -> str:
+def _render_markdown(outcome: GateOutcome, report: ReportRequest, *, key: str, head_sha: str | None) -> str:
     from ci_track.report.markdown import render_markdown
+    from ci_track.report.metadata import ReportMeta
 
+    meta = ReportMeta(
+        key=key,
+        run_id=outcome.comparison.candidate.run_id,
+        head_sha=head_sha,
+        build=outcome.context.build_id,
+        attempt=outcome.context.run_attempt,
+    )
     return render_markdown(
         outcome.comparison,
         experiment=outcome.experiment,
@@ -357,6 +375,9 @@ def _render_markdown(outcome: GateOutcome, report: ReportRequest) -> str:
         champion_url=outcome.champion_url,
         template_path=Path(report.template) if report.template else None,
         rules=outcome.rules,
+        charts=outcome.charts,
+        key=key,
+        meta=meta.comment(),
     )
 
 
@@ -368,7 +389,9 @@ def _render_json(outcome: GateOutcome, markdown: str, *, passed: bool, head_sha:
         experiment=outcome.experiment,
         candidate_url=outcome.candidate_url,
         champion_url=outcome.champion_url,
+        charts=outcome.charts,
         extra={
+            "key": outcome.config.report_key or outcome.experiment,
             "pr_number": outcome.context.pr_number,
             "repository": outcome.context.repository,
             "head_sha": head_sha,

@@ -5,10 +5,15 @@ Bitbucket Pipelines and Jenkins get the same comment and status. `plan_publicati
 post (pure); `choose_forge` says which forge (GitHub, GitLab, Bitbucket or none) from `--forge`,
 CI_TRACK_FORGE, else the CI that runs the build; `open_forge` is the one place a forge client is
 built; the posting itself speaks only `forges.interface.Forge`. Failures follow the gate's rules: a
-read-only token (403: a fork's PR) is a warning; GitLab or Bitbucket without a token is a warning
-(a fork's pipeline has none; the report stays in the job log); any other failure to post is a
-ForgeError (exit 3). The job summary, step outputs and annotations are the CI's side
-(ci/github_actions.py).
+read-only token (403: a fork's PR) is a warning (on GitHub Actions also a `::warning::` annotation);
+GitLab or Bitbucket without a token is a warning (a fork's pipeline has none; the report stays in
+the job log); any other failure to post is a ForgeError (exit 3). Everything is published under the
+report's key (`Publication.key`: `--key`, `report.key`, else the experiment): the comment's marker
+and the status context `ci-track/<key>`. When the forge refuses to overwrite another job's report
+under the same key (SharedKeyError, report/metadata.py) the commit status of that key is set to
+failure before the error propagates; as every job sets its status before it posts its comment,
+that failure is the key's last status, so a required check never ends on the other job's success.
+The job summary, step outputs and annotations are the CI's side (ci/github_actions.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_track.errors import UsageError
+from ci_track.errors import SharedKeyError, UsageError
 from ci_track.secrets import redact
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -45,10 +50,20 @@ class Publication:
     require_pr_head: bool = False
     forge: str = "github"  # github | gitlab | bitbucket | none (choose_forge)
     build_url: str | None = None  # the CI build: where a Bitbucket build status links without a run URL
+    key: str | None = None  # the report key (comment marker, status context); None: the experiment
+
+    @property
+    def report_key(self) -> str:
+        return self.key or self.experiment
 
 
-def warn(message: str) -> None:
+def warn(message: str, environ: Mapping[str, str] | None = None) -> None:
+    """A warning on stderr; on GitHub Actions also a `::warning::` annotation (shown on the run's page)."""
     print(f"ci-track: warning: {redact(message)}", file=sys.stderr, flush=True)
+    if environ is not None:
+        from ci_track.ci.github_actions import print_annotations
+
+        print_annotations(environ, [("warning", redact(message))])
 
 
 FORGE_NAMES = {"github": "GitHub", "gitlab": "GitLab", "bitbucket": "Bitbucket"}
@@ -147,7 +162,7 @@ def publish_to_forge(
         warn(f"{missing}: nothing posted to {forge_name}")
         return {}
     try:
-        return _post(forge, publication, plan)
+        return _post(forge, publication, plan, environ)
     finally:
         forge.close()
 
@@ -173,8 +188,11 @@ def plan_publication(
     return PublicationPlan(comment_mode if wants_comment else None, post_status, post_check_run)
 
 
-def _post(forge: Forge, publication: Publication, plan: PublicationPlan) -> dict[str, str]:
+def _post(
+    forge: Forge, publication: Publication, plan: PublicationPlan, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     outputs: dict[str, str] = {}
+    key = publication.report_key
     if publication.require_pr_head and publication.pr_number is not None:
         actual = forge.pull_request_head(publication.pr_number)
         if not same_commit(actual, publication.head_sha or ""):
@@ -182,41 +200,50 @@ def _post(forge: Forge, publication: Publication, plan: PublicationPlan) -> dict
                 f"PR #{publication.pr_number}'s head is {actual[:12]}, but the report is for "
                 f"{(publication.head_sha or '?')[:12]}: refusing to post it"
             )
-    if plan.comment_mode is not None and publication.pr_number is not None:
-        outcome = forge.post_sticky_comment(
-            publication.pr_number,
-            publication.markdown,
-            key=publication.experiment,
-            mode=plan.comment_mode,
-            passed=publication.passed,
-        )
-        if outcome.forbidden:
-            warn(f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): {forge.fork_advice}")
-        elif outcome.html_url:
-            outputs["comment-url"] = outcome.html_url
+    # The status before the comment: a job refused for sharing a key (below) sets `failure` after the other
+    # job's comment, which that job posted after its own status, so the last status of the key is a failure.
     if plan.status and publication.head_sha:
         status = forge.set_status(
             publication.head_sha,
-            key=publication.experiment,
+            key=key,
             passed=publication.passed,
             description=publication.headline,
             target_url=publication.target_url,
         )
         if status.forbidden:
-            warn(f"{forge.name} refused the commit status (read-only token): it was not set")
+            warn(f"{forge.name} refused the commit status (read-only token): it was not set", environ)
+    if plan.comment_mode is not None and publication.pr_number is not None:
+        try:
+            outcome = forge.post_sticky_comment(
+                publication.pr_number, publication.markdown, key=key, mode=plan.comment_mode, passed=publication.passed
+            )
+        except SharedKeyError:
+            if plan.status and publication.head_sha:  # fail closed: the other job's success must not stand
+                forge.set_status(
+                    publication.head_sha,
+                    key=key,
+                    passed=False,
+                    description=f"two jobs report as {key}: give each its own key",
+                    target_url=publication.target_url,
+                )
+            raise
+        if outcome.forbidden:
+            warn(f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): {forge.fork_advice}", environ)
+        elif outcome.html_url:
+            outputs["comment-url"] = outcome.html_url
     if plan.check_run and publication.head_sha:
         check = forge.create_check(
             publication.head_sha,
-            key=publication.experiment,
+            key=key,
             passed=publication.passed,
             title=publication.headline,
             summary=publication.markdown,
             details_url=publication.target_url,
         )
         if check.action == "unsupported":
-            warn(f"--check-run: {check.warning}")
+            warn(f"--check-run: {check.warning}", environ)
         elif check.forbidden:
-            warn(f"{forge.name} refused the check run (it needs `checks: write`): it was not created")
+            warn(f"{forge.name} refused the check run (it needs `checks: write`): it was not created", environ)
         elif check.html_url:
             outputs["check-run-url"] = check.html_url
     return outputs

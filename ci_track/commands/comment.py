@@ -3,7 +3,7 @@
 The report is the JSON `compare --json-output` wrote. In the fork-safe workflow pair it arrives
 as an artifact built from untrusted PR code, so: the PR number must be a positive integer, the
 head SHA must be hex and, with --expect-sha (the workflow_run's head SHA), must match it; the
-markdown must carry ci-track's marker for its experiment and fit a comment.
+markdown must carry ci-track's marker for its key (`key`, else the experiment) and fit a comment.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def main(args: argparse.Namespace) -> int:
     publishing: dict[str, Any] = report  # compare puts the publishing fields at the top level
     experiment = _text(report, "experiment", path)
     markdown = _text(publishing, "markdown", path)
-    if comment_marker(experiment) not in markdown and f"<!-- ci-track:{experiment} -->" not in markdown:
-        raise ConfigError(f"report {path}: the markdown lacks ci-track's marker for experiment {experiment!r}")
+    given = report.get("key")
+    key: str = given if isinstance(given, str) and given else experiment  # version 2 reports name their key
+    if comment_marker(key) not in markdown and f"<!-- ci-track:{key} -->" not in markdown:
+        raise ConfigError(f"report {path}: the markdown lacks ci-track's marker for key {key!r}")
     pr_number = args.pr if args.pr is not None else publishing.get("pr_number")
     if not isinstance(pr_number, int) or isinstance(pr_number, bool) or pr_number <= 0:
         raise ConfigError(f"report {path}: no valid pull request number (pass --pr)")
@@ -83,6 +85,7 @@ def main(args: argparse.Namespace) -> int:
     headline = str(report.get("headline") or report.get("verdict") or "")[:140]
     publication = Publication(
         experiment=experiment,
+        key=key,
         markdown=markdown,
         headline=headline,
         verdict=str(report.get("verdict", "")),

@@ -47,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check-run", action="store_true", help="also create a check run carrying the markdown report (checks: write)"
     )
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the report's key: its sticky comment and the status context ci-track/KEY (default: report.key, "
+        "else the experiment); give each job of a matrix sharing an experiment its own",
+    )
+    parser.add_argument(
+        "--no-charts", action="store_true", help="no trend charts or training curves in the report (report.charts)"
+    )
 
 
 def add_forge_argument(parser: argparse.ArgumentParser) -> None:
@@ -94,4 +103,10 @@ def main(args: argparse.Namespace) -> int:
     context, rules = prepare_gate(request, environ, Path.cwd())
     with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
         outcome = run_gate(client, request, context, rules)
+        if outcome.config.report.charts:
+            import dataclasses
+
+            from ci_track.commands._charts import gather_charts
+
+            outcome = dataclasses.replace(outcome, charts=gather_charts(client, outcome))
     return emit(outcome, ReportRequest.from_args(args), environ, out=sys.stdout)

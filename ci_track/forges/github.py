@@ -11,7 +11,11 @@ GitHub's rules this module follows (see tests/contracts/README.md):
   lowest id is kept;
 - a comment body is at most 65,536 characters; a longer report is cut and points to the full one;
 - on fork PRs the token is read-only: 403 "Resource not accessible by integration" becomes a
-  `forbidden` outcome that the caller reports as a warning, not a failure.
+  `forbidden` outcome that the caller reports as a warning, not a failure;
+- the report's hidden metadata (report/metadata.py) decides two things while the comments are
+  listed anyway: an existing comment of the same key for a different candidate run of the same
+  build and commit is another job's (SharedKeyError, nothing overwritten), and the comments of
+  other keys that describe an older head are marked outdated.
 Retries and the translation of every other failure into `GitHubError` live in github_api.py.
 """
 
@@ -23,9 +27,10 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import UsageError
+from ci_track.errors import SharedKeyError, UsageError
 from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
+from ci_track.report.metadata import conflict_message, read_meta, shared_key_conflict, stale_body
 from ci_track.report.text import comment_marker, cut, fit_to_limit
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 from ci_track.vocabulary import COMMENT_MODES
@@ -104,7 +109,10 @@ def post_sticky_comment(
                 if edited is not None:
                     return CommentOutcome("updated", edited[0], edited[1], truncated=truncated)
             scan_started = time.monotonic()
-            ours = _our_comments(issue, marker)
+            listed = list(issue.get_comments())
+            ours = sorted((c for c in listed if marker in (c.body or "")), key=lambda c: c.id)
+            _refuse_shared_key(ours, body, marker)
+            _mark_others_stale(listed, marker, body)
             replaced = 0
             if mode == "new":
                 for comment in ours:
@@ -147,6 +155,29 @@ def _our_comments(issue: Any, marker: str, since: dt.datetime | None = None) -> 
     """
     comments = issue.get_comments() if since is None else issue.get_comments(since=since)
     return sorted((c for c in comments if marker in (c.body or "")), key=lambda c: c.id)
+
+
+def _refuse_shared_key(ours: list[IssueComment], body: str, marker: str) -> None:
+    """SharedKeyError when one of our comments is another job's report under the same key (report/metadata.py)."""
+    for comment in ours:
+        if shared_key_conflict(comment.body, body):
+            meta = read_meta(body)
+            raise SharedKeyError(conflict_message(meta.key if meta else marker, comment.body))
+
+
+def _mark_others_stale(listed: list[IssueComment], marker: str, body: str) -> None:
+    """Mark the reports of other keys that describe an older head as outdated (edited, never deleted)."""
+    meta = read_meta(body)
+    if meta is None or not meta.head_sha:
+        return
+    for comment in listed:
+        text = comment.body or ""
+        other = read_meta(text)
+        if other is None or marker in text or other.key == meta.key:
+            continue
+        marked = stale_body(text, meta.head_sha)
+        if marked is not None:
+            comment.edit(marked)
 
 
 def _edit_by_id(
@@ -196,6 +227,10 @@ def _settle_race(
     ours = _our_comments(issue, marker, since)
     if not ours:
         return created, 0
+    rivals = [c for c in ours if c.id != created.id]
+    if any(shared_key_conflict(c.body, body) for c in rivals):  # another job of this build, same key
+        _delete_quietly(created)
+        _refuse_shared_key(rivals, body, marker)
     keep, *others = ours
     if keep.id != created.id and keep.body != body:
         keep.edit(body)

@@ -6,7 +6,10 @@ gate passed, `off` does nothing. Concurrent posters converge on one comment: aft
 re-lists and keeps the lowest id (with the newest body), deleting the others, so whatever the timing
 the thread ends with exactly one. A thread is any object with the four operations of `Thread`; a
 refusal of the token (ForgeForbidden) becomes the `forbidden` outcome. forges/github.py keeps its
-own copy of these rules over PyGithub.
+own copy of these rules over PyGithub. From the report's hidden metadata (report/metadata.py), as
+on GitHub: a comment of the same key for a different candidate run of the same build and commit is
+another job's (SharedKeyError, nothing overwritten), and the comments of other keys that describe
+an older head are marked outdated while the thread is listed anyway.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import dataclasses
 import logging
 from typing import Protocol
 
-from ci_track.errors import UsageError
+from ci_track.errors import SharedKeyError, UsageError
 from ci_track.forges.interface import CommentOutcome
 from ci_track.forges.rest import ForgeForbidden
+from ci_track.report.metadata import conflict_message, read_meta, shared_key_conflict, stale_body
 from ci_track.report.text import fit_to_limit
 from ci_track.vocabulary import COMMENT_MODES
 
@@ -67,12 +71,37 @@ def post_sticky(thread: Thread, body: str, *, marker: str, mode: str, passed: bo
         return CommentOutcome("forbidden", warning=str(exc), truncated=truncated)
 
 
+def refuse_shared_key(comments: list[Comment], body: str, marker: str) -> None:
+    """SharedKeyError when one of `comments` (ours, by marker) is another job's report under the same key."""
+    for comment in comments:
+        if shared_key_conflict(comment.body, body):
+            meta = read_meta(body)
+            raise SharedKeyError(conflict_message(meta.key if meta else marker, comment.body))
+
+
+def mark_others_stale(thread: Thread, listed: list[Comment], marker: str, body: str) -> None:
+    """Mark the reports of other keys that describe an older head as outdated (edited, never deleted)."""
+    meta = read_meta(body)
+    if meta is None or not meta.head_sha:
+        return
+    for comment in listed:
+        other = read_meta(comment.body)
+        if other is None or marker in comment.body or other.key == meta.key:
+            continue
+        marked = stale_body(comment.body, meta.head_sha)
+        if marked is not None:
+            thread.update(comment.id, marked)
+
+
 def _post(thread: Thread, body: str, *, marker: str, mode: str, passed: bool, truncated: bool) -> CommentOutcome:
-    found = ours(thread, marker)
+    listed = thread.list()
+    found = sorted((c for c in listed if marker in c.body), key=lambda c: c.id)
     if mode == "delete-on-pass" and passed:
         for comment in found:
             thread.delete(comment.id)
         return CommentOutcome("deleted" if found else "absent", deleted=len(found))
+    refuse_shared_key(found, body, marker)
+    mark_others_stale(thread, listed, marker, body)
     replaced = 0
     if mode == "new":
         for comment in found:
@@ -106,6 +135,10 @@ def _post(thread: Thread, body: str, *, marker: str, mode: str, passed: bool, tr
 def settle_race(thread: Thread, marker: str, created: Comment, body: str) -> tuple[Comment, int]:
     """After creating: keep the lowest-id comment of ours (given the newest body), delete the others."""
     found = ours(thread, marker) or [created]
+    rivals = [c for c in found if c.id != created.id]
+    if any(shared_key_conflict(c.body, body) for c in rivals):  # another job of this build, same key
+        thread.delete(created.id)
+        refuse_shared_key(rivals, body, marker)
     keep, *others = found
     if keep.id != created.id and keep.body != body:
         keep = thread.update(keep.id, body)

@@ -24,6 +24,8 @@ Where each setting comes from, first match wins:
 | PR comment | `--comment` | `CI_TRACK_COMMENT` | `comment` | `update` on a PR with a token |
 | commit status | `--status`/`--no-status` | `CI_TRACK_STATUS` | `status` | on with a GitHub token |
 | whose rules gate a PR | `--rules-from` | `CI_TRACK_RULES_FROM` | `rules_from` (base commit's only) | `base` |
+| report key | `--key` | `CI_TRACK_KEY` | `report.key` | the experiment |
+| charts | `--no-charts` | `CI_TRACK_CHARTS` | `report.charts` | on |
 
 - The experiment has no default of its own: without any of the four, commands fail with exit 2.
 - The base branch default (the PR's base branch from the CI context, else the repository's default
@@ -83,6 +85,7 @@ TOP_LEVEL_KEYS = (
     "rules_from",
     "promote",  # noise-aware settings (issue 13): ci_track/gate/noise_config.py
     "override_label",
+    "report",  # the charts and the report key (issue 14)
 )
 CHAMPION_KEYS = ("strategy", "model", "alias", "metric", "drift_window")
 METRIC_KEYS = ("goal", "max_regression", "min", "max", "severity", "allow_nan", "aggregate", "max_drift")
@@ -92,6 +95,7 @@ AGGREGATES = ("last", "min", "max", "mean_last_N")
 MEAN_LAST = re.compile(r"^mean_last_([1-9][0-9]{0,5})$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # run.env_inputs entries
 RUN_KEYS = ("tags", "metrics_files", "repeat", "repeat_max", "inputs", "env_inputs", "reuse")
+REPORT_KEYS = ("key", "charts")
 
 DEFAULT_ALIAS = "champion"
 MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's limit (mlflow/utils/validation.py)
@@ -155,6 +159,14 @@ class RunConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """How the report is published (not gating: a PR's own file decides it, like `comment` and `status`)."""
+
+    key: str | None = None  # the sticky comment's marker and the status context ci-track/<key>; None: the experiment
+    charts: bool = True  # the trend charts and training curves in the markdown report
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Config:
     experiment: str | None = None
     base_branch: str | None = None  # None: from the CI context
@@ -169,6 +181,12 @@ class Config:
     source: str | None = None  # the file it was read from, for messages
     promote: PromoteConfig = dataclasses.field(default_factory=PromoteConfig)
     override_label: str = noise_config.DEFAULT_OVERRIDE_LABEL  # the PR label that accepts a regression
+    report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
+
+    @property
+    def report_key(self) -> str | None:
+        """The key the report is published under: `report.key`, else the experiment."""
+        return self.report.key or self.experiment
 
     def metric_goal(self, name: str | None) -> str | None:
         rule = self.metrics.get(name) if name else None

@@ -20,6 +20,7 @@ from ci_track.gate.config import (
     MEAN_LAST,
     METRIC_KEYS,
     PERCENT,
+    REPORT_KEYS,
     RULES_FROM,
     RUN_KEYS,
     SEVERITIES,
@@ -27,6 +28,7 @@ from ci_track.gate.config import (
     ChampionConfig,
     Config,
     MetricRule,
+    ReportConfig,
     RunConfig,
     champion_problem,
     make_champion,
@@ -180,6 +182,8 @@ class ConfigReader:
             values["rules_from"] = self.choice(top["rules_from"][1], "rules_from", RULES_FROM)
         if "override_label" in top:
             values["override_label"] = self.noise(top["override_label"][1], noise_config.override_label)
+        if "report" in top:
+            values["report"] = self.report(top["report"][1])
         if "promote" in top and not self.is_null(top["promote"][1]):
             values["promote"] = noise_config.read_promote(self, top["promote"][1])
         metrics: dict[str, MetricRule] = {}
@@ -191,6 +195,16 @@ class ConfigReader:
         if "champion" in top:
             values["champion"] = self.champion(top["champion"][1], metrics)
         return Config(**values)
+
+    def report(self, node: yaml.Node) -> ReportConfig:
+        if self.is_null(node):
+            return ReportConfig()
+        section = self.mapping(node, "report", REPORT_KEYS)
+        key = self.string(section["key"][1], "report.key") if "key" in section else None
+        if key is not None and not key.strip():
+            raise self.error(section["key"][1], "report.key must not be empty")
+        charts = self.boolean(section["charts"][1], "report.charts") if "charts" in section else None
+        return ReportConfig(key=key.strip() if key else None, charts=True if charts is None else charts)
 
     def metrics(self, node: yaml.Node) -> dict[str, MetricRule]:
         if self.is_null(node):

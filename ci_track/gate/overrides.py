@@ -30,6 +30,8 @@ OVERRIDE_VARIABLES = {
     "comment": "CI_TRACK_COMMENT",
     "status": "CI_TRACK_STATUS",
     "override_label": "CI_TRACK_OVERRIDE_LABEL",
+    "key": "CI_TRACK_KEY",  # report.key
+    "charts": "CI_TRACK_CHARTS",  # report.charts (the flag is --no-charts)
 }
 
 
@@ -83,18 +85,26 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
     if experiment is None and environ.get("MLFLOW_EXPERIMENT_NAME", "").strip():
         experiment = environ["MLFLOW_EXPERIMENT_NAME"].strip()
 
-    status = config.status
-    picked_status = pick("status")
-    if picked_status is not None:
-        value, origin = picked_status
+    def boolean(key: str, current: bool | None) -> bool | None:
+        picked = pick(key)
+        if picked is None:
+            return current
+        value, origin = picked
         if isinstance(value, bool):
-            status = value
-        elif str(value).strip().lower() in _TRUE:
-            status = True
-        elif str(value).strip().lower() in _FALSE:
-            status = False
-        else:
-            raise error(origin, f"must be true or false, got {value!r}")
+            return value
+        if str(value).strip().lower() in _TRUE:
+            return True
+        if str(value).strip().lower() in _FALSE:
+            return False
+        raise error(origin, f"must be true or false, got {value!r}")
+
+    status = boolean("status", config.status)
+    key = text("key", config.report.key)
+    if key is not None and not key.strip():
+        raise error("--key", "must not be empty")
+    report = dataclasses.replace(
+        config.report, key=key.strip() if key else None, charts=bool(boolean("charts", config.report.charts))
+    )
 
     champion = config.champion
     picked_strategy = pick("champion_strategy")
@@ -141,6 +151,7 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
         status=status,
         champion=new_champion,
         override_label=label,
+        report=report,
     )
 
 

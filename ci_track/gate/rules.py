@@ -12,9 +12,10 @@ with exit 2 and says which checkout option to change.
 Gating settings (from the base): `experiment`, `base_branch`, `champion`, `no_champion`,
 `metrics` (every rule: goal, max_regression, min/max, severity, allow_nan, aggregate),
 `missing`, `rules_from`, `override_label`, `promote`. The others come from the PR's checkout,
-because they decide how the verdict is published, not what it is: `comment`, `status`, `run` (tags and metrics files of
-`ci-track run`). The experiment is gating (a PR could point the gate at an experiment with a
-weak champion); only when nothing else names one (neither the base's file, nor a flag, nor
+because they decide how the verdict is published, not what it is: `comment`, `status`, `report`
+(the key and the charts), `run` (tags and metrics files of `ci-track run`). The experiment is
+gating (a PR could point the gate at an experiment with a weak champion);
+only when nothing else names one (neither the base's file, nor a flag, nor
 CI_TRACK_EXPERIMENT or MLFLOW_EXPERIMENT_NAME) is the PR's `experiment:` used, which is the case
 of the PR that adds ci-track: a base without a file has no rules to protect.
 
@@ -161,7 +162,7 @@ def load_gate_rules(
         report = RulesReport(source="head", file=shown, base_sha=base_sha, chosen_by=chosen_by, changes=changes)
         return GateRules(config=apply_overrides(head, cli, environ), report=report)
 
-    merged = dataclasses.replace(base, comment=head.comment, status=head.status, run=head.run)
+    merged = dataclasses.replace(base, comment=head.comment, status=head.status, run=head.run, report=head.report)
     config = apply_overrides(merged, cli, environ)
     if config.experiment is None and head.experiment:
         config = dataclasses.replace(config, experiment=head.experiment)  # the PR that adds ci-track

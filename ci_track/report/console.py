@@ -1,7 +1,10 @@
 """The comparison as a plain-text table for the terminal and CI logs (pure: returns a string).
 
 Names and values come from MLflow and may hold terminal escape sequences or bidi controls: they
-are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metric name.
+are replaced here (U+FFFD) so a log cannot be rewritten or recoloured by a metric name. With
+chart data (report/charts.py) the gated table gets a `trend` column: a unicode sparkline of the
+base branch's last runs with the candidate last (report/sparkline.py); the Jenkins step prints
+this same table.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from ci_track.gate.comparison import metric_label
 from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS, Comparison, MetricResult
 from ci_track.report.noise_report import noise_lines
+from ci_track.report.sparkline import sparkline
 from ci_track.report.text import BIDI_CONTROLS
 
 OUTCOME_MARKS = {"ok": "ok", "fail": "FAIL", "warn": "warn", "info": "info"}
@@ -63,17 +67,32 @@ def rules_lines(rules: Any) -> list[str]:
     return [f"rules: {console_safe(rules.summary, max_length=None)}", table, ""]
 
 
-def render_table(comparison: Comparison, *, rules: Any = None) -> str:
-    """A PR's rule change first, then gated metrics, the others, the reasons for failures and warnings, the verdict."""
+def _trend_cells(comparison: Comparison, charts: Any) -> list[str] | None:
+    """A sparkline per gated metric (empty without a trend), or None when there is no trend at all."""
+    trends = {trend.metric: trend for trend in (charts.trends if charts is not None else ())}
+    if not trends:
+        return None
+    return [sparkline([p.value for p in trends[m.name].points]) if m.name in trends else "" for m in comparison.gated]
+
+
+def render_table(comparison: Comparison, *, rules: Any = None, charts: Any = None) -> str:
+    """A PR's rule change first, then gated metrics, the others, the reasons for failures and warnings, the verdict.
+
+    `charts` (report/charts.ChartData) adds the `trend` column of sparklines to the gated table."""
     from tabulate import tabulate
 
     headers = ["metric", "champion", "candidate", "delta", "delta %", "status"]
     align = ("left", "right", "right", "right", "right", "left")
     lines: list[str] = rules_lines(rules)
     if comparison.gated:
-        lines.append(
-            tabulate([_row(m) for m in comparison.gated], headers=headers, colalign=align, disable_numparse=True)
-        )
+        rows = [_row(m) for m in comparison.gated]
+        trend = _trend_cells(comparison, charts)
+        gated_headers = headers
+        gated_align: tuple[str, ...] = align
+        if trend is not None:
+            rows = [[*row, cell] for row, cell in zip(rows, trend, strict=True)]
+            gated_headers, gated_align = [*headers, "trend (PR last)"], (*align, "left")
+        lines.append(tabulate(rows, headers=gated_headers, colalign=gated_align, disable_numparse=True))
     else:
         lines.append("no metrics configured (add `metrics:` to .ci-track.yml to gate on them)")
     if comparison.others:

@@ -20,7 +20,7 @@ from ci_track.gate.results import Comparison, MetricResult, ParamChange
 from ci_track.report.noise_report import noise_fields
 from ci_track.tracking.runs import Run
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `charts` (the trend and curve points) and `key` (issue 14)
 
 
 def json_number(value: float | None) -> float | int | str | None:
@@ -125,6 +125,36 @@ def report_dict(
     }
 
 
+def charts_dict(charts: Any) -> dict[str, Any] | None:
+    """The `charts` field: the points behind the report's charts (raw values, raw SHAs), or None."""
+    if charts is None:
+        return None
+    return {
+        "trends": [
+            {
+                "metric": trend.metric,
+                "label": trend.label,
+                "points": [{"sha": p.sha, "value": json_number(p.value), "role": p.role} for p in trend.points],
+                "band": [json_number(v) for v in trend.band] if trend.band else None,
+            }
+            for trend in charts.trends
+        ],
+        "curves": [
+            {
+                "metric": curve.metric,
+                "aggregate": curve.aggregate or "last",
+                "steps": list(curve.steps),
+                "candidate": [json_number(v) for v in curve.candidate],
+                "champion": [json_number(v) for v in curve.champion] if curve.champion else None,
+            }
+            for curve in charts.curves
+        ],
+        "compare_url": charts.compare_url,
+        "artifact_urls": dict(charts.artifact_urls),
+        "notes": list(charts.notes),
+    }
+
+
 def render_json(
     comparison: Comparison,
     *,
@@ -134,6 +164,7 @@ def render_json(
     gate: bool = True,
     extra: Mapping[str, Any] | None = None,
     rules: Any = None,
+    charts: Any = None,
 ) -> str:
     """The JSON report, indented, ending with a newline. `extra` adds top-level fields (never replaces one).
 
@@ -145,6 +176,7 @@ def render_json(
     )
     if rules is not None:
         document["rules"] = rules.as_json()
+    document["charts"] = charts_dict(charts)
     for key, value in (extra or {}).items():
         if key in document:
             raise ValueError(f"render_json: extra field {key!r} would replace a report field")

@@ -7,11 +7,15 @@ branch names, run names, the champion rule's description) has already gone throu
 what needs escaping. Templates run in Jinja's sandbox, so a template from a pull request's
 checkout cannot reach Python internals.
 
-The output always contains the hidden marker `<!-- ci-track:EXPERIMENT -->` (a template that
-drops it is a ConfigError) and is at most `max_chars` long (GitHub's comment limit by default):
-over it, the params details go first, then the rows of metrics that are not gated, then the
-text is cut at a line, always with a note that says what was left out and where the full
-report is (the job summary / report.md).
+The output always contains the hidden marker `<!-- ci-track:KEY -->` (KEY: `report.key`, else the
+experiment; a template that drops it is a ConfigError) and the report's metadata
+(report/metadata.py: key, candidate run, head SHA), and is at most `max_chars` long (GitHub's
+comment limit by default): over it, the charts go first, then the params details, then the rows
+of metrics that are not gated, then the text is cut at a line, always with a note that says what
+was left out and where the full report is (the job summary / report.md).
+
+The charts (report/charts.py, given as `charts`) are Mermaid blocks after the table: a trend per
+gated metric and the training curves, with MLflow's compare view and the runs' artifact pages.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ci_track.gate.comparison import metric_label
 from ci_track.gate.numbers import result_cells
 from ci_track.gate.results import STATUS_LABELS as BASE_STATUS_LABELS
 from ci_track.gate.results import Comparison, MetricResult
+from ci_track.report.charts import ChartData, curve_block, fenced, format_values, short_sha, trend_block, trend_labels
 from ci_track.report.noise_report import noise_lines
 from ci_track.report.text import comment_marker, escape_inline, fit_to_limit, link, safe_url, shortened_note
 from ci_track.tracking.runs import RelatedRun, Run
@@ -126,6 +131,55 @@ def rules_notice(rules: Any) -> str | None:
     return "\n".join(lines)
 
 
+def chart_context(charts: ChartData | None) -> dict[str, Any]:
+    """The template's chart variables: the Mermaid blocks, the links, and the data itself for custom templates.
+
+    Strings in `chart_data` went through `chart_text`/`short_sha` (inert in a chart and in markdown);
+    numbers are formatted as in the charts."""
+    if charts is None:
+        return {"trend_charts": [], "curve_charts": [], "chart_links": [], "chart_notes": [], "chart_data": None}
+    links = []
+    if charts.compare_url:
+        links.append(link("compare champion and candidate in MLflow", charts.compare_url))
+    links += [link(f"{role} artifacts", url) for role, url in charts.artifact_urls]
+    data = {
+        "trends": [
+            {
+                "metric": escape_inline(t.label, max_length=_MAX_VALUE),
+                "labels": trend_labels(t),
+                "series": format_values([p.value for p in t.points]),
+                "roles": [p.role for p in t.points],
+                "shas": [short_sha(p.sha) for p in t.points],
+                "band": format_values(list(t.band)) if t.band else None,
+            }
+            for t in charts.trends
+        ],
+        "curves": [
+            {
+                "metric": escape_inline(c.metric, max_length=_MAX_VALUE),
+                "aggregate": c.aggregate or "last",
+                "steps": list(c.steps),
+                "candidate": format_values(c.candidate),
+                "champion": format_values(c.champion) if c.champion else None,
+            }
+            for c in charts.curves
+        ],
+    }
+    return {
+        "trend_charts": [
+            {"metric": escape_inline(t.label, max_length=_MAX_VALUE), "mermaid": fenced(trend_block(t))}
+            for t in charts.trends
+        ],
+        "curve_charts": [
+            {"metric": escape_inline(c.metric, max_length=_MAX_VALUE), "mermaid": fenced(curve_block(c))}
+            for c in charts.curves
+        ],
+        "chart_links": [text for text in links if text.startswith("[")],  # only safe http(s) links
+        "chart_notes": [escape_inline(note, max_length=300) for note in charts.notes],
+        "chart_data": data,
+    }
+
+
 def build_context(
     comparison: Comparison,
     *,
@@ -134,6 +188,9 @@ def build_context(
     candidate_url: str | None = None,
     champion_url: str | None = None,
     rules: Any = None,
+    charts: ChartData | None = None,
+    key: str | None = None,
+    meta: str = "",
 ) -> dict[str, Any]:
     """Everything the template sees; strings are escaped markdown (see the template's header)."""
     passed = comparison.passed
@@ -163,9 +220,11 @@ def build_context(
     others = comparison.others
     related = comparison.related_runs
     return {
-        "marker": marker(experiment),
+        **chart_context(charts),
+        "marker": marker(key or experiment) + meta,
+        "key": escape_inline(key or experiment, max_length=_MAX_VALUE),
         "icon": icon,
-        "title": f"ci-track: {title_verdict} · {escape_inline(experiment, max_length=_MAX_VALUE)}",
+        "title": _title(title_verdict, experiment, key),
         "experiment": escape_inline(experiment, max_length=_MAX_VALUE),
         "experiment_link": link(experiment, experiment_url, max_length=_MAX_VALUE),
         "headline": escape_inline(comparison.headline),
@@ -203,6 +262,14 @@ def build_context(
             f"{_plural(len(related), 'other run')} of this training (opened by the training script, not judged)"
         ),
     }
+
+
+def _title(verdict: str, experiment: str, key: str | None) -> str:
+    """The heading: the verdict and the experiment, and the key when it differs (which model this is)."""
+    title = f"ci-track: {verdict} · {escape_inline(experiment, max_length=_MAX_VALUE)}"
+    if key and key != experiment:
+        title += f" · {escape_inline(key, max_length=_MAX_VALUE)}"
+    return title
 
 
 def _related_view(run: RelatedRun, tracking_uri: str | None, experiment_id: str) -> dict[str, str]:
@@ -268,11 +335,16 @@ def render_markdown(
     template_path: Path | None = None,
     max_chars: int = MAX_CHARS,
     rules: Any = None,
+    charts: ChartData | None = None,
+    key: str | None = None,
+    meta: str = "",
 ) -> str:
     """The markdown report, with the experiment's marker, at most `max_chars` characters long.
 
     `rules` (a gate.rules.RulesReport) puts the notice of a PR's rule change at the top; a custom
     template that leaves out `rules_notice` gets it inserted after the marker line all the same.
+    `charts` adds the Mermaid charts; `key` (default: the experiment) names the marker; `meta` is the
+    hidden metadata (report/metadata.py) that follows the marker.
     """
     if max_chars < _MIN_CHARS:
         raise ValueError(f"max_chars must be at least {_MIN_CHARS}, got {max_chars}")
@@ -284,8 +356,11 @@ def render_markdown(
         candidate_url=candidate_url,
         champion_url=champion_url,
         rules=rules,
+        charts=charts,
+        key=key,
+        meta=meta,
     )
-    the_marker = context["marker"]
+    the_marker = marker(key or experiment)
     text = _render(template, name, context)
     if the_marker not in text:
         raise ConfigError(
@@ -308,8 +383,15 @@ def _insert_after_marker(text: str, the_marker: str, block: str) -> str:
 
 
 def _shorten(template: Any, name: str, context: dict[str, Any], max_chars: int) -> str:
-    """Drop the params details, then rows of metrics that are not gated, then cut at a line."""
+    """Drop the charts, then the params details, then rows of metrics that are not gated, then cut at a line."""
     omitted: list[str] = []
+    if context["trend_charts"] or context["curve_charts"]:
+        omitted.append("the charts")
+        context = {**context, "trend_charts": [], "curve_charts": [], "chart_data": None}
+        context = {**context, "truncation_note": shortened_note(omitted)}
+        text = _render(template, name, context)
+        if len(text) <= max_chars:
+            return text
     if context["params"]:
         omitted.append("the params diff")
         context = {**context, "params": None}

@@ -120,9 +120,23 @@ def get_run_in_experiment(client: MlflowClient, run_id: str, experiment_id: str,
         raise UsageError(f"{role} run {run_id!r} does not exist on {client.uri}") from None
     if run.experiment_id != experiment_id:
         raise UsageError(
-            f"{role} run {run_id} belongs to experiment {run.experiment_id}, not to experiment {experiment_id}"
+            f"{role} run {run_id} belongs to experiment {run.experiment_id}, not to experiment {experiment_id}: "
+            + _what_to_set(role)
         )
     return run
+
+
+def _what_to_set(role: str) -> str:
+    """The fix for a run of another experiment, by what named the run."""
+    if role.startswith("champion (alias"):
+        return (
+            "the registered model's champion serves another experiment; give each experiment its own model "
+            "(`champion.model`, --champion-model, CI_TRACK_CHAMPION_MODEL or the action's `champion-model` input)"
+        )
+    return (
+        "name the experiment the run was made in (--experiment, CI_TRACK_EXPERIMENT or the action's "
+        "`experiment` input, which later ci-track steps of the job inherit)"
+    )
 
 
 def find_champion(

@@ -12,6 +12,8 @@ tracking/capabilities.py), and requests a server would refuse get their equivale
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,6 +26,7 @@ from ci_track.tracking.rest import MlflowRest
 from ci_track.tracking.runs import Experiment, ModelVersion, Run, metric_value
 
 FINISHED_STATUSES = ("FINISHED", "FAILED", "KILLED")
+CURVE_SAMPLE = 500  # points per run a training curve reads (get-history-bulk-interval allows 2,500)
 HISTORY_PAGE = 25_000  # metrics/get-history's largest max_results
 MAX_HISTORY_PAGES = 40  # a million values of one metric: past that, aggregating is not a gate's job
 CREATE_ID_TAG = "ci.create_id"  # makes runs/create safe to retry (see MlflowClient.create_run)
@@ -52,6 +55,23 @@ class MlflowClient(MlflowRest):
         if self.settings.ui_base:
             return f"{self.settings.ui_base}/experiments/{experiment_id}/runs/{run_id}"
         return f"{self.settings.uri}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def artifacts_url(self, experiment_id: str, run_id: str) -> str:
+        """The run's artifacts tab in the MLflow UI."""
+        return f"{self.run_url(experiment_id, run_id)}/artifacts"
+
+    def compare_url(self, experiment_ids: Sequence[str], run_ids: Sequence[str]) -> str:
+        """MLflow's own compare view of `run_ids`, as the UI builds it (its `getCompareRunPageRoute`:
+        JSON lists of the sorted ids in `runs` and `experiments`)."""
+        query = urllib.parse.urlencode(
+            {
+                "runs": json.dumps(sorted(run_ids), separators=(",", ":")),
+                "experiments": json.dumps(sorted(set(experiment_ids)), separators=(",", ":")),
+            }
+        )
+        if self.settings.ui_base:
+            return f"{self.settings.ui_base}/compare-runs?{query}"
+        return f"{self.settings.uri}/#/compare-runs?{query}"
 
     # ---- experiments -------------------------------------------------------------------
 
@@ -171,6 +191,24 @@ class MlflowClient(MlflowRest):
             f"metric {key!r} of run {run_id} has more than {MAX_HISTORY_PAGES * HISTORY_PAGE:,} logged values: "
             "too many to aggregate; use `aggregate: last` for it"
         )
+
+    def get_metric_histories(
+        self, run_ids: Sequence[str], key: str, *, max_results: int = CURVE_SAMPLE
+    ) -> dict[str, list[tuple[int, float]]]:
+        """(step, value) of `key` for each of `run_ids` (at most 100), in ONE request:
+        metrics/get-history-bulk-interval, which samples each run's history down to `max_results`
+        points. Fine for a chart, never for a gate (get_metric_history is exact)."""
+        body = self._call(
+            "GET",
+            "metrics/get-history-bulk-interval",
+            params={"run_ids": list(run_ids)[:100], "metric_key": key, "max_results": max_results},
+        )
+        found: dict[str, list[tuple[int, float]]] = {run_id: [] for run_id in run_ids}
+        for point in body.get("metrics", []):
+            found.setdefault(str(point.get("run_id", "")), []).append(
+                (int(point.get("step", 0) or 0), metric_value(point.get("value")))
+            )
+        return found
 
     def search_runs(
         self,

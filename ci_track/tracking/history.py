@@ -15,8 +15,9 @@
   each of them that has repeats.
 
 So `compare` costs at most 3 + K more requests than before, whatever the size of the experiment
-(the history only when a rule has a sigma part, the groups only for runs that have repeats, the
-champions only with `max_drift`): with today's rules, exactly what it cost before.
+(the history only when a rule has a sigma part or the report charts it, the groups only for runs
+that have repeats, the champions only with `max_drift`). The charts' trend reuses the same one
+history search (`GatheredNoise.history`): a report with charts and sigma rules reads it once.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class GatheredNoise:
     champion: Run | None  # likewise
     evidence: NoiseEvidence
     notes: tuple[str, ...]  # for the report: how many runs each side is
+    history: tuple[Run, ...] = ()  # the base branch's last complete runs (read for noise or for the charts)
 
 
 def gather_evidence(
@@ -128,17 +130,21 @@ def gather_evidence(
     base_branch: str | None,
     *,
     prepare: Callable[[Run], Run],
+    with_history: bool = False,
 ) -> GatheredNoise:
     """Everything the noise-aware gate reads, bounded (see the module docstring); `prepare` applies
-    the rules' aggregates to each run of the candidate's and the champion's groups."""
+    the rules' aggregates to each run of the candidate's and the champion's groups. `with_history`:
+    read the base branch's history even when no rule needs the noise (the report's trend charts)."""
     candidate_runs = [prepare(run) for run in repeat_group(client, experiment_id, candidate)]
     champion_runs = [prepare(run) for run in repeat_group(client, experiment_id, champion)] if champion else []
     # The history only where a rule asks for noise ("3sigma"): fixed tolerances cost what they did.
     noisy = any(rule.noise is not None and rule.goal for rule in config.metrics.values())
     # The own runs the history search also finds (base-branch runs not made for a PR) are read on top.
     own = sum(1 for run in (*candidate_runs, *champion_runs) if run.branch == base_branch and PR_TAG not in run.tags)
-    base = base_history(client, experiment_id, base_branch, own=own) if noisy and champion is not None else []
-    base, repeated = distinct_inputs(base)
+    wanted = (noisy or with_history) and champion is not None
+    history = base_history(client, experiment_id, base_branch, own=own) if wanted else []
+    # the noise estimate only where a rule asks for it, one sample per set of training inputs
+    base, repeated = distinct_inputs(history) if noisy else ([], 0)
     window = config.champion.drift_window
     drifting = any(rule.max_drift is not None for rule in config.metrics.values())
     recent = recent_champions(client, experiment_id, base_branch, window) if drifting else []
@@ -167,6 +173,7 @@ def gather_evidence(
         champion=champion_prepared,
         evidence=evidence,
         notes=tuple(notes),
+        history=tuple(history),
     )
 
 

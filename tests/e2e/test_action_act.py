@@ -323,6 +323,8 @@ RUN_ID = "0123456789abcdef"  # what the stand-in `ci-track run` reports
         ({"INPUT_OVERRIDE_LABEL": "ml:accept"}, "compare", ["--override-label", "ml:accept"]),
         ({"INPUT_REUSE": "true"}, "run", ["--reuse"]),
         ({"INPUT_REUSE": "False"}, "run", ["--no-reuse"]),
+        ({"INPUT_KEY": "lasso v2"}, "compare", ["--key", "lasso v2"]),
+        ({"INPUT_CHARTS": "false"}, "compare", ["--no-charts"]),
     ],
 )
 def test_each_input_becomes_its_cli_flag_as_one_argument(
@@ -345,6 +347,36 @@ def test_inputs_left_empty_add_no_flag(stand_in: dict[str, str], capsys: Any) ->
     assert run["argv"][: run["argv"].index("--")] == ["run"]
     flags = [arg for arg in compare["argv"] if arg.startswith("--")]
     assert flags == ["--run-id", "--comment", "--status", "--markdown-output", "--json-output"]
+
+
+def test_what_the_action_was_told_is_written_to_github_env_for_later_steps(
+    stand_in: dict[str, str], capsys: Any, tmp_path: Path
+) -> None:
+    github_env = tmp_path / "github-env"
+    github_env.write_text("EARLIER=1\n")
+    stand_in.update(
+        INPUT_COMMAND="python train.py",
+        INPUT_EXPERIMENT="wine",
+        INPUT_CHAMPION_MODEL="wine-lasso",
+        INPUT_KEY="lasso",
+        GITHUB_ENV=str(github_env),
+    )
+    assert run_entry(stand_in, capsys)[0] == 0
+    written = entry.read_outputs(github_env.read_text())  # GITHUB_ENV has GITHUB_OUTPUT's syntax
+    assert written == {
+        "EARLIER": "1",
+        "CI_TRACK_EXPERIMENT": "wine",
+        "CI_TRACK_CHAMPION_MODEL": "wine-lasso",
+        "CI_TRACK_KEY": "lasso",
+    }
+    assert "<<ci_track_eof_" in github_env.read_text()  # a delimiter no value can contain
+
+
+def test_inputs_left_empty_write_nothing_to_github_env(stand_in: dict[str, str], capsys: Any, tmp_path: Path) -> None:
+    github_env = tmp_path / "github-env"
+    stand_in.update(INPUT_COMMAND="python train.py", GITHUB_ENV=str(github_env))
+    assert run_entry(stand_in, capsys)[0] == 0
+    assert not github_env.exists()
 
 
 def test_run_id_compares_an_earlier_run_without_training(stand_in: dict[str, str], capsys: Any) -> None:
@@ -392,6 +424,10 @@ def test_report_paths_given_as_inputs_are_where_the_reports_and_the_outputs_poin
         ({"INPUT_REUSE": "true"}, "`reuse` is for the training run"),
         ({"INPUT_COMMAND": "x", "INPUT_OVERRIDE_LABEL": "accept it"}, "`override-label` must be one label name"),
         ({"INPUT_REPORT": "r.json", "INPUT_OVERRIDE_LABEL": "ok"}, "`override-label` is for the comparison"),
+        ({"INPUT_REPORT": "r.json", "INPUT_KEY": "ridge"}, "`key` is for the comparison"),
+        ({"INPUT_COMMAND": "x", "INPUT_CHARTS": "no"}, "`charts` must be true or false"),
+        ({"INPUT_COMMAND": "x", "INPUT_KEY": "a\rCI_TRACK_X=1"}, "`key` must be one line"),
+        ({"INPUT_COMMAND": "x", "INPUT_EXPERIMENT": "wine\nLD_PRELOAD=x"}, "`experiment` must be one line"),
     ],
 )
 def test_bad_values_of_the_new_inputs_fail_with_one_error_line(
@@ -945,3 +981,72 @@ def test_self_test_workflow_passes_on_this_repository(
     assert "self-test passed: regression" in result.log, result.describe()
     runs = mlflow_runs(mlflow_server.url, names["experiment"])
     assert len(runs) == 2 and {run.data.tags["mlflow.source.git.commit"] for run in runs} == {main_sha}
+
+
+@slow
+def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_failing_status(
+    tmp_path: Path,
+    sandbox: ActSandbox,
+    wheelhouse: Path,
+    project: ProjectRepo,
+    names: dict[str, Any],
+    mlflow_server: Any,
+    fake_github: FakeGitHub,
+) -> None:
+    """workflows/matrix-models.yml as copied (ridge and lasso, one shared experiment), the lasso one regressing.
+
+    Each job reports under its own key: both comments survive, `ci-track/lasso` fails and is not
+    overwritten by ridge's success, and what the action was told reaches the job's later steps.
+    """
+    sandbox.wheelhouse = wheelhouse  # the action's default install: this checkout's ci-track, in each job
+    train_champion_locally(project, mlflow_server.url, tmp_path)
+    workflow = (
+        template("matrix-models.yml")
+        .replace(
+            "        model: [ridge, lasso]\n",
+            '        model: [ridge, lasso]\n        include:\n          - {model: ridge, alpha: "0.01"}\n'
+            '          - {model: lasso, alpha: "0.05"}\n',
+        )
+        .replace(
+            "python train.py --model ${{ matrix.model }}",
+            "python train.py --alpha ${{ matrix.alpha }} --log-model false",
+        )
+        .replace("experiment: wine\n", f"experiment: {names['experiment']}\n")
+        .replace("champion-model: wine-${{ matrix.model }}", f"champion-model: {names['model']}")
+    )
+    workflow += (
+        "\n      - name: A later step sees what the action was told\n        if: always()\n"
+        '        run: echo "carried=$CI_TRACK_EXPERIMENT|$CI_TRACK_KEY|$CI_TRACK_CHAMPION_MODEL"\n'
+    )
+    assert workflow.count("matrix.alpha") == 1 and "include:" in workflow  # the template still has these lines
+    project.add_workflow("matrix-models.yml", workflow)
+    pr = project.open_pull_request(PR_NUMBER, {"NOTES.md": "two model families\n"})
+    fake_github.add_pull(REPOSITORY, PR_NUMBER, head_sha=pr.head_sha, base_sha=pr.base_sha, head_ref=pr.head_ref)
+
+    result = sandbox.run(
+        project,
+        "pull_request",
+        pull_request_event(project, pr),
+        workflow="matrix-models.yml",
+        variables={"MLFLOW_TRACKING_URI": mlflow_server.url},
+    )
+
+    # act reports the matrix's result on both jobs (failure: lasso regressed); the gate steps say which failed.
+    assert "failure" in {str(e["jobResult"]) for e in result.events if "jobResult" in e}, result.describe()
+    gate_steps = [line for line in result.log.splitlines() if "Main Train, compare, gate" in line]
+    assert sorted("Success" if "Success" in line else "Failure" for line in gate_steps if "-" in line) == [
+        "Failure",
+        "Success",
+    ], gate_steps
+    comments = fake_github.comments_on(REPOSITORY, PR_NUMBER)
+    markers = sorted(m for c in comments for m in ("ridge", "lasso") if f"<!-- ci-track:{m} -->" in c["body"])
+    assert markers == ["lasso", "ridge"], [c["body"][:200] for c in comments]
+    lasso = next(c["body"] for c in comments if "<!-- ci-track:lasso -->" in c["body"])
+    assert "regression" in lasso.splitlines()[1] and "· lasso" in lasso
+    assert sorted((s["context"], s["state"]) for s in statuses_on(fake_github, pr.head_sha)) == [
+        ("ci-track/lasso", "failure"),
+        ("ci-track/ridge", "success"),
+    ]
+    carried = sorted(line.split("carried=", 1)[1].strip() for line in result.log.splitlines() if "carried=" in line)
+    carried = [line for line in carried if not line.startswith("$")]  # the echoed command itself
+    assert carried == [f"{names['experiment']}|{key}|{names['model']}" for key in ("lasso", "ridge")], carried

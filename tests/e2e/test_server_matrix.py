@@ -172,7 +172,8 @@ def client(generation: Generation) -> Iterator[MlflowClient]:
         yield c
 
 
-# MLflow requests per `compare` (candidate found by its commit), whatever the server generation.
+# MLflow requests per `compare` (candidate found by its commit), whatever the server generation, without the
+# charts (they add two: tests/integration/test_compare_command.py, bench/RESULTS.md).
 # experiment + candidate + related runs, then: best 1 search; latest 2 (the merge-base commit's runs, here
 # only the fork's, then the newest); alias with tag 1 search; alias with registry 2 (the alias, its run).
 EXPECTED_REQUESTS = {"best": 4, "latest": 5, "alias with tag": 4, "alias with registry": 5}
@@ -229,7 +230,7 @@ def test_every_champion_strategy_picks_the_same_run(
     for strategy, expected in (("best", 0.85), ("latest", 0.85)):
         project.configure(strategy)
         with fault_proxy(generation.server.url) as counting:  # rate 0: a plain proxy that records requests
-            result, report = project.compare(pr=42, MLFLOW_TRACKING_URI=counting.url)
+            result, report = project.compare("--no-charts", pr=42, MLFLOW_TRACKING_URI=counting.url)
             requests[strategy] = len(counting.requests_to("/"))
         assert result.code == 0, (strategy, result.stdout, result.stderr)
         assert report["champion"]["source"].startswith(strategy) and _champion_auc(report) == expected, report
@@ -242,7 +243,7 @@ def test_every_champion_strategy_picks_the_same_run(
         promoted = project.cli("promote", "--run-id", first_run.run_id)
         assert promoted.code == 0, promoted.stderr
         with fault_proxy(generation.server.url) as counting:
-            result, report = project.compare(pr=42, MLFLOW_TRACKING_URI=counting.url)
+            result, report = project.compare("--no-charts", pr=42, MLFLOW_TRACKING_URI=counting.url)
             requests["alias with registry" if strategy_model else "alias with tag"] = len(counting.requests_to("/"))
         assert result.code == 0, result.stdout
         source = "alias @champion of model" if strategy_model else "run tagged ci.champion=true on main"

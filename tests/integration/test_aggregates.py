@@ -151,7 +151,12 @@ def test_history_reads_are_only_for_aggregated_metrics(
         (overfitting_pr / ".ci-track.yml").write_text(RULES.format(experiment=experiment_name, aggregate=aggregate))
         with FaultProxy(mlflow_server.url) as proxy:
             result = ci_track(
-                "compare", "--format", "json", env=base_env(MLFLOW_TRACKING_URI=proxy.url), cwd=overfitting_pr
+                "compare",
+                "--format",
+                "json",
+                "--no-charts",  # the charts' own reads: test_charts_cost_two_requests_and_show_the_judged_curve
+                env=base_env(MLFLOW_TRACKING_URI=proxy.url),
+                cwd=overfitting_pr,
             )
             assert result.code in (0, 1), result.stderr
             api = [r.path for r in proxy.requests if "/api/" in r.path]
@@ -159,6 +164,46 @@ def test_history_reads_are_only_for_aggregated_metrics(
     # One metric with `aggregate: min`: one history per run (candidate and champion), nothing else changes.
     assert counts["last"][1] == 0
     assert counts["min"] == (counts["last"][0] + 2, 2), counts
+
+
+def test_charts_cost_two_requests_and_show_the_judged_curve(
+    overfitting_pr: Path, mlflow_server: MlflowServer, aggregated_experiment: str
+) -> None:
+    """With charts: the base branch's history (one bounded search) and one bulk history read for the curve."""
+    (overfitting_pr / ".ci-track.yml").write_text(
+        RULES.format(experiment=aggregated_experiment, aggregate=", aggregate: min")
+    )
+    paths: dict[str, list[str]] = {}
+    documents = {}
+    for label, flags in (("off", ["--no-charts"]), ("on", [])):
+        with FaultProxy(mlflow_server.url) as proxy:
+            result = ci_track(
+                "compare", "--format", "json", *flags, env=base_env(MLFLOW_TRACKING_URI=proxy.url), cwd=overfitting_pr
+            )
+            assert result.code in (0, 1), result.stderr
+            paths[label] = [r.path.split("?")[0] for r in proxy.requests if "/api/" in r.path]
+        documents[label] = json.loads(result.stdout)
+    extra = list(paths["on"])
+    for path in paths["off"]:
+        extra.remove(path)
+    assert sorted(extra) == ["/api/2.0/mlflow/metrics/get-history-bulk-interval", "/api/2.0/mlflow/runs/search"]
+    assert documents["off"]["charts"] is None
+    charts = documents["on"]["charts"]
+    (curve_data,) = charts["curves"]
+    assert curve_data["metric"] == "val_loss" and curve_data["aggregate"] == "min"
+    assert curve_data["steps"] == list(range(12)) and len(curve_data["champion"]) == 12
+    val_loss = next(m for m in documents["on"]["metrics"] if m["name"] == "val_loss")
+    assert val_loss["candidate"] in curve_data["candidate"]  # the judged minimum is a point of the curve
+    (trend,) = [t for t in charts["trends"] if t["metric"] == "val_loss"]
+    candidate_point = {
+        "sha": documents["on"]["candidate"]["head_sha"],
+        "value": val_loss["candidate"],
+        "role": "candidate",
+    }
+    assert trend["points"][-1] == candidate_point and trend["points"][-2]["role"] == "champion"
+    assert "/#/compare-runs?runs=" in charts["compare_url"]
+    assert documents["on"]["markdown"].count("```mermaid") == len(charts["trends"]) + 1
+    jsonschema.validate(documents["on"], documented_schema())
 
 
 def test_the_client_reads_every_value_of_a_long_history(mlflow_server: MlflowServer, experiment_name: str) -> None:

@@ -269,7 +269,7 @@ def test_compare_under_github_actions_writes_summary_outputs_annotations_comment
 def test_request_count_does_not_grow_with_the_experiment(tmp_path: Path) -> None:
     from bench.populate import CANDIDATE_SHA, EXPERIMENT, populated_db, serving
 
-    counts = {}
+    counts: dict[tuple[int, str], int] = {}
     for size in (20, 2000):
         population = populated_db(size, log=lambda _: None)
         with serving(population, tmp_path / f"server-{size}") as server, FaultProxy(server.url) as proxy:
@@ -281,8 +281,11 @@ def test_request_count_does_not_grow_with_the_experiment(tmp_path: Path) -> None
                 )
             )
             env = base_env(MLFLOW_TRACKING_URI=proxy.url, CI_TRACK_HEAD_SHA=CANDIDATE_SHA)
-            result = ci_track("compare", "--format", "json", env=env, cwd=workdir)
-            assert result.code in (0, 1), result.stderr
-            assert json.loads(result.stdout)["champion"]["run_id"] == population.champion_run_id
-            counts[size] = len([r for r in proxy.requests if "/api/" in r.path])
-    assert counts[20] == counts[2000] <= 4, counts
+            for charts, flags in (("off", ["--no-charts"]), ("on", [])):  # charts: two requests more, any size
+                before = len(proxy.requests)
+                result = ci_track("compare", "--format", "json", *flags, env=env, cwd=workdir)
+                assert result.code in (0, 1), result.stderr
+                assert json.loads(result.stdout)["champion"]["run_id"] == population.champion_run_id
+                counts[size, charts] = len([r for r in proxy.requests[before:] if "/api/" in r.path])
+    assert counts[20, "off"] == counts[2000, "off"] <= 4, counts
+    assert counts[20, "on"] == counts[2000, "on"] == counts[20, "off"] + 2, counts

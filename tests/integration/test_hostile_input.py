@@ -296,6 +296,65 @@ def test_pr_comment_renders_hostile_text_inert(position: str, hostile: str) -> N
     assert_inert(lambda value: report_with(position, value), hostile)
 
 
+# -- the charts (report/charts.py): hostile metric names, SHAs from run tags, the report key -----------------
+
+
+def _meta_shape(comment: str) -> str:
+    return re.sub(r"^ ci-track-meta:[A-Za-z0-9_=-]+ $", " ci-track-meta:BASE64 ", comment)
+
+
+def report_with_charts(position: str, value: str) -> str:
+    """The report with its charts, `value` as the gated metric, a history run's SHA tag, or the report key."""
+    from ci_track.commands._charts import trends
+    from ci_track.report.charts import ChartData, build_curve
+
+    gated = value if position == "chart-metric" else "rmse"
+    candidate = _run("5d1f3b7a9c0e4f2a8b6d1c3e5f7a9b0c", branch="f", run_name="c", metrics={gated: 0.9}, params={})
+    champion = _run("8c2e5a0f7b3d4c1e9a6f0b2d4e6a8c0e", branch="main", run_name="m", metrics={gated: 0.5}, params={})
+    champion = Run(**{**champion.__dict__, "tags": {**champion.tags, "mlflow.source.git.commit": "a1" * 20}})
+    history = tuple(
+        Run(
+            run_id=f"h{index}",
+            experiment_id="4",
+            status="FINISHED",
+            start_time=index,
+            metrics={gated: 0.5 + index / 10},
+            tags={"mlflow.source.git.commit": value if position == "history-sha" and index == 1 else f"{index}" * 40},
+        )
+        for index in range(1, 4)
+    )
+    rules = parse_config(f"metrics:\n  {json.dumps(gated)}: {{goal: minimize, max_regression: '5%'}}\n")
+    comparison = compare(candidate, champion, rules)
+    curve = build_curve(gated, None, [(0, 2.0), (1, 0.9)], [(0, 1.5), (1, 0.5)])
+    charts = ChartData(
+        trends=tuple(trends(list(comparison.gated), history, comparison.champion, comparison.candidate)),
+        curves=(curve,) if curve else (),
+    )
+    key = value if position == "report-key" else None
+    return render_markdown(comparison, experiment="wine", tracking_uri="http://127.0.0.1:5000", charts=charts, key=key)
+
+
+CHART_POSITIONS = ("chart-metric", "history-sha", "report-key")
+_MERMAID = re.compile(r"```mermaid\n(.*?)\n```", re.S)
+
+
+@pytest.mark.parametrize("position", CHART_POSITIONS)
+@pytest.mark.parametrize("hostile", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_pr_comment_charts_keep_hostile_text_inert(position: str, hostile: str) -> None:
+    benign = report_with_charts(position, "benign-value")
+    markdown = report_with_charts(position, hostile)
+    assert len(_MERMAID.findall(markdown)) == len(_MERMAID.findall(benign)) == 2, markdown
+    assert parse(render(markdown)).elements == parse(render(benign)).elements, markdown  # no element of theirs
+    for block in _MERMAID.findall(markdown):
+        chart = block.split("\n---\n", 1)[1]  # past the front matter (ci-track's constants)
+        for line in chart.splitlines():
+            syntax = line.replace(" --> ", " ")  # the y-axis range is the only arrow a chart has
+            assert line.count('"') % 2 == 0 and not re.search(r"[`%;#<>{}]", syntax), line
+            assert all(not re.search(r'[\[\]"]', text) for text in re.findall(r'"([^"]*)"', line)), line
+    if position == "report-key":  # the key is shown in the title: the full inertness checks apply
+        assert_inert(lambda value: report_with_charts(position, value), hostile)
+
+
 def test_hostile_values_from_mlflow_reach_the_pr_comment_inert(
     mlflow_server: MlflowServer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -347,10 +406,11 @@ def test_hostile_values_from_mlflow_reach_the_pr_comment_inert(
             assert expected_text(values[key]) in shown, (key, comment["body"])  # shown, as text, not dropped
     benign, hostile = parse(render(comments["benign"])), parse(render(comments["hostile"]))
     assert hostile.elements == benign.elements, comments["hostile"]
-    assert hostile.comments == benign.comments  # only ci-track's own marker
+    # only ci-track's own marker and its metadata (report/metadata.py: base64, whatever the values)
+    assert [_meta_shape(c) for c in hostile.comments] == [_meta_shape(c) for c in benign.comments]
     assert github_references("".join(hostile.text)) == github_references("".join(benign.text))
     assert not (set("".join(hostile.text)) & BIDI)
-    assert comments["hostile"].count("<!--") == 1
+    assert comments["hostile"].count("<!--") == 2
     record(request, "hostile_strings", len(HOSTILE) * len(REPORT_POSITIONS) + 4)
 
 
@@ -412,6 +472,8 @@ def test_hostile_values_reach_gitlab_and_bitbucket_as_the_same_inert_comment(
         bodies["bitbucket"] = posted["raw"]
         paths += [r["path"] for r in fake.requests]
         fake.assert_no_violations()
-    assert bodies["gitlab"] == bodies["github"] == bodies["bitbucket"]
-    assert bodies["gitlab"].count("<!--") == 1
+    # the same report; only its hidden metadata differs (report/metadata.py: each CI's build id)
+    same = {forge: re.sub(r"<!-- ci-track-meta:[A-Za-z0-9_=-]+ -->", "<!-- meta -->", b) for forge, b in bodies.items()}
+    assert same["gitlab"] == same["github"] == same["bitbucket"]
+    assert bodies["gitlab"].count("<!--") == 2  # the marker and the metadata
     assert not any("<" in path or "@" in path or " " in path for path in paths), paths

@@ -76,6 +76,7 @@ def test_there_are_workflows_to_lint() -> None:
         "fork-safe-report.yml",
         "fork-safe-comment.yml",
         "scheduled-retrain.yml",
+        "matrix-models.yml",
     }
     assert {path.name for path in REPO_WORKFLOWS} >= {"ci-track.yml", "self-test.yml"}
 
@@ -277,3 +278,12 @@ def test_the_github_docs_list_every_input_and_output_of_the_action() -> None:
         assert f"| `{name}` |" in docs, name
     for path in TEMPLATES:
         assert f"| `{path.name}` |" in docs, path.name
+
+
+def test_the_docs_never_pin_a_release_tag_that_does_not_exist() -> None:
+    """There are no release tags yet: README, docs/ and the workflows pin ci-track by commit SHA (or name `main`)."""
+    texts = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), *TEMPLATES, *REPO_WORKFLOWS]
+    tagged = re.compile(r"ci-track/ci-track(?:/[\w./-]+)?@v\d")
+    found = [(path.name, match.group(0)) for path in texts for match in tagged.finditer(path.read_text())]
+    assert found == [], found
+    assert "There are no release tags yet" in (REPO_ROOT / "README.md").read_text()

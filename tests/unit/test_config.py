@@ -280,7 +280,7 @@ BAD_CONFIGS = [
     (
         "color: blue\n",
         ".ci-track.yml:1: unknown key 'color' (valid keys: experiment, base_branch, champion, no_champion, "
-        "metrics, missing, run, comment, status, rules_from, promote, override_label)",
+        "metrics, missing, run, comment, status, rules_from, promote, override_label, report)",
     ),
     ("experiment: x\nmetrics: [rmse\n", ".ci-track.yml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"),
     ("experiment: x\n  bad indent: y\n", ".ci-track.yml:2: invalid YAML: mapping values are not allowed here"),

@@ -33,6 +33,7 @@ from tests.report_scenarios import (
     candidate,
     candidate_from,
     champion,
+    charts_of,
     experiment_of,
     pass_comparison,
     regression_comparison,
@@ -46,10 +47,11 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 def render_all(name: str) -> dict[str, str]:
     comparison = SCENARIOS[name]()
     experiment = experiment_of(name)
+    charts = charts_of(name, comparison)
     return {
-        "md": render_markdown(comparison, experiment=experiment, tracking_uri=TRACKING_URI),
-        "txt": render_table(comparison),
-        "json": render_json(comparison, experiment=experiment).replace(
+        "md": render_markdown(comparison, experiment=experiment, tracking_uri=TRACKING_URI, charts=charts),
+        "txt": render_table(comparison, charts=charts),
+        "json": render_json(comparison, experiment=experiment, charts=charts).replace(
             f'"version": "{__version__}"', '"version": "VERSION"'
         ),
     }
@@ -286,7 +288,7 @@ def test_json_report_is_strict_json_valid_against_the_documented_schema(name: st
     schema = documented_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(document)
-    assert document["schema_version"] == SCHEMA_VERSION == 1
+    assert document["schema_version"] == SCHEMA_VERSION == 2
 
 
 def test_json_report_writes_nan_and_infinity_as_strings() -> None:

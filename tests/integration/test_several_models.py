@@ -1,0 +1,140 @@
+"""Several models on one pull request: one report per key, never one job overwriting another's.
+
+A matrix of jobs (ridge and lasso) trains into ONE experiment and runs `ci-track compare` under
+GitHub Actions against the real MLflow server and the fake GitHub (checked against GitHub's
+OpenAPI description). Without a key of their own, the second job is refused (an `::error::` that
+says to set `key`), the first job's comment stays as it was and the status of the shared context
+ends `failure`, so the regressing model cannot merge. With `--key` each model has its own comment
+and status; a later push that no longer reports one model marks that model's report outdated.
+A read-only token's refusals are `::warning::` annotations. The act scenario of the same matrix is
+in tests/e2e/test_action_act.py.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_helpers import CliResult, ci_track
+from tests.fakes.fake_github import FakeGitHub, running_fake_github
+from tests.mlflow_server import MlflowServer
+from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, make_run
+
+FIRST_HEAD = "1a2b3c4d" * 5
+SECOND_HEAD = "5e6f7a8b" * 5
+RULES = "experiment: {experiment}\nmetrics:\n  rmse: {{goal: minimize, max_regression: '2%'}}\n"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with running_fake_github(repository=REPOSITORY, pr_number=PR_NUMBER, head_sha=FIRST_HEAD) as fake:
+        yield fake
+        fake.assert_no_violations()
+
+
+@pytest.fixture
+def models(mlflow_server: MlflowServer, tmp_path: Path) -> dict[str, Any]:
+    """One experiment: main's champion (rmse 0.80), and for the PR head a ridge run (0.79) and a lasso run (0.95)."""
+    experiment = f"models-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    make_run(url, experiment, branch="main", sha="9" * 40, metrics={"rmse": 0.80})
+    pr_tags = {"ci.pr_number": str(PR_NUMBER)}
+    runs = {
+        model: make_run(url, experiment, branch="feature", sha=FIRST_HEAD, metrics={"rmse": rmse}, tags=pr_tags)
+        for model, rmse in (("ridge", 0.79), ("lasso", 0.95))
+    }
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / ".ci-track.yml").write_text(RULES.format(experiment=experiment))
+    return {"experiment": experiment, "runs": runs, "workdir": workdir, "url": url}
+
+
+def compare(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path, *args: str, head: str = FIRST_HEAD
+) -> CliResult:
+    env = github_pr_env(
+        tmp_path, tracking_uri=models["url"], github_api_url=github.url, head_sha=head, GITHUB_RUN_ATTEMPT="1"
+    )
+    return ci_track("compare", "--comment", "update", "--status", *args, env=env, cwd=models["workdir"])
+
+
+def statuses(github: FakeGitHub, sha: str = FIRST_HEAD) -> list[tuple[str, str]]:
+    return [(s["context"], s["state"]) for s in github.statuses if s["sha"] == sha]
+
+
+def test_two_jobs_under_one_key_are_refused_and_the_regression_keeps_its_failing_status(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path
+) -> None:
+    lasso = compare(models, github, tmp_path, "--run-id", models["runs"]["lasso"])
+    assert lasso.code == 1, lasso.stderr
+    (comment,) = github.comments_on(REPOSITORY, PR_NUMBER)
+    lasso_body = str(comment["body"])
+
+    ridge = compare(models, github, tmp_path, "--run-id", models["runs"]["ridge"])  # same build, same key
+
+    assert ridge.code == 2, ridge.stderr
+    assert "share the report key" in ridge.stderr and "`key` input" in ridge.stderr
+    assert any(line.startswith("::error title=ci-track::") and "key" in line for line in ridge.stdout.splitlines())
+    (still,) = github.comments_on(REPOSITORY, PR_NUMBER)
+    assert still["body"] == lasso_body and models["runs"]["lasso"][:8] in lasso_body  # not overwritten
+    context = f"ci-track/{models['experiment']}"
+    # ridge's own success (set before its comment), then the refusal's failure: the key ends failing
+    assert statuses(github) == [(context, "failure"), (context, "success"), (context, "failure")]
+
+
+def test_each_key_gets_its_own_comment_and_status_and_a_report_no_longer_made_is_marked_outdated(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path
+) -> None:
+    for model in ("lasso", "ridge"):
+        result = compare(models, github, tmp_path, "--run-id", models["runs"][model], "--key", model)
+        assert result.code == (1 if model == "lasso" else 0), result.stderr
+    bodies = {c["id"]: str(c["body"]) for c in github.comments_on(REPOSITORY, PR_NUMBER)}
+    assert len(bodies) == 2
+    by_key = {key: next(b for b in bodies.values() if f"<!-- ci-track:{key} -->" in b) for key in ("lasso", "ridge")}
+    assert f"· {models['experiment']} · lasso" in by_key["lasso"] and "regression" in by_key["lasso"].splitlines()[1]
+    assert sorted(statuses(github)) == [("ci-track/lasso", "failure"), ("ci-track/ridge", "success")]
+
+    # A second push trains only ridge: its report moves on, lasso's is kept but marked outdated.
+    ridge_two = make_run(
+        models["url"], models["experiment"], branch="feature", sha=SECOND_HEAD, metrics={"rmse": 0.78},
+        tags={"ci.pr_number": str(PR_NUMBER)},
+    )  # fmt: skip
+    result = compare(models, github, tmp_path, "--run-id", ridge_two, "--key", "ridge", head=SECOND_HEAD)
+    assert result.code == 0, result.stderr
+    after = {c["id"]: str(c["body"]) for c in github.comments_on(REPOSITORY, PR_NUMBER)}
+    assert after.keys() == bodies.keys()  # nothing deleted, nothing added
+    lasso_now = next(b for b in after.values() if "<!-- ci-track:lasso -->" in b)
+    ridge_now = next(b for b in after.values() if "<!-- ci-track:ridge -->" in b)
+    assert "Outdated:" in lasso_now and FIRST_HEAD[:7] in lasso_now and SECOND_HEAD[:7] in lasso_now
+    assert re.sub(r"> \[!NOTE\]\n> ⏳ Outdated:[^\n]*\n\n", "", lasso_now) == by_key["lasso"]  # only the note added
+    assert "Outdated:" not in ridge_now and SECOND_HEAD[:7] in ridge_now
+    assert statuses(github, SECOND_HEAD) == [("ci-track/ridge", "success")]
+
+
+def test_a_read_only_tokens_refusals_are_warning_annotations(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path
+) -> None:
+    github.fail("forbidden", operation="issues/create-comment")
+    github.fail("forbidden", operation="repos/create-commit-status")
+    result = compare(models, github, tmp_path, "--run-id", models["runs"]["ridge"])
+    assert result.code == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning title=ci-track::")]
+    assert any("refused the PR comment" in line for line in warnings), result.stdout
+    assert any("refused the commit status" in line for line in warnings), result.stdout
+    assert github.comments_on(REPOSITORY, PR_NUMBER) == [] and github.statuses == []
+
+
+def test_a_run_of_another_experiment_is_an_error_annotation_that_says_what_to_set(
+    models: dict[str, Any], github: FakeGitHub, tmp_path: Path
+) -> None:
+    other = make_run(models["url"], f"other-{uuid.uuid4().hex[:8]}", branch="feature", sha=FIRST_HEAD, metrics={})
+    result = compare(models, github, tmp_path, "--run-id", other)
+    assert result.code == 2, result.stderr
+    (error,) = [line for line in result.stdout.splitlines() if line.startswith("::error title=ci-track::")]
+    assert "belongs to experiment" in error and "CI_TRACK_EXPERIMENT" in error and "`experiment` input" in error
+    assert github.comments_on(REPOSITORY, PR_NUMBER) == [] and github.statuses == []
