@@ -417,6 +417,8 @@ def cli_environment(environ: Mapping[str, str], inputs: Inputs, *, github_token:
         env["CI_TRACK_EXPERIMENT"] = inputs.experiment
     if inputs.base_branch:
         env["CI_TRACK_BASE_BRANCH"] = inputs.base_branch
+    if inputs.key:  # `run` tags the run with its key (ci.key); `compare` judges only the key's runs
+        env["CI_TRACK_KEY"] = inputs.key
     if github_token and inputs.github_token:
         env["GITHUB_TOKEN"] = inputs.github_token
     return env

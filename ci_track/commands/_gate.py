@@ -153,6 +153,7 @@ def run_gate(
         run_id=request.run_id,
         head_sha=context.head_sha,
         experiment_name=experiment_name,
+        key=config.report.key,
     )
     candidate = found.run
     if for_promotion:
@@ -180,6 +181,7 @@ def run_gate(
             metric=metric,
             metric_goal=config.metric_goal(metric),
             champion_run_id=request.champion_run_id,
+            key=config.report.key,
         )
     except TrackingError as error:
         raise TrackingError(

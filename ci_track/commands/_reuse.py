@@ -89,6 +89,7 @@ def fingerprint_training(
             workdir=workdir if workdir is not None else str(plan.workdir),
             repeat=repeat,
             metrics_files=tuple(str(path) for path in metrics_files),
+            key=config.report.key,
         )
         return fingerprint(
             patterns=resolved.patterns,

@@ -95,6 +95,10 @@ def main(args: argparse.Namespace) -> int:
     experiment_name = require_experiment(config)
     metrics_files = [Path(p) for p in (*config.run.metrics_files, *args.metrics_file)]
     extra_tags = {**config.run.tags, **parse_key_values(args.tag, what="--tag")}
+    if config.report.key:  # the key `compare` judges this run under: its own candidate, champion and history
+        from ci_track.tracking.champion import KEY_TAG
+
+        extra_tags[KEY_TAG] = config.report.key
     from ci_track.commands._reuse import describe_repeat, fingerprint_training, reuse_wanted
 
     reuse = reuse_wanted(args, config)

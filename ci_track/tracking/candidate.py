@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ci_track.errors import UsageError
 from ci_track.tracking.champion import (
     COMPLETE_FILTER,
+    KEY_TAG,
     get_run_in_experiment,
     is_ci_track_run,
     is_complete,
@@ -45,8 +46,10 @@ def find_candidate(
     run_id: str | None,
     head_sha: str | None,
     experiment_name: str | None = None,
+    key: str | None = None,
 ) -> Candidate:
-    """`--run-id` (which must be a complete ci-track run), else the newest complete run of the head commit."""
+    """`--run-id` (which must be a complete ci-track run), else the newest complete run of the head commit
+    (with `key`, of those made under it: the matrix job's own model, never a sibling job's run)."""
     where = f"experiment {experiment_name!r} ({experiment_id})" if experiment_name else f"experiment {experiment_id}"
     if run_id:
         run = get_run_in_experiment(client, run_id, experiment_id, role="candidate")
@@ -56,6 +59,8 @@ def find_candidate(
     if not head_sha:
         raise UsageError("no candidate: not in a git checkout or CI build with a commit SHA; pass --run-id")
     commit = f"{tag_key('mlflow.source.git.commit')} = {quote_filter_value(head_sha)}"
+    if key:
+        commit += f" and {tag_key(KEY_TAG)} = {quote_filter_value(key)}"
     # One page of the commit's runs, newest first: the newest complete one is the candidate, and the
     # ci-track attempts newer than it say why an older run was chosen.
     runs, more = client.search_runs(
@@ -75,8 +80,13 @@ def find_candidate(
     failed = [f"run {run.run_id} ({why_not_complete(run)})" for run in newer if not is_complete(run)]
     if chosen is None:
         detail = f"; newer attempts: {'; '.join(failed[:3])}" if failed else ""
+        keyed = (
+            f" under key {key!r} (tag ci.key: give `ci-track run` the same key, CI_TRACK_KEY or report.key)"
+            if key
+            else ""
+        )
         raise UsageError(
-            f"no complete FINISHED run of ci-track for commit {head_sha[:12]} in {where}{detail}: "
+            f"no complete FINISHED run of ci-track for commit {head_sha[:12]} in {where}{keyed}{detail}: "
             "run `ci-track run` first, or pass --run-id"
         )
     notes = tuple(

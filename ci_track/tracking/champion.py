@@ -40,6 +40,7 @@ from ci_track.vocabulary import CHAMPION_STRATEGIES as STRATEGIES
 CHAMPION_TAG = "ci.champion"
 PR_TAG = "ci.pr_number"  # runs made for a pull request never count as their branch's runs
 EXIT_CODE_TAG = "ci.exit_code"  # the completion marker: written last by `ci-track run`
+KEY_TAG = "ci.key"  # the report key the run was made under (a matrix job's model), when one was set
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -152,7 +153,9 @@ def find_champion(
     metric: str | None = None,
     metric_goal: str | None = None,
     champion_run_id: str | None = None,
+    key: str | None = None,
 ) -> ChampionChoice | None:
+    """The champion by the first strategy that finds one; with `key`, among the runs made under that key."""
     if champion_run_id:
         run = get_run_in_experiment(client, champion_run_id, experiment_id, role="champion")
         if not is_complete(run):
@@ -160,11 +163,11 @@ def find_champion(
         return ChampionChoice(run=run, strategy="run-id", description=f"run {champion_run_id} (--champion-run-id)")
     for strategy in strategies:
         if strategy == "alias":
-            choice = _by_alias(client, experiment_id, candidate, base_branch, default_branch, model, alias)
+            choice = _by_alias(client, experiment_id, candidate, base_branch, default_branch, model, alias, key)
         elif strategy == "best":
-            choice = _best(client, experiment_id, candidate, base_branch, metric, metric_goal)
+            choice = _best(client, experiment_id, candidate, base_branch, metric, metric_goal, key)
         elif strategy == "latest":
-            choice = _latest(client, experiment_id, candidate, base_branch)
+            choice = _latest(client, experiment_id, candidate, base_branch, key)
         else:
             raise UsageError(f"unknown champion strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
         if choice is not None:
@@ -172,13 +175,19 @@ def find_champion(
     return None
 
 
-def _branch_filter(base_branch: str) -> str:
-    return f"{tag_key('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+def scope_filter(base_branch: str, key: str | None = None) -> str:
+    """The base branch's runs, and with a report key only those made under it (`ci.key`, set by `ci-track run`).
+
+    Several models in one experiment (a matrix job per model, each with its own `key`) each have their
+    own champion and history: a ridge PR is never judged against the best lasso run.
+    """
+    branch = f"{tag_key('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+    return f"{branch} and {tag_key(KEY_TAG)} = {quote_filter_value(key)}" if key else branch
 
 
-def _base_filter(base_branch: str) -> str:
+def _base_filter(base_branch: str, key: str | None) -> str:
     """The base branch's complete runs; `_base_runs` also drops pull-request runs (PR_TAG)."""
-    return f"{_branch_filter(base_branch)} and {COMPLETE_FILTER}"
+    return f"{scope_filter(base_branch, key)} and {COMPLETE_FILTER}"
 
 
 def _base_runs(client: MlflowClient, experiment_id: str, filter_string: str, order_by: list[str]) -> list[Run]:
@@ -224,6 +233,7 @@ def _by_alias(
     default_branch: str | None,
     model: str | None,
     alias: str,
+    key: str | None,
 ) -> ChampionChoice | None:
     if model:
         name = resolve_branch_alias(client, model, alias, base_branch, default_branch)
@@ -250,7 +260,7 @@ def _by_alias(
         return None
     runs, _ = client.search_runs(
         [experiment_id],
-        filter_string=f"{tag_key(CHAMPION_TAG)} = 'true' and {_branch_filter(base_branch)} and {COMPLETE_FILTER}",
+        filter_string=f"{tag_key(CHAMPION_TAG)} = 'true' and {_base_filter(base_branch, key)}",
         order_by=["attributes.start_time DESC"],
         max_results=2,
     )
@@ -271,13 +281,14 @@ def _best(
     base_branch: str | None,
     metric: str | None,
     goal: str | None,
+    key: str | None,
 ) -> ChampionChoice | None:
     if not base_branch or not metric:
         return None
     from ci_track.tracking.history import best_by_mean_run
 
     # Ranked by the mean over each commit's repeats in the recent window, never by one lucky run.
-    ranked = best_by_mean_run(client, experiment_id, candidate, base_branch, metric, goal)
+    ranked = best_by_mean_run(client, experiment_id, candidate, base_branch, metric, goal, key=key)
     if ranked is not None:
         best, count = ranked
         how = f"mean of {count} runs" if count > 1 else "1 run"
@@ -288,7 +299,7 @@ def _best(
     runs = _base_runs(
         client,
         experiment_id,
-        _base_filter(base_branch),
+        _base_filter(base_branch, key),
         [f"metrics.`{metric}` {direction}", "attributes.start_time DESC"],
     )
     run = _first_other(runs, candidate)
@@ -300,15 +311,18 @@ def _best(
     )
 
 
-def _latest(client: MlflowClient, experiment_id: str, candidate: Run, base_branch: str | None) -> ChampionChoice | None:
+def _latest(
+    client: MlflowClient, experiment_id: str, candidate: Run, base_branch: str | None, key: str | None
+) -> ChampionChoice | None:
     if not base_branch:
         return None
     base_sha = candidate.tags.get("ci.base_sha")
     if base_sha:
+        at_base = f"{tag_key('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}"
         runs = _base_runs(
             client,
             experiment_id,
-            f"{_base_filter(base_branch)} and {tag_key('mlflow.source.git.commit')} = {quote_filter_value(base_sha)}",
+            f"{_base_filter(base_branch, key)} and {at_base}",
             ["attributes.start_time DESC"],
         )
         run = _first_other(runs, candidate)
@@ -316,7 +330,7 @@ def _latest(client: MlflowClient, experiment_id: str, candidate: Run, base_branc
             return ChampionChoice(
                 run=run, strategy="latest", description=f"latest on {base_branch} at merge-base {base_sha[:7]}"
             )
-    runs = _base_runs(client, experiment_id, _base_filter(base_branch), ["attributes.start_time DESC"])
+    runs = _base_runs(client, experiment_id, _base_filter(base_branch, key), ["attributes.start_time DESC"])
     run = _first_other(runs, candidate)
     if run is None:
         return None

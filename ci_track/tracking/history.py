@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ci_track.gate.noise_config import MAX_REPEAT
 from ci_track.gate.noise_gate import REPEAT_GROUP_TAG, REPEATS_TAG, NoiseEvidence, build_evidence, mean_run
-from ci_track.tracking.champion import COMPLETE_FILTER, PR_TAG, is_complete, quote_filter_value
+from ci_track.tracking.champion import COMPLETE_FILTER, PR_TAG, is_complete, quote_filter_value, scope_filter
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.reuse import FINGERPRINT_TAG
 from ci_track.tracking.runs import Run
@@ -62,12 +62,14 @@ def repeat_group(client: MlflowClient, experiment_id: str, run: Run) -> list[Run
     return found
 
 
-def base_history(client: MlflowClient, experiment_id: str, base_branch: str | None, *, own: int = 0) -> list[Run]:
+def base_history(
+    client: MlflowClient, experiment_id: str, base_branch: str | None, *, own: int = 0, key: str | None = None
+) -> list[Run]:
     """The base branch's last HISTORY_RUNS complete runs that were not made for a pull request, newest first,
     plus `own` more: the candidate's and the champion's runs, which the caller leaves out (they are groups)."""
     if not base_branch:
         return []
-    branch = f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+    branch = scope_filter(base_branch, key)
     return client.search_runs_lacking(
         [experiment_id],
         tag=PR_TAG,
@@ -77,11 +79,13 @@ def base_history(client: MlflowClient, experiment_id: str, base_branch: str | No
     )
 
 
-def recent_champions(client: MlflowClient, experiment_id: str, base_branch: str | None, k: int) -> list[list[Run]]:
-    """The last `k` promoted runs of the base branch, newest first, each with its repeat group."""
+def recent_champions(
+    client: MlflowClient, experiment_id: str, base_branch: str | None, k: int, *, key: str | None = None
+) -> list[list[Run]]:
+    """The last `k` promoted runs of the base branch (under `key`), newest first, each with its repeat group."""
     if not base_branch or k < 1:
         return []
-    branch = f"{_tag('mlflow.source.git.branch')} = {quote_filter_value(base_branch)}"
+    branch = scope_filter(base_branch, key)
     runs, _ = client.search_runs(
         [experiment_id],
         filter_string=f"{branch} and {_tag(PROMOTED_TAG)} LIKE '%' and {COMPLETE_FILTER}",
@@ -142,12 +146,13 @@ def gather_evidence(
     # The own runs the history search also finds (base-branch runs not made for a PR) are read on top.
     own = sum(1 for run in (*candidate_runs, *champion_runs) if run.branch == base_branch and PR_TAG not in run.tags)
     wanted = (noisy or with_history) and champion is not None
-    history = base_history(client, experiment_id, base_branch, own=own) if wanted else []
+    key = config.report.key  # several models in one experiment: each its own history and champions
+    history = base_history(client, experiment_id, base_branch, own=own, key=key) if wanted else []
     # the noise estimate only where a rule asks for it, one sample per set of training inputs
     base, repeated = distinct_inputs(history) if noisy else ([], 0)
     window = config.champion.drift_window
     drifting = any(rule.max_drift is not None for rule in config.metrics.values())
-    recent = recent_champions(client, experiment_id, base_branch, window) if drifting else []
+    recent = recent_champions(client, experiment_id, base_branch, window, key=key) if drifting else []
     evidence = build_evidence(
         config, candidate_runs, champion_runs, base, recent, drift_window=window if drifting else 0
     )
@@ -178,7 +183,14 @@ def gather_evidence(
 
 
 def best_by_mean_run(
-    client: MlflowClient, experiment_id: str, candidate: Run, base_branch: str, metric: str, goal: str | None
+    client: MlflowClient,
+    experiment_id: str,
+    candidate: Run,
+    base_branch: str,
+    metric: str,
+    goal: str | None,
+    *,
+    key: str | None = None,
 ) -> tuple[Run, int] | None:
     """The `best` champion ranked by mean over repeats: among the base branch's last HISTORY_RUNS
     complete runs (one search), grouped by repeat group (else commit), the group with the best mean
@@ -186,7 +198,8 @@ def best_by_mean_run(
     from ci_track.gate.noise_gate import finite_values, group_by_repeat
     from ci_track.gate.repeats import best_by_mean
 
-    runs = [run for run in base_history(client, experiment_id, base_branch) if run.run_id != candidate.run_id]
+    history = base_history(client, experiment_id, base_branch, key=key)
+    runs = [run for run in history if run.run_id != candidate.run_id]
     groups = [group for group in group_by_repeat(runs) if finite_values(group, metric)]
     if not groups:
         return None

@@ -49,6 +49,7 @@ class TrainingIdentity:
     workdir: str = "."  # relative to the top of the work tree
     repeat: str = "1"  # RepeatPolicy in words: "1", "3", "auto, at most 4"
     metrics_files: tuple[str, ...] = ()
+    key: str | None = None  # the report key (a matrix job's model): two models never share a training
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -186,6 +187,7 @@ def fingerprint(
         "workdir": identity.workdir,
         "repeat": identity.repeat,
         "metrics_files": list(identity.metrics_files),
+        "key": identity.key,
     }
     text = json.dumps(document, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()

@@ -12,7 +12,9 @@ in tests/e2e/test_action_act.py.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from tests.cli_helpers import CliResult, ci_track
+from tests.cli_helpers import CliResult, base_env, ci_track, init_repo
 from tests.fakes.fake_github import FakeGitHub, running_fake_github
 from tests.mlflow_server import MlflowServer
-from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, github_pr_env, make_run
+from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, client_for, github_pr_env, make_run
 
 FIRST_HEAD = "1a2b3c4d" * 5
 SECOND_HEAD = "5e6f7a8b" * 5
@@ -43,6 +45,8 @@ def models(mlflow_server: MlflowServer, tmp_path: Path) -> dict[str, Any]:
     experiment = f"models-{uuid.uuid4().hex[:8]}"
     url = mlflow_server.url
     make_run(url, experiment, branch="main", sha="9" * 40, metrics={"rmse": 0.80})
+    for model in ("ridge", "lasso"):  # each model's own run on main, as `ci-track run` under --key leaves it
+        make_run(url, experiment, branch="main", sha="9" * 40, metrics={"rmse": 0.80}, tags={"ci.key": model})
     pr_tags = {"ci.pr_number": str(PR_NUMBER)}
     runs = {
         model: make_run(url, experiment, branch="feature", sha=FIRST_HEAD, metrics={"rmse": rmse}, tags=pr_tags)
@@ -138,3 +142,53 @@ def test_a_run_of_another_experiment_is_an_error_annotation_that_says_what_to_se
     (error,) = [line for line in result.stdout.splitlines() if line.startswith("::error title=ci-track::")]
     assert "belongs to experiment" in error and "CI_TRACK_EXPERIMENT" in error and "`experiment` input" in error
     assert github.comments_on(REPOSITORY, PR_NUMBER) == [] and github.statuses == []
+
+
+def test_under_a_key_the_candidate_champion_and_history_are_that_models_own_runs(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """One experiment, two model families: lasso's runs are worse by nature. A lasso PR is judged against
+    lasso's champion, never ridge's; a ridge PR against ridge's, never the newer lasso run; and without
+    --run-id the candidate is the key's run of the head commit, not the sibling job's."""
+    experiment = f"families-{uuid.uuid4().hex[:8]}"
+    url = mlflow_server.url
+    ridge_champion = make_run(
+        url, experiment, branch="main", sha="8" * 40, metrics={"rmse": 0.80}, tags={"ci.key": "ridge"}
+    )
+    lasso_champion = make_run(
+        url, experiment, branch="main", sha="8" * 40, metrics={"rmse": 0.99}, tags={"ci.key": "lasso"}
+    )
+    pr = {"ci.pr_number": str(PR_NUMBER)}
+    for model, rmse in (("ridge", 0.85), ("lasso", 0.97)):  # ridge regressed, lasso improved
+        make_run(
+            url, experiment, branch="feature", sha=FIRST_HEAD, metrics={"rmse": rmse}, tags={**pr, "ci.key": model}
+        )
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / ".ci-track.yml").write_text(
+        RULES.format(experiment=experiment) + "champion:\n  strategy: [latest]\nno_champion: fail\n"
+    )
+    env = base_env(MLFLOW_TRACKING_URI=url, CI_TRACK_HEAD_SHA=FIRST_HEAD, CI_TRACK_BASE_BRANCH="main")
+    judged = {}
+    for model in ("ridge", "lasso"):
+        report = tmp_path / f"{model}.json"
+        result = ci_track("compare", "--key", model, "--json-output", str(report), env=env, cwd=workdir)
+        document = json.loads(report.read_text())
+        judged[model] = (result.code, document["champion"]["run_id"], document["metrics"][0]["candidate"])
+    assert judged["ridge"] == (1, ridge_champion, 0.85)  # not the newer lasso run, which it would beat
+    assert judged["lasso"] == (0, lasso_champion, 0.97)  # not ridge's 0.80, which it would lose to
+
+    # `ci-track run` under a key (the action's `key` input, CI_TRACK_KEY) tags the run with it.
+    init_repo(tmp_path / "repo", {"train.py": "print('trained')\n"})
+    trained = ci_track(
+        "run", "--", sys.executable, "train.py",
+        env={**env, "CI_TRACK_EXPERIMENT": experiment, "CI_TRACK_KEY": "ridge", "CI_TRACK_HEAD_SHA": "7" * 40},
+        cwd=tmp_path / "repo",
+    )  # fmt: skip
+    assert trained.code == 0, trained.stderr
+    with client_for(url) as client:
+        experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        runs, _ = client.search_runs(
+            [experiment_id], filter_string="tags.`mlflow.source.git.commit` = '" + "7" * 40 + "'"
+        )
+    assert [run.tags.get("ci.key") for run in runs] == ["ridge"]
