@@ -201,7 +201,7 @@ def run_gate(
         choice.run if choice else None,
         base_branch,
         prepare=lambda run: with_aggregates(client, run, config),
-        with_history=config.report.charts and not for_promotion,  # the trend charts: the same one search
+        with_history=bool(config.report.charts) and not for_promotion,  # the trend charts: the same one search
     )
     comparison = compare(
         noise.candidate,

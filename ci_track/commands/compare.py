@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ci_track.vocabulary import COMMENT_MODES, FORGES
 
@@ -101,6 +103,7 @@ def main(args: argparse.Namespace) -> int:
     environ = environment()
     request = GateRequest.from_args(args)
     context, rules = prepare_gate(request, environ, Path.cwd())
+    rules = _with_charts_decided(rules, context, environ, args.forge)
     with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
         outcome = run_gate(client, request, context, rules)
         if outcome.config.report.charts:
@@ -110,3 +113,18 @@ def main(args: argparse.Namespace) -> int:
 
             outcome = dataclasses.replace(outcome, charts=gather_charts(client, outcome))
     return emit(outcome, ReportRequest.from_args(args), environ, out=sys.stdout)
+
+
+def _with_charts_decided(rules: Any, context: Any, environ: Mapping[str, str], forge_flag: str | None) -> Any:
+    """The rules with `report.charts` decided: as set, else on unless the report goes to Bitbucket, whose
+    comments show a Mermaid block as code (GitHub and GitLab draw it)."""
+    import dataclasses
+
+    from ci_track.commands._publish import choose_forge
+
+    report = rules.config.report
+    if report.charts is not None:
+        return rules
+    forge = choose_forge(environ, context.provider, flag=forge_flag, repo_url=context.repo_url)
+    config = dataclasses.replace(rules.config, report=dataclasses.replace(report, charts=report.charts_for(forge)))
+    return dataclasses.replace(rules, config=config)

@@ -25,7 +25,7 @@ Where each setting comes from, first match wins:
 | commit status | `--status`/`--no-status` | `CI_TRACK_STATUS` | `status` | on with a GitHub token |
 | whose rules gate a PR | `--rules-from` | `CI_TRACK_RULES_FROM` | `rules_from` (base commit's only) | `base` |
 | report key | `--key` | `CI_TRACK_KEY` | `report.key` | the experiment |
-| charts | `--no-charts` | `CI_TRACK_CHARTS` | `report.charts` | on |
+| charts | `--no-charts` | `CI_TRACK_CHARTS` | `report.charts` | on (off when the report goes to Bitbucket) |
 
 - The experiment has no default of its own: without any of the four, commands fail with exit 2.
 - The base branch default (the PR's base branch from the CI context, else the repository's default
@@ -163,7 +163,13 @@ class ReportConfig:
     """How the report is published (not gating: a PR's own file decides it, like `comment` and `status`)."""
 
     key: str | None = None  # the sticky comment's marker and the status context ci-track/<key>; None: the experiment
-    charts: bool = True  # the trend charts and training curves in the markdown report
+    # the trend charts and training curves in the markdown report; None (not set anywhere): on, except
+    # where the comment cannot draw Mermaid (Bitbucket: `charts_for`)
+    charts: bool | None = None
+
+    def charts_for(self, forge: str) -> bool:
+        """Whether the report of a compare publishing to `forge` carries charts."""
+        return self.charts if self.charts is not None else forge != "bitbucket"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

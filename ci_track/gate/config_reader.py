@@ -204,7 +204,7 @@ class ConfigReader:
         if key is not None and not key.strip():
             raise self.error(section["key"][1], "report.key must not be empty")
         charts = self.boolean(section["charts"][1], "report.charts") if "charts" in section else None
-        return ReportConfig(key=key.strip() if key else None, charts=True if charts is None else charts)
+        return ReportConfig(key=key.strip() if key else None, charts=charts)
 
     def metrics(self, node: yaml.Node) -> dict[str, MetricRule]:
         if self.is_null(node):

@@ -103,7 +103,7 @@ def apply_overrides(config: Config, cli: Mapping[str, Any], environ: Mapping[str
     if key is not None and not key.strip():
         raise error("--key", "must not be empty")
     report = dataclasses.replace(
-        config.report, key=key.strip() if key else None, charts=bool(boolean("charts", config.report.charts))
+        config.report, key=key.strip() if key else None, charts=boolean("charts", config.report.charts)
     )
 
     champion = config.champion

@@ -265,6 +265,32 @@ def test_report_key_and_charts_come_from_the_file_the_environment_and_the_flags(
         apply_overrides(config, {"key": " "}, {})
 
 
+def test_charts_default_on_except_where_the_comment_cannot_draw_them() -> None:
+    """Bitbucket shows a Mermaid block as code: charts are off there unless asked for; set anywhere, they obey."""
+    from ci_track.ci.context import CIContext
+    from ci_track.commands.compare import _with_charts_decided
+    from ci_track.gate.config import parse_config
+    from ci_track.gate.rules import GateRules
+
+    unset = parse_config("experiment: wine\n").report
+    assert unset.charts is None
+    assert [unset.charts_for(forge) for forge in ("github", "gitlab", "bitbucket", "none")] == [True, True, False, True]
+    asked = parse_config("experiment: wine\nreport: {charts: true}\n").report
+    assert asked.charts_for("bitbucket") is True
+
+    def decided(environ: dict[str, str], provider: str, flag: str | None = None, text: str = "") -> bool | None:
+        rules = GateRules(config=parse_config("experiment: wine\n" + text), report=None)  # type: ignore[arg-type]
+        context = CIContext(provider=provider, event="push", head_sha=None, repo_url="https://bitbucket.org/team/repo")
+        return _with_charts_decided(rules, context, environ, flag).config.report.charts
+
+    assert decided({}, "bitbucket") is False  # Bitbucket Pipelines
+    assert decided({}, "jenkins") is False  # a Jenkins build of a Bitbucket repository
+    assert decided({}, "github-actions") is True
+    assert decided({"CI_TRACK_FORGE": "bitbucket"}, "local") is False
+    assert decided({}, "local", flag="gitlab") is True
+    assert decided({}, "bitbucket", text="report: {charts: true}\n") is True
+
+
 def test_the_rest_forges_sticky_comment_refuses_a_shared_key_and_marks_other_keys_outdated() -> None:
     """forges/sticky.py (GitLab, Bitbucket) decides from the same metadata as forges/github.py."""
     from ci_track.errors import SharedKeyError
