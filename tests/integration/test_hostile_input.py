@@ -466,6 +466,7 @@ def test_hostile_values_reach_gitlab_and_bitbucket_as_the_same_inert_comment(
         fake.assert_no_violations()
     with running_fake_bitbucket(repository=BITBUCKET_REPO, pr_id=MR_IID) as fake:
         env = bitbucket_pr_env(fake.url, tracking_uri=mlflow_server.url, head_sha=head, branch=branch)
+        env["CI_TRACK_CHARTS"] = "true"  # off by default on Bitbucket (no Mermaid there): the same body as the others
         result = ci_track("compare", "--run-id", candidate, env=env, cwd=tmp_path)
         assert result.code == 1, result.stderr
         (posted,) = fake.comments_on(BITBUCKET_REPO, MR_IID)
