@@ -192,6 +192,7 @@ def run_gate(
         ) from None
     related = find_related_runs(client, experiment.experiment_id, candidate)
     from ci_track.tracking.history import gather_evidence
+    from ci_track.tracking.reuse import reuse_notes
 
     noise = gather_evidence(  # repeat groups, base-branch history, recent champions: bounded searches
         client,
@@ -208,7 +209,7 @@ def run_gate(
         noise.champion,
         config,
         champion_source=choice.description if choice else None,
-        notices=(*found.notes, *_reuse_notes(client, experiment.experiment_id, candidate), *noise.notes),
+        notices=(*found.notes, *reuse_notes(client, experiment.experiment_id, candidate), *noise.notes),
         related_runs=related,
         evidence=noise.evidence,
     )
@@ -230,16 +231,6 @@ def run_gate(
         evidence=noise.evidence,
         history=noise.history,
     )
-
-
-def _reuse_notes(client: MlflowClient, experiment_id: str, candidate: Run) -> tuple[str, ...]:
-    """The candidate's training was skipped (ci_track/tracking/reuse.py): say whose numbers these are."""
-    from ci_track.tracking.reuse import REUSED_FROM_TAG
-
-    source = candidate.tags.get(REUSED_FROM_TAG)
-    if not source:
-        return ()
-    return (f"training skipped: inputs unchanged since run {source} ({client.run_url(experiment_id, source)})",)
 
 
 def with_aggregates(client: MlflowClient, run: Run, config: Config) -> Run:

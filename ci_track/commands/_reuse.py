@@ -5,7 +5,7 @@
 notice when it cannot vouch for one (no repository, a clone without the objects, an untracked or
 dirty input): then the run trains as before. Bad patterns are a UsageError (exit 2), raised
 before any run is created. `find_reuse_source` is the lookup (tracking/reuse.py), sent only when
-reuse is on; `commands/run.py` records the reused run.
+reuse is on; `record_reused_run` records the reused run (TrainingRun.reuse in commands/run.py calls it).
 """
 
 from __future__ import annotations
@@ -100,6 +100,86 @@ def fingerprint_training(
         )
     finally:
         repo.close()
+
+
+def with_reuse_tags(extra_tags: Mapping[str, str], fingerprint: str | None) -> dict[str, str]:
+    """The user's tags without the reuse tags (only ci-track sets those), plus this training's fingerprint."""
+    from ci_track.tracking.reuse import FINGERPRINT_TAG, RESERVED_TAGS, TRAINING_TAG
+
+    tags = {}
+    for key, value in extra_tags.items():
+        if key in RESERVED_TAGS:
+            _say(f"warning: tag {key!r} is set by ci-track only (training reuse); ignoring the one given")
+            continue
+        tags[key] = value
+    if fingerprint:
+        tags.update({FINGERPRINT_TAG: fingerprint, TRAINING_TAG: "trained"})
+    return tags
+
+
+def reuse_source(client: Any, experiment: Any, fingerprint: str, context: Any) -> Any:
+    """The run (or repeat group) to reuse: the one lookup (ci_track/tracking/reuse.py), None to train."""
+    from ci_track.tracking.reuse import find_source
+
+    source = find_source(client, experiment.experiment_id, fingerprint, context)
+    if source is None:
+        _say(f"training reuse: no complete training with fingerprint {fingerprint[:12]} in this experiment; training")
+    return source
+
+
+def record_reused_run(
+    client: Any,
+    environ: Mapping[str, str],
+    cwd: Path,
+    source: Any,
+    *,
+    experiment: Any,
+    context: Any,
+    name: str | None,
+    tags: dict[str, str],
+) -> tuple[str, int]:
+    """This commit's run recorded from `source`, which trained with the same fingerprint: no training.
+
+    The new run carries the source's params and metrics (with their histories) and points at it
+    (`ci.reused_from`, `ci.reused_artifact_uri`); it ends as a trained run ends, so it is complete.
+    Returns the new run's id and the exit code (0).
+    """
+    from ci_track.commands.run import write_outputs
+    from ci_track.tracking.reuse import copy_attempt
+    from ci_track.tracking.upload import finish_run
+
+    # The description MLflow shows (markdown; a run id is hex, nothing to escape).
+    tags["mlflow.note.content"] = (
+        f"{tags.get('mlflow.note.content', '')} Training skipped: inputs unchanged since run {source.run_id}."
+    ).strip()
+    run, metrics = copy_attempt(client, source, experiment_id=experiment.experiment_id, run_name=name, tags=tags)
+    run_url = client.run_url(experiment.experiment_id, run.run_id)
+    source_url = client.run_url(experiment.experiment_id, source.run_id)
+    _say(f"MLflow run {run.run_id} in experiment {experiment.name!r}: {run_url}")
+    _say(f"training skipped: inputs unchanged since run {source.run_id}: {source_url}")
+    write_outputs(
+        environ,
+        cwd,
+        provider=context.provider,
+        values={
+            "run-id": run.run_id,
+            "run-url": run_url,
+            "experiment-id": experiment.experiment_id,
+            "reused-from": source.run_id,
+        },
+    )
+    finish_run(
+        client,
+        environ,
+        cwd,
+        run_id=run.run_id,
+        metrics=metrics,
+        tags={},
+        status="FINISHED",
+        final_tags={"ci.exit_code": "0"},  # the source's: only complete, successful runs are reused
+    )
+    _say(f"MLflow run {run.run_id} finished (the results of run {source.run_id}): {run_url}")
+    return run.run_id, 0
 
 
 def _relative(path: Path, top: Path) -> str | None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import shlex
-import shutil
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +19,7 @@ from typing import Any
 
 from ci_track.cli_values import parse_key_values
 from ci_track.errors import ConfigError, UsageError
+from ci_track.training.plan import TrainingPlan, check_executable
 
 # What MLflow's start_run() raises when MLFLOW_RUN_ID's run is not in the experiment set_experiment() chose.
 _MLFLOW_EXPERIMENT_MISMATCH = b"active experiment ID does not match environment run ID"
@@ -99,7 +98,13 @@ def main(args: argparse.Namespace) -> int:
         from ci_track.tracking.champion import KEY_TAG
 
         extra_tags[KEY_TAG] = config.report.key
-    from ci_track.commands._reuse import describe_repeat, fingerprint_training, reuse_wanted
+    from ci_track.commands._reuse import (
+        describe_repeat,
+        fingerprint_training,
+        reuse_source,
+        reuse_wanted,
+        with_reuse_tags,
+    )
 
     reuse = reuse_wanted(args, config)
     context = detect_context(environ, cwd)
@@ -124,10 +129,10 @@ def main(args: argparse.Namespace) -> int:
         metrics_files=metrics_files,
         announce=reuse,
     )
-    extra_tags = _with_reuse_tags(extra_tags, fingerprint)
+    extra_tags = with_reuse_tags(extra_tags, fingerprint)
     with MlflowClient(settings) as client:
         experiment = client.get_or_create_experiment(experiment_name)
-        source = _reuse_source(client, experiment, fingerprint, context) if reuse and fingerprint else None
+        source = reuse_source(client, experiment, fingerprint, context) if reuse and fingerprint else None
         if policy is not None:  # several attempts, one candidate (ci_track/training/repeat.py)
             from ci_track.gate.noise_gate import SEED_TAG
 
@@ -180,50 +185,6 @@ def main(args: argparse.Namespace) -> int:
         )
 
 
-def _with_reuse_tags(extra_tags: Mapping[str, str], fingerprint: str | None) -> dict[str, str]:
-    """The user's tags without the reuse tags (only ci-track sets those), plus this training's fingerprint."""
-    from ci_track.tracking.reuse import FINGERPRINT_TAG, RESERVED_TAGS, TRAINING_TAG
-
-    tags = {}
-    for key, value in extra_tags.items():
-        if key in RESERVED_TAGS:
-            _say(f"warning: tag {key!r} is set by ci-track only (training reuse); ignoring the one given")
-            continue
-        tags[key] = value
-    if fingerprint:
-        tags.update({FINGERPRINT_TAG: fingerprint, TRAINING_TAG: "trained"})
-    return tags
-
-
-def _reuse_source(client: Any, experiment: Any, fingerprint: str, context: Any) -> Any:
-    """The run (or repeat group) to reuse: the one lookup (ci_track/tracking/reuse.py), None to train."""
-    from ci_track.tracking.reuse import find_source
-
-    source = find_source(client, experiment.experiment_id, fingerprint, context)
-    if source is None:
-        _say(f"training reuse: no complete training with fingerprint {fingerprint[:12]} in this experiment; training")
-    return source
-
-
-class TrainingPlan:
-    """What to execute: an argv, or a shell command built from an MLproject entry point."""
-
-    def __init__(
-        self,
-        *,
-        argv: Sequence[str],
-        source_name: str,
-        params: Mapping[str, str] | None = None,
-        entry_point: str | None = None,
-        workdir: Path,
-    ) -> None:
-        self.argv = list(argv)
-        self.source_name = source_name
-        self.params = dict(params or {})
-        self.entry_point = entry_point
-        self.workdir = workdir
-
-
 def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) -> TrainingPlan:
     """Validate what to run before anything is created on the server (bad input fails with exit 2)."""
     if args.entry_point:
@@ -250,21 +211,6 @@ def plan_training(args: argparse.Namespace, command: list[str], *, cwd: Path) ->
     return TrainingPlan(argv=command, source_name=shlex.join(command)[:500], workdir=cwd)
 
 
-def check_executable(program: str, *, cwd: Path) -> None:
-    """Refuse a command that cannot start before a run is created for it (no run is left RUNNING)."""
-    if os.sep not in program:
-        if shutil.which(program) is None:
-            raise UsageError(f"command not found: {program!r}")
-        return
-    path = cwd / program
-    if not path.is_file():
-        raise UsageError(f"command not found: {program!r}")
-    if not os.access(path, os.X_OK):
-        raise UsageError(
-            f"command is not executable: {program!r} (run it through its interpreter, e.g. bash {program})"
-        )
-
-
 class TrainingRun:
     """Creates the run, runs the command inside it, and finishes the run (or spools what it could not send)."""
 
@@ -284,52 +230,23 @@ class TrainingRun:
         run_name: str | None,
         extra_tags: Mapping[str, str],
     ) -> int:
-        """Record this commit's run from `source`, which trained with the same fingerprint: no training.
+        """Record this commit's run from `source`, which trained with the same fingerprint (commands/_reuse.py)."""
+        from ci_track.commands._reuse import record_reused_run
+        from ci_track.tracking.tags import default_run_name
 
-        The new run carries the source's params and metrics (with their histories) and points at it
-        (`ci.reused_from`, `ci.reused_artifact_uri`); it ends as a trained run ends, so it is complete.
-        """
-        from ci_track.tracking.reuse import copy_attempt
-        from ci_track.tracking.upload import finish_run
-
-        experiment = self.experiment
-        name = run_name or _default_name(context)
-        tags = self._tags(plan, context, name, extra_tags)
-        # The description MLflow shows (markdown; a run id is hex, nothing to escape).
-        tags["mlflow.note.content"] = (
-            f"{tags.get('mlflow.note.content', '')} Training skipped: inputs unchanged since run {source.run_id}."
-        ).strip()
-        run, metrics = copy_attempt(
-            self.client, source, experiment_id=experiment.experiment_id, run_name=name, tags=tags
-        )
-        self.last_run_id = run.run_id
-        run_url = self.client.run_url(experiment.experiment_id, run.run_id)
-        source_url = self.client.run_url(experiment.experiment_id, source.run_id)
-        _say(f"MLflow run {run.run_id} in experiment {experiment.name!r}: {run_url}")
-        _say(f"training skipped: inputs unchanged since run {source.run_id}: {source_url}")
-        write_outputs(
-            self.environ,
-            self.cwd,
-            provider=context.provider,
-            values={
-                "run-id": run.run_id,
-                "run-url": run_url,
-                "experiment-id": experiment.experiment_id,
-                "reused-from": source.run_id,
-            },
-        )
-        finish_run(
+        name = run_name or default_run_name(context)
+        run_id, code = record_reused_run(
             self.client,
             self.environ,
             self.cwd,
-            run_id=run.run_id,
-            metrics=metrics,
-            tags={},
-            status="FINISHED",
-            final_tags={"ci.exit_code": "0"},  # the source's: only complete, successful runs are reused
+            source,
+            experiment=self.experiment,
+            context=context,
+            name=name,
+            tags=self._tags(plan, context, name, extra_tags),
         )
-        _say(f"MLflow run {run.run_id} finished (the results of run {source.run_id}): {run_url}")
-        return 0
+        self.last_run_id = run_id
+        return code
 
     def _tags(
         self, plan: TrainingPlan, context: Any, name: str | None, extra_tags: Mapping[str, str]
@@ -359,7 +276,9 @@ class TrainingRun:
         metrics_files: Sequence[Path],
     ) -> int:
         experiment = self.experiment or self.client.get_or_create_experiment(experiment_name)
-        name = run_name or _default_name(context)
+        from ci_track.tracking.tags import default_run_name
+
+        name = run_name or default_run_name(context)
         tags = self._tags(plan, context, name, extra_tags)
         run = self.client.create_run(experiment.experiment_id, run_name=name, tags=tags)
         self.last_run_id = run.run_id
@@ -404,9 +323,11 @@ class TrainingRun:
 
         metrics: list[dict[str, Any]] = []
         metrics_error: ConfigError | None = None
+        from ci_track.training.metrics_file import metric_records
+
         for path in metrics_files:
             try:
-                metrics.extend(_read_metrics(self.cwd / path))
+                metrics.extend(metric_records(self.cwd / path))
             except ConfigError as error:
                 metrics_error = error
         if metrics_error is not None and status == "FINISHED":
@@ -454,14 +375,6 @@ class TrainingRun:
             )
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    from ci_track.training.metrics_file import read_metrics_file
-
-    if not path.exists():
-        raise ConfigError(f"metrics file {path} was not written by the command")
-    return [{"key": p.key, "value": p.value, "step": p.step, "timestamp": p.timestamp} for p in read_metrics_file(path)]
-
-
 def write_outputs(environ: Mapping[str, str], cwd: Path, *, provider: str, values: Mapping[str, str]) -> None:
     """Hand the run id to the next CI step: GITHUB_OUTPUT on Actions, a properties file on Jenkins."""
     from ci_track.ci.github_actions import write_outputs as write_step_outputs
@@ -470,12 +383,6 @@ def write_outputs(environ: Mapping[str, str], cwd: Path, *, provider: str, value
     write_step_outputs(environ, values)
     if provider == "jenkins" or environ.get("CI_TRACK_PROPERTIES_FILE"):
         write_properties(properties_path(environ, cwd), values)
-
-
-def _default_name(context: Any) -> str | None:
-    from ci_track.tracking.tags import default_run_name
-
-    return default_run_name(context)
 
 
 def _local_user() -> str | None:

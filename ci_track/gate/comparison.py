@@ -69,7 +69,7 @@ from ci_track.gate.numbers import (
     format_values_apart,
     short_change_words,
 )
-from ci_track.gate.results import Comparison, MetricResult, ParamChange
+from ci_track.gate.results import Comparison, MetricResult, diff_params
 from ci_track.tracking.runs import RelatedRun, Run
 
 # ---------------------------------------------------------------- numbers in words
@@ -156,20 +156,6 @@ def _unusable_champion(results: list[MetricResult], config: Config, champion: Ru
         else r
         for r in results
     ]
-
-
-def diff_params(champion: Mapping[str, str] | None, candidate: Mapping[str, str]) -> tuple[ParamChange, ...]:
-    """What changed in the params; nothing when there is no champion to compare with."""
-    if champion is None:
-        return ()
-    changes = []
-    for name in sorted(set(champion) | set(candidate)):
-        old, new = champion.get(name), candidate.get(name)
-        if old == new:
-            continue
-        change = "added" if old is None else "removed" if new is None else "changed"
-        changes.append(ParamChange(name=name, change=change, champion=old, candidate=new))
-    return tuple(changes)
 
 
 def _severity_outcome(severity: str) -> str:

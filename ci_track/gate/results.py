@@ -6,6 +6,7 @@ Made by gate/comparison.py's `compare`, read by the decision, the headline and e
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ci_track.tracking.runs import RelatedRun, Run
@@ -73,6 +74,20 @@ class ParamChange:
     change: str  # changed | added | removed
     champion: str | None
     candidate: str | None
+
+
+def diff_params(champion: Mapping[str, str] | None, candidate: Mapping[str, str]) -> tuple[ParamChange, ...]:
+    """What changed in the params; nothing when there is no champion to compare with."""
+    if champion is None:
+        return ()
+    changes = []
+    for name in sorted(set(champion) | set(candidate)):
+        old, new = champion.get(name), candidate.get(name)
+        if old == new:
+            continue
+        change = "added" if old is None else "removed" if new is None else "changed"
+        changes.append(ParamChange(name=name, change=change, champion=old, candidate=new))
+    return tuple(changes)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -151,3 +151,11 @@ def copy_attempt(
             for point in client.get_metric_history(source.run_id, key)
         )
     return run, metrics
+
+
+def reuse_notes(client: MlflowClient, experiment_id: str, candidate: Run) -> tuple[str, ...]:
+    """The candidate's training was skipped (ci_track/tracking/reuse.py): say whose numbers these are."""
+    source = candidate.tags.get(REUSED_FROM_TAG)
+    if not source:
+        return ()
+    return (f"training skipped: inputs unchanged since run {source} ({client.run_url(experiment_id, source)})",)

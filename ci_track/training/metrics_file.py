@@ -73,6 +73,13 @@ def read_metrics_file(path: Path) -> list[MetricPoint]:
     return points
 
 
+def metric_records(path: Path) -> list[dict[str, Any]]:
+    """The file the command was asked to write, as MLflow's log-batch metrics; ConfigError when it did not."""
+    if not path.exists():
+        raise ConfigError(f"metrics file {path} was not written by the command")
+    return [{"key": p.key, "value": p.value, "step": p.step, "timestamp": p.timestamp} for p in read_metrics_file(path)]
+
+
 def _parse(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
