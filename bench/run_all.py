@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     facts["load during the run"] = "; ".join(loads)
     facts["duration"] = f"{time.monotonic() - started:.0f} s"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(figures, facts, args=args, selected=selected, full=full), encoding="utf-8")
+    text = render(figures, facts, args=args, selected=selected, full=full)
+    previous = output.read_text(encoding="utf-8") if output.exists() else ""
+    output.write_text(text.rstrip("\n") + "\n" + kept_sections(previous), encoding="utf-8")
     if full and args.output is None:
         quote_in_readme(figures, facts)
     print(render_table(figures))
@@ -115,6 +117,24 @@ def _met(figure: Figure) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+GENERATED_SECTIONS = ("Machine", "Figures", "Notes", "Goals missed")
+
+
+def kept_sections(previous: str) -> str:
+    """The sections of an earlier RESULTS.md that this run does not write: the figures other benchmarks
+    append (bench/decision_quality.py, bench/reuse_replay.py, bench/bench_charts.py ...), kept as they were."""
+    kept: list[str] = []
+    keeping = False
+    for line in previous.splitlines():
+        if line.startswith("## "):
+            keeping = line[3:].strip() not in GENERATED_SECTIONS
+        elif line.startswith("# "):
+            keeping = False
+        if keeping:
+            kept.append(line)
+    return ("\n" + "\n".join(kept) + "\n") if kept else ""
 
 
 def render_table(figures: list[Figure]) -> str:

@@ -29,7 +29,7 @@ from ci_track.secrets import redact
 from ci_track.vocabulary import COMMENT_MODES
 
 if TYPE_CHECKING:
-    from ci_track.forges.interface import Forge
+    from ci_track.forges.interface import Forge, StatusOutcome
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -202,14 +202,16 @@ def _post(
             )
     # The status before the comment: a job refused for sharing a key (below) sets `failure` after the other
     # job's comment, which that job posted after its own status, so the last status of the key is a failure.
-    if plan.status and publication.head_sha:
-        status = forge.set_status(
-            publication.head_sha,
-            key=key,
-            passed=publication.passed,
-            description=publication.headline,
-            target_url=publication.target_url,
+    head_sha = publication.head_sha
+
+    def set_status(passed: bool, description: str) -> StatusOutcome:
+        assert head_sha is not None
+        return forge.set_status(
+            head_sha, key=key, passed=passed, description=description, target_url=publication.target_url
         )
+
+    if plan.status and head_sha:
+        status = set_status(publication.passed, publication.headline)
         if status.forbidden:
             warn(f"{forge.name} refused the commit status (read-only token): it was not set", environ)
     if plan.comment_mode is not None and publication.pr_number is not None:
@@ -218,14 +220,8 @@ def _post(
                 publication.pr_number, publication.markdown, key=key, mode=plan.comment_mode, passed=publication.passed
             )
         except SharedKeyError:
-            if plan.status and publication.head_sha:  # fail closed: the other job's success must not stand
-                forge.set_status(
-                    publication.head_sha,
-                    key=key,
-                    passed=False,
-                    description=f"two jobs report as {key}: give each its own key",
-                    target_url=publication.target_url,
-                )
+            if plan.status and head_sha:  # fail closed: the other job's success must not stand
+                set_status(False, f"two jobs report as {key}: give each its own key")
             raise
         if outcome.forbidden:
             warn(f"{forge.name} refused the PR comment (read-only token, e.g. a fork PR): {forge.fork_advice}", environ)

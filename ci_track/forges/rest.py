@@ -19,16 +19,11 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from ci_track import transport
 from ci_track.errors import ForgeError, UsageError
 from ci_track.forges.interface import StatusOutcome
 from ci_track.secrets import redact, remember_secret
-from ci_track.transport import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    describe_connection_error,
-    retry_after_seconds,
-    retry_notice,
-)
+from ci_track.transport import RetryPolicy
 
 if TYPE_CHECKING:
     import requests
@@ -52,7 +47,7 @@ class Answer:
 def rate_limit_wait(headers: Mapping[str, str], retry_number: int, policy: RetryPolicy) -> float:
     """Seconds to wait before retry `retry_number` (1, 2, ...) of a 429 or 5xx answer with these headers."""
     now = policy.now()
-    retry_after = retry_after_seconds(headers.get("retry-after"), now)
+    retry_after = transport.retry_after_seconds(headers.get("retry-after"), now)
     if retry_after is not None:
         return retry_after
     for prefix in ("ratelimit-", "x-ratelimit-"):  # GitLab: RateLimit-*; others: X-RateLimit-*
@@ -158,7 +153,7 @@ class ForgeSession:
                     status=answer.status if answer is not None else None,
                 )
             what = f"{self.name} {method} {redact(urlsplit(url).path)}"
-            self.policy.progress(retry_notice(what, wait, attempt + 1, attempts, reason))
+            self.policy.progress(transport.retry_notice(what, wait, attempt + 1, attempts, reason))
             self.policy.sleep(wait)
         assert answer is not None  # the last attempt raises on a connection error
         if answer.status >= 400 and not (missing_ok and answer.status == 404):
@@ -174,7 +169,7 @@ class ForgeSession:
         try:
             response = self._session.request(method, url, params=params, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            said = describe_connection_error(exc)
+            said = transport.describe_connection_error(exc)
             if last:
                 # `from None`: the exception carries the request, and its headers hold the token
                 raise self.error(_one_line(f"could not reach {self.name} to {action}: {said}")) from None
@@ -185,7 +180,7 @@ class ForgeSession:
         except ValueError:
             data = response.text
         answer = Answer(response.status_code, headers, data)
-        retry = response.status_code in RETRYABLE_STATUSES
+        retry = response.status_code in transport.RETRYABLE_STATUSES
         return answer, (f"HTTP {response.status_code}" if retry else None)
 
     def _translate(self, answer: Answer, action: str) -> ForgeError:
