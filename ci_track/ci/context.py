@@ -36,6 +36,7 @@ class CIContext:
     build_url: str | None = None
     build_id: str | None = None
     run_attempt: str | None = None
+    job_name: str | None = None  # GitLab's CI_JOB_NAME (a matrix job's carries its values): told apart from a retry
     default_branch: str | None = None
     actor: str | None = None
     dirty: bool | None = None  # local only: uncommitted changes in the work tree

@@ -25,6 +25,7 @@ def gitlab_context(environ: Mapping[str, str]) -> CIContext:
         "provider": "gitlab",
         "build_url": clean(environ.get("CI_JOB_URL")),
         "build_id": clean(environ.get("CI_PIPELINE_ID")),
+        "job_name": clean(environ.get("CI_JOB_NAME")),
         "default_branch": default_branch,
         "actor": clean(environ.get("GITLAB_USER_LOGIN")),
     }

@@ -360,6 +360,7 @@ def _render_markdown(outcome: GateOutcome, report: ReportRequest, *, key: str, h
         head_sha=head_sha,
         build=outcome.context.build_id,
         attempt=outcome.context.run_attempt,
+        job=outcome.context.job_name,
     )
     return render_markdown(
         outcome.comparison,

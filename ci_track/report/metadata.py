@@ -2,7 +2,8 @@
 
 A report posted as a PR comment carries, right after its marker `<!-- ci-track:KEY -->`, one more
 HTML comment: `<!-- ci-track-meta:BASE64URL -->` holding JSON `{key, run, sha, build, attempt}` (the report's
-key, the candidate run id, the head SHA, and the CI build and attempt that made it). Base64 keeps
+key, the candidate run id, the head SHA, and the CI build and attempt that made it; on GitLab also
+the job's name, `job`). Base64 keeps
 any key or id from ending the comment early. From it:
 
 - `shared_key_conflict(existing, new)`: an existing comment for the same key, on the same head SHA,
@@ -11,8 +12,10 @@ any key or id from ending the comment early. From it:
   Overwriting would hide one job's report and let its commit status be replaced (`failure` then
   `success`), so the adapter refuses (fails closed) with `conflict_message`, which says to set
   `key`. A re-run of the job (a later attempt, another workflow run) or a new push (another head
-  SHA) is not a conflict; neither is anything on a CI that names no attempt (GitLab, Bitbucket,
-  Jenkins, local), where a retry and a sibling job look alike: there the key is the only protection.
+  SHA) is not a conflict. GitLab names no attempt, but each job of a pipeline has its own name (a
+  `parallel: matrix` job's carries its values, "train: [ridge]"), and a retry keeps it: there two
+  names in one pipeline are the conflict. On Bitbucket, Jenkins and local builds a retry and a sibling
+  job look alike: the key is the only protection.
 - `stale_body(body, newer_sha)`: the reports of OTHER keys on the PR that describe an older head
   are marked outdated, not deleted (a model the PR no longer produces keeps its last report, but it
   no longer reads as current): a visible note after the marker line, added once.
@@ -39,13 +42,13 @@ class ReportMeta:
     head_sha: str | None
     build: str | None = None  # the CI build that made the report (e.g. GitHub's run id), None when unknown
     attempt: str | None = None  # its attempt (a re-run has a later one)
+    job: str | None = None  # the job's name within the build, where the CI names it and a retry keeps it (GitLab)
 
     def comment(self) -> str:
-        raw = json.dumps(
-            {"key": self.key, "run": self.run_id, "sha": self.head_sha, "build": self.build, "attempt": self.attempt},
-            separators=(",", ":"),
-            sort_keys=True,
-        )
+        data = {"key": self.key, "run": self.run_id, "sha": self.head_sha, "build": self.build, "attempt": self.attempt}
+        if self.job is not None:
+            data["job"] = self.job
+        raw = json.dumps(data, separators=(",", ":"), sort_keys=True)
         return f"{META_PREFIX}{base64.urlsafe_b64encode(raw.encode('utf-8')).decode('ascii')} -->"
 
 
@@ -66,7 +69,12 @@ def read_meta(body: str | None) -> ReportMeta | None:
         return value if isinstance(value, str) and value else None
 
     return ReportMeta(
-        key=data["key"], run_id=text("run"), head_sha=text("sha"), build=text("build"), attempt=text("attempt")
+        key=data["key"],
+        run_id=text("run"),
+        head_sha=text("sha"),
+        build=text("build"),
+        attempt=text("attempt"),
+        job=text("job"),
     )
 
 
@@ -84,7 +92,11 @@ def shared_key_conflict(existing: str | None, new: str) -> bool:
     # no attempt (GitLab's pipeline id survives a job's retry; Jenkins, Bitbucket, local) a retry cannot be
     # told from a sibling job: the newer report replaces the older one there, as before.
     known = old.build and fresh.build and old.attempt and fresh.attempt
-    return bool(known and (old.build, old.attempt) == (fresh.build, fresh.attempt))
+    if known:
+        return (old.build, old.attempt) == (fresh.build, fresh.attempt)
+    # GitLab: one pipeline, two job names = two jobs at once; the same name again = that job's retry.
+    named = old.build and fresh.build and old.job and fresh.job
+    return bool(named and old.build == fresh.build and old.job != fresh.job)
 
 
 def conflict_message(key: str, existing: str | None) -> str:

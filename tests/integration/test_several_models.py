@@ -192,3 +192,36 @@ def test_under_a_key_the_candidate_champion_and_history_are_that_models_own_runs
             [experiment_id], filter_string="tags.`mlflow.source.git.commit` = '" + "7" * 40 + "'"
         )
     assert [run.tags.get("ci.key") for run in runs] == ["ridge"]
+
+
+def test_on_gitlab_two_jobs_of_one_pipeline_under_one_key_are_refused_and_a_retry_is_not(
+    models: dict[str, Any], tmp_path: Path
+) -> None:
+    """GitLab names no attempt, but each job its name (CI_JOB_NAME; a parallel:matrix job's carries its
+    values): two names in one pipeline under one key is the shared-key conflict, the same name a retry."""
+    from tests.fakes.fake_gitlab import running_fake_gitlab
+    from tests.forge_scenarios import GITLAB_PROJECT, MR_IID, gitlab_mr_env
+
+    with running_fake_gitlab(project=GITLAB_PROJECT, iid=MR_IID) as fake:
+        env = gitlab_mr_env(fake.url, tracking_uri=models["url"], head_sha=FIRST_HEAD, CI_PIPELINE_ID="900")
+
+        def compare_as(job: str, run: str) -> CliResult:
+            return ci_track(
+                "compare", "--run-id", run, "--comment", "update", "--status",
+                env={**env, "CI_JOB_NAME": job}, cwd=models["workdir"],
+            )  # fmt: skip
+
+        lasso = compare_as("train: [lasso]", models["runs"]["lasso"])
+        assert lasso.code == 1, lasso.stderr
+        ridge = compare_as("train: [ridge]", models["runs"]["ridge"])
+        assert ridge.code == 2, ridge.stderr
+        assert "give each job its own key" in ridge.stderr.lower()
+        (note,) = fake.notes_on(GITLAB_PROJECT, MR_IID)
+        assert models["runs"]["lasso"] in note["body"] and models["runs"]["ridge"] not in note["body"]
+        assert [s["status"] for s in fake.statuses][-1] == "failed"  # the regression cannot be merged
+
+        retried = compare_as("train: [lasso]", models["runs"]["ridge"])  # the lasso job retried, another run
+        assert retried.code == 0, retried.stderr
+        (note,) = fake.notes_on(GITLAB_PROJECT, MR_IID)
+        assert models["runs"]["ridge"] in note["body"]
+        fake.assert_no_violations()

@@ -5,6 +5,7 @@ What a browser makes of the blocks is tests/e2e/test_comment_charts_chromium.py;
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import re
@@ -205,8 +206,10 @@ def test_a_custom_template_gets_the_chart_data(tmp_path: object) -> None:
 # -- the hidden metadata: several jobs, one PR ---------------------------------------------------------------
 
 
-def _body(key: str, run: str, sha: str, build: str | None = "7", attempt: str | None = "1") -> str:
-    meta = ReportMeta(key=key, run_id=run, head_sha=sha, build=build, attempt=attempt)
+def _body(
+    key: str, run: str, sha: str, build: str | None = "7", attempt: str | None = "1", job: str | None = None
+) -> str:
+    meta = ReportMeta(key=key, run_id=run, head_sha=sha, build=build, attempt=attempt, job=job)
     return f"{comment_marker(key)}{meta.comment()}\n### report\n"
 
 
@@ -228,6 +231,21 @@ def test_two_jobs_of_one_build_under_one_key_conflict_and_a_rerun_does_not() -> 
     # A CI that names no attempt (GitLab's retried job keeps its pipeline id): a retry cannot be told from a sibling.
     assert not shared_key_conflict(_body("exp", "a", SHA[0], attempt=None), _body("exp", "b", SHA[0], attempt=None))
     assert not shared_key_conflict(_body("exp", "a", SHA[0], build=None), _body("exp", "b", SHA[0], build=None))
+
+
+def test_on_gitlab_two_job_names_in_one_pipeline_conflict_and_a_retry_does_not() -> None:
+    """GitLab names no attempt, but each job its name (a parallel:matrix job's carries its values)."""
+
+    def gitlab(run: str, job: str, pipeline: str = "900") -> str:
+        return _body("exp", run, SHA[0], build=pipeline, attempt=None, job=job)
+
+    first = gitlab("run-ridge", "train: [ridge]")
+    assert read_meta(first) is not None and read_meta(first).job == "train: [ridge]"  # type: ignore[union-attr]
+    assert shared_key_conflict(first, gitlab("run-lasso", "train: [lasso]"))  # a sibling job, the same key
+    assert not shared_key_conflict(first, gitlab("run-ridge-2", "train: [ridge]"))  # that job retried
+    assert not shared_key_conflict(first, gitlab("run-lasso", "train: [lasso]", pipeline="901"))  # a new pipeline
+    # GitHub's metadata carries no job: its comments read as before
+    assert "job" not in base64.urlsafe_b64decode(_body("exp", "r", SHA[0]).split("meta:")[1].split(" ")[0]).decode()
 
 
 def test_other_keys_reports_on_an_older_head_are_marked_outdated_once() -> None:
