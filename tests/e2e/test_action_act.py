@@ -991,7 +991,6 @@ def test_self_test_workflow_passes_on_this_repository(
 def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_failing_status(
     tmp_path: Path,
     sandbox: ActSandbox,
-    wheelhouse: Path,
     project: ProjectRepo,
     names: dict[str, Any],
     mlflow_server: Any,
@@ -1002,10 +1001,13 @@ def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_faili
     Each job reports under its own key: both comments survive, `ci-track/lasso` fails and is not
     overwritten by ridge's success, and what the action was told reaches the job's later steps.
     """
-    sandbox.wheelhouse = wheelhouse  # the action's default install: this checkout's ci-track, in each job
     train_champion_locally(project, mlflow_server.url, tmp_path)
     workflow = (
         template("matrix-models.yml")
+        # the test venv's ci-track (this checkout) is on PATH: installing it again in each job costs ~27 s
+        .replace(
+            "          fail-on-regression: true\n", "          fail-on-regression: true\n          install: skip\n"
+        )
         .replace(
             "        model: [ridge, lasso]\n",
             '        model: [ridge, lasso]\n        include:\n          - {model: ridge, alpha: "0.01"}\n'
@@ -1023,6 +1025,7 @@ def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_faili
         '        run: echo "carried=$CI_TRACK_EXPERIMENT|$CI_TRACK_KEY|$CI_TRACK_CHAMPION_MODEL"\n'
     )
     assert workflow.count("matrix.alpha") == 1 and "include:" in workflow  # the template still has these lines
+    assert "install: skip" in workflow
     project.add_workflow("matrix-models.yml", workflow)
     pr = project.open_pull_request(PR_NUMBER, {"NOTES.md": "two model families\n"})
     fake_github.add_pull(REPOSITORY, PR_NUMBER, head_sha=pr.head_sha, base_sha=pr.base_sha, head_ref=pr.head_ref)
