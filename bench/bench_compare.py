@@ -62,9 +62,9 @@ GROWTH_MISS = (
 MLFLOW_WAY_MISS = (
     "Missed because at this size the mlflow script's search is still cheap, so both are dominated by start-up: "
     "`import mlflow` on one side, ci-track's own imports on the other (see above). What would close it: import "
-    "only what the asked-for outputs need (GitPython only outside CI when the environment does not name the "
-    "commit, Jinja2 only when markdown is written, tabulate only for the console table), and keep module-level "
-    "work (regex compilation) lazy; the MLflow part is already the minimum of round trips"
+    "only what the asked-for outputs need (Jinja2 only when markdown is written, tabulate only for the console "
+    "table), and keep module-level work (regex compilation) lazy; the MLflow part is already the minimum of round "
+    "trips"
 )
 
 # The same rules for ci-track (.ci-track.yml) and the mlflow-client script (--rule): `best` is the

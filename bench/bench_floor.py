@@ -36,9 +36,9 @@ FLOOR_LIMIT = 2.0  # compare's wall time / the floor's, issue 12
 SMALL = 20  # runs: a small experiment, where the server's share is smallest
 FLOOR_SCRIPT = Path(__file__).with_name("stdlib_floor.py")
 # What a compare on a pull request imports from its dependencies (pyproject.toml's, chosen for the job):
-# the MLflow client's HTTP library, the base commit's rules read with GitPython, the markdown template,
-# the console table, the rules file.
-DEPENDENCIES = "requests,git,jinja2,tabulate,yaml"
+# the MLflow client's HTTP library, the markdown template, the console table, the rules file (the base
+# commit's rules are read by the git executable: nothing imported).
+DEPENDENCIES = "requests,jinja2,tabulate,yaml"
 
 
 def run(ctx: BenchContext) -> list[Figure]:

@@ -1,7 +1,7 @@
 """The project's exceptions and the one exit-code table of the CLI.
 
 Library code raises these; only `ci_track.cli` turns them into a message and an exit code.
-Adapters translate third-party exceptions (requests, PyGithub, python-jenkins, GitPython)
+Adapters translate third-party exceptions (requests, PyGithub, python-jenkins, YAML)
 into these at their boundary, so nothing above an adapter ever sees a foreign exception.
 """
 

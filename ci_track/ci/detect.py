@@ -57,40 +57,37 @@ def detect_context(environ: Mapping[str, str], cwd: Path, *, merge_base: bool = 
 
     `merge_base=False` (the gate) looks the merge-base up on pull requests only: outside them
     nothing the gate does reads `base_sha` (`run` records it), and a build whose CI names its
-    commit then never opens the repository, nor imports GitPython.
+    commit then never opens the repository, nor runs git.
     """
     provider = detect_provider(environ)
-    repo = LazyRepo(cwd)
-    try:
-        if provider == "github-actions":
-            context = github_context(environ, read_github_event(environ))
-        elif provider == "gitlab":
-            context = gitlab_context(environ)
-        elif provider == "bitbucket":
-            context = bitbucket_context(environ)
-        elif provider == "jenkins":
-            context = jenkins_context(environ, parents_of=repo.parents)
-        else:
-            context = local_context(repo.get())
-        if context.head_sha is None and provider != "local":
-            context = _with_local_head(context, repo)
-        context = apply_overrides(context, environ)
-        if context.default_branch is None and provider == "jenkins":
-            context = _with_local_default_branch(context, repo)
-        # GitHub's pull_request.base.sha is the base branch tip, not the merge-base: prefer the real
-        # merge-base when the checkout has the history (fetch-depth: 0), keep the tip otherwise.
-        wanted = merge_base or context.is_pull_request
-        if (
-            wanted
-            and context.base_branch
-            and context.head_sha
-            and (context.base_sha is None or _base_is_branch_tip(context))
-        ):
-            found = repo.merge_base_with(context.head_sha, context.base_branch)
-            if found:
-                context = dataclasses.replace(context, base_sha=found)
-    finally:
-        repo.close()
+    repo = LazyRepo(cwd, environ)
+    if provider == "github-actions":
+        context = github_context(environ, read_github_event(environ))
+    elif provider == "gitlab":
+        context = gitlab_context(environ)
+    elif provider == "bitbucket":
+        context = bitbucket_context(environ)
+    elif provider == "jenkins":
+        context = jenkins_context(environ, parents_of=repo.parents)
+    else:
+        context = local_context(repo.get())
+    if context.head_sha is None and provider != "local":
+        context = _with_local_head(context, repo)
+    context = apply_overrides(context, environ)
+    if context.default_branch is None and provider == "jenkins":
+        context = _with_local_default_branch(context, repo)
+    # GitHub's pull_request.base.sha is the base branch tip, not the merge-base: prefer the real
+    # merge-base when the checkout has the history (fetch-depth: 0), keep the tip otherwise.
+    wanted = merge_base or context.is_pull_request
+    if (
+        wanted
+        and context.base_branch
+        and context.head_sha
+        and (context.base_sha is None or _base_is_branch_tip(context))
+    ):
+        found = repo.merge_base_with(context.head_sha, context.base_branch)
+        if found:
+            context = dataclasses.replace(context, base_sha=found)
     return _stripped(context)
 
 

@@ -1,13 +1,11 @@
-"""Small, failure-proof questions to the local git repository (GitPython, imported lazily).
+"""Small, failure-proof questions to the local git repository, asked of the `git` executable itself.
 
 Every lookup returns None (or an empty list) when git cannot answer: not a repository, an
 empty or shallow clone, a missing ref, git not installed, "dubious ownership" in a container.
-GitPython's exceptions stop here, translated into that "unknown" answer; the callers turn a
-missing answer into the project's own errors where it matters (ContextError in gate/rules.py),
-so nothing GitPython raises ever reaches the user as a traceback.
-
-Only `open_repo` imports GitPython (0.1-0.2 s): a build whose CI names the commit and never
-opens the repository pays nothing for it. Every other lookup takes the repository it returned.
+Each question is one `git` process (a few milliseconds); nothing is imported for it and nothing
+stays open, so a build whose CI names the commit and never opens the repository pays nothing.
+The callers turn a missing answer into the project's own errors where it matters (ContextError
+in gate/rules.py), so nothing git prints ever reaches the user as a traceback.
 
 `normalize_remote_url` and `repository_slug` are pure string functions shared with the CI
 providers that report a clone URL (Jenkins' GIT_URL).
@@ -15,16 +13,13 @@ providers that report a clone URL (Jenkins' GIT_URL).
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import re
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ci_track.secrets import strip_url_credentials
-
-if TYPE_CHECKING:
-    from git import Repo
 
 # git@github.com:owner/repo.git (scp-like syntax: no scheme, a colon before the first slash)
 _SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?!//)(?P<path>.+)$")
@@ -32,37 +27,55 @@ _SCHEME_URL = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/@]*@)?(?
 _HEX_SHA = re.compile(r"^[0-9a-f]{4,64}$")
 
 
-def _failures() -> tuple[type[Exception], ...]:
-    """What GitPython raises when git cannot answer.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Repo:
+    """A repository git found from a directory: where to ask it, and what `open_repo` learnt on the way."""
 
-    Evaluated only when an exception is raised, and only on a Repo that `open_repo` returned,
-    so GitPython is already imported: this never imports it for a build that does not use git.
+    path: Path  # the directory git was asked from (git -C), inside the work tree or the bare repository
+    top: Path | None  # the top of the work tree; None for a bare repository
+    environ: Mapping[str, str] = dataclasses.field(repr=False)  # the git processes' environment (secrets inside)
+
+
+def _git(repo: Repo, *args: str, no_lazy_fetch: bool = False) -> bytes | None:
+    """git's standard output, or None when git failed, is missing or refused the repository."""
+    env = {**repo.environ, **_NO_LAZY_FETCH} if no_lazy_fetch else dict(repo.environ)
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo.path), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+    except (OSError, ValueError):  # no git executable, an unusable directory, a NUL in an argument
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _text(repo: Repo, *args: str) -> str | None:
+    """git's answer as one stripped line of text (None on failure)."""
+    out = _git(repo, *args)
+    return out.decode("utf-8", "surrogateescape").strip() if out is not None else None
+
+
+def open_repo(path: Path, environ: Mapping[str, str]) -> Repo | None:
+    """The repository containing `path` (searching parent directories), or None.
+
+    `environ` is the environment the git processes get (the build's own, from settings.environment()).
     """
-    from git.exc import GitError, ODBError  # GitCommandError, InvalidGitRepositoryError, BadName, ...
-
-    # ValueError: an unborn HEAD, a missing remote, undecodable output; TypeError: a detached HEAD's
-    # active_branch; OSError: a vanished work tree or git binary; configparser.Error: a broken .git/config.
-    return (GitError, ODBError, ValueError, TypeError, KeyError, OSError, configparser.Error)
-
-
-def open_repo(path: Path) -> Repo | None:
-    """The repository containing `path` (searching parent directories), or None."""
-    try:
-        import git
-    except ImportError:  # GitPython refuses to import when no git executable is found
+    probe = Repo(path=path, top=None, environ=environ)
+    # One question git answers only for a repository it accepts ("dubious ownership", a broken .git,
+    # a garbage HEAD all fail here): a repository git refuses reads as none rather than half of one.
+    bare = _text(probe, "rev-parse", "--is-bare-repository")
+    if bare is None:
         return None
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except _failures():  # not a repository (or unreadable): the caller works without git
-        return None
-    try:
-        # GitPython reads refs from files itself; ask git once, so a repository git refuses
-        # ("dubious ownership", a broken .git) reads as no repository rather than half of one.
-        repo.git.rev_parse("--git-dir")
-    except _failures():
-        repo.close()
-        return None
-    return repo
+    if bare == "true":
+        return probe
+    top = _text(probe, "rev-parse", "--show-toplevel")
+    if not top:
+        return probe
+    resolved = Path(top).resolve()
+    return Repo(path=resolved, top=resolved, environ=environ)  # later questions are asked from the top
 
 
 def head_sha(repo: Repo) -> str | None:
@@ -71,43 +84,34 @@ def head_sha(repo: Repo) -> str | None:
 
 
 def branch(repo: Repo) -> str | None:
-    """The checked-out branch name; None on a detached HEAD."""
-    try:
-        return repo.active_branch.name or None  # an unborn branch has a name too
-    except _failures():  # detached HEAD: TypeError
-        return None
+    """The checked-out branch name (an unborn branch has one too); None on a detached HEAD."""
+    ref = _text(repo, "symbolic-ref", "--quiet", "HEAD")
+    prefix = "refs/heads/"
+    return ref[len(prefix) :] if ref and ref.startswith(prefix) and len(ref) > len(prefix) else None
 
 
 def is_dirty(repo: Repo) -> bool | None:
-    """Uncommitted changes to tracked files.
+    """Uncommitted changes to tracked files (the index or the work tree against HEAD).
 
     Untracked files do not count: training writes outputs (metrics files, mlruns/) into the
     work tree, and those should not mark every local run as dirty.
     """
-    if repo.bare:  # GitPython calls a bare repository clean; it has no work tree to be dirty
+    if repo.top is None:  # a bare repository has no work tree to be dirty
         return None
-    try:
-        return bool(repo.is_dirty(untracked_files=False))
-    except _failures():
-        return None
+    out = _git(repo, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=no")
+    return bool(out) if out is not None else None
 
 
 def origin_url(repo: Repo) -> str | None:
     """The `origin` remote as a browsable https URL, credentials stripped."""
-    try:
-        urls = list(repo.remote("origin").urls)
-    except _failures():  # no origin remote: ValueError
-        return None
-    first = urls[0].strip() if urls else ""
+    urls = _text(repo, "remote", "get-url", "--all", "origin")  # no origin remote: git exits 2
+    first = urls.splitlines()[0].strip() if urls else ""
     return normalize_remote_url(first) if first else None
 
 
 def default_branch(repo: Repo) -> str | None:
     """origin/HEAD's branch if the clone recorded it, else `main`, else `master`, else None."""
-    try:
-        target = repo.git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD").strip()
-    except _failures():  # clones made by CI checkouts rarely have origin/HEAD
-        target = ""
+    target = _text(repo, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD") or ""  # CI clones rarely have it
     prefix = "refs/remotes/origin/"
     if target.startswith(prefix) and len(target) > len(prefix):
         return target[len(prefix) :]
@@ -121,10 +125,7 @@ def resolve_commit(repo: Repo, ref: str) -> str | None:
     """The commit SHA `ref` points to, or None when it does not exist here."""
     if not ref or ref.startswith("-"):  # never let a ref be read as an option
         return None
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}").strip() or None
-    except _failures():
-        return None
+    return _text(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") or None
 
 
 def base_ref_commit(repo: Repo, base_branch: str) -> str | None:
@@ -138,10 +139,7 @@ def merge_base(repo: Repo, a: str, b: str) -> str | None:
     """The best common ancestor of two commits; None if unrelated or history is too shallow."""
     if a.startswith("-") or b.startswith("-"):
         return None
-    try:
-        output = repo.git.merge_base(a, b).strip()
-    except _failures():  # shallow clones and unknown commits end up here
-        return None
+    output = _text(repo, "merge-base", a, b) or ""  # shallow clones and unknown commits: git fails
     first = output.splitlines()[0] if output else ""
     return first if _HEX_SHA.match(first) else None
 
@@ -150,11 +148,7 @@ def parents(repo: Repo, sha: str) -> list[str]:
     """Parent SHAs of a commit (two for a merge commit); empty when the commit is unknown."""
     if not _HEX_SHA.match(sha.lower()):
         return []
-    try:
-        # One rev-list, not repo.commit(sha).parents: that starts GitPython's two cat-file --batch processes.
-        line = repo.git.rev_list("--parents", "-n", "1", f"{sha}^{{commit}}", "--").strip()
-    except _failures():
-        return []
+    line = _text(repo, "rev-list", "--parents", "-n", "1", f"{sha}^{{commit}}", "--")
     return line.split()[1:] if line else []
 
 
@@ -211,27 +205,17 @@ def has_commit(repo: Repo, sha: str) -> bool:
     """Whether the commit `sha` is in this clone (a shallow clone often lacks the PR's base)."""
     if not _HEX_SHA.match(sha.lower()):
         return False
-    try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
-    except _failures():  # a missing object: git exits 1
-        return False
-    return True
+    return _git(repo, "cat-file", "-e", f"{sha}^{{commit}}") is not None  # a missing object: git exits 1
 
 
 def is_shallow(repo: Repo) -> bool:
-    try:
-        return bool(repo.git.rev_parse("--is-shallow-repository").strip() == "true")
-    except _failures():
-        return False
+    """Whether this clone was made (or fetched) with a limited depth."""
+    return _text(repo, "rev-parse", "--is-shallow-repository") == "true"
 
 
 def work_tree(repo: Repo) -> Path | None:
     """The top directory of the working tree; None for a bare repository."""
-    try:
-        top = repo.working_tree_dir
-    except _failures():
-        return None
-    return Path(top).resolve() if top else None
+    return repo.top
 
 
 def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
@@ -243,13 +227,9 @@ def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
     if not _HEX_SHA.match(sha.lower()) or not path or path.startswith("/"):
         return None
     spec = f"{sha}:{path}"  # starts with hex digits: never read as an option
-    try:
-        if repo.git.cat_file("-t", spec).strip() != "blob":
-            return None
-        data = repo.git.cat_file("blob", spec, stdout_as_string=False, strip_newline_in_stdout=False)
-    except _failures():  # no such path in that commit
+    if _text(repo, "cat-file", "-t", spec) != "blob":  # no such path in that commit, or not a file there
         return None
-    return bytes(data)
+    return _git(repo, "cat-file", "blob", spec)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -271,17 +251,11 @@ def tree_entries(repo: Repo, commit: str) -> list[TreeEntry] | None:
     """
     if not _HEX_SHA.match(commit.lower()):
         return None
-    try:
-        raw = repo.git.execute(
-            ["git", "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}"],
-            env={**_NO_LAZY_FETCH},
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-        )
-    except _failures():
+    raw = _git(repo, "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}", no_lazy_fetch=True)
+    if raw is None:
         return None
     entries = []
-    for record in bytes(raw).split(b"\0"):
+    for record in raw.split(b"\0"):
         if not record:
             continue
         meta, _, path = record.partition(b"\t")
@@ -303,20 +277,23 @@ def changed_paths(repo: Repo) -> tuple[frozenset[str], frozenset[str]] | None:
 
     Paths are relative to the top of the work tree. Ignored files are not listed.
     """
-    if repo.bare:
+    if repo.top is None:
         return None
-    try:
-        raw = repo.git.execute(
-            ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
-            env={**_NO_LAZY_FETCH},
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-        )
-    except _failures():
+    raw = _git(
+        repo,
+        "--no-optional-locks",
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        no_lazy_fetch=True,
+    )
+    if raw is None:
         return None
     changed: set[str] = set()
     untracked: set[str] = set()
-    for record in bytes(raw).split(b"\0"):
+    for record in raw.split(b"\0"):
         if len(record) < 4:
             continue
         code, path = record[:2], record[3:].decode("utf-8", "surrogateescape")

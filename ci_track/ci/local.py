@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,9 @@ def local_context(repo: Repo | None) -> CIContext:
 class LazyRepo:
     """Opens the local repository only when a question needs it (most CI runs never do)."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, environ: Mapping[str, str]) -> None:
         self._cwd = cwd
+        self._environ = environ
         self._opened = False
         self._repo: Repo | None = None
 
@@ -45,7 +47,7 @@ class LazyRepo:
         if not self._opened:
             from ci_track.ci.git import open_repo
 
-            self._repo = open_repo(self._cwd)
+            self._repo = open_repo(self._cwd, self._environ)
             self._opened = True
         return self._repo
 
@@ -63,7 +65,3 @@ class LazyRepo:
             return None
         base_tip = git_repo.base_ref_commit(repo, base_branch)
         return git_repo.merge_base(repo, head_sha, base_tip) if base_tip else None
-
-    def close(self) -> None:
-        if self._repo is not None:
-            self._repo.close()

@@ -55,51 +55,48 @@ def fingerprint_training(
     from ci_track.ci import git as git_repo
     from ci_track.training.fingerprint import TrainingIdentity, fingerprint, repo_pattern, resolve_inputs
 
-    repo = git_repo.open_repo(cwd)
+    repo = git_repo.open_repo(cwd, environ)
     if repo is None:
         for pattern in config.run.inputs:
             repo_pattern(pattern, ".")  # an absolute path or ../ is wrong with or without git
         return notice("not a git repository, so the inputs have no git object ids")
-    try:
-        top = git_repo.work_tree(repo)
-        commit = git_repo.head_sha(repo)
-        if top is None or commit is None:
-            return notice("no checked-out commit to read the inputs at")
-        prefix = _relative(cwd.resolve(), top)
-        if prefix is None:
-            return notice("the directory is outside the repository's work tree")
-        tree = git_repo.tree_entries(repo, commit)
-        if tree is None:
-            return notice(f"the clone lacks the git objects of commit {commit[:12]} (a shallow or partial clone)")
-        status = git_repo.changed_paths(repo)
-        if status is None:
-            return notice("git cannot tell whether the inputs are committed")
-        changed, untracked = status
-        exists = {pattern: (cwd / pattern).exists() for pattern in config.run.inputs}  # a stat, no read
-        resolved = resolve_inputs(
-            config.run.inputs, prefix=prefix, tree=tree, changed=changed, untracked=untracked, exists=exists
-        )
-        if resolved.unusable is not None:
-            return notice(resolved.unusable)
-        workdir = _relative(Path(plan.workdir).resolve(), top)
-        identity = TrainingIdentity(
-            command=tuple(plan.argv),
-            entry_point=plan.entry_point,
-            params=plan.params,
-            workdir=workdir if workdir is not None else str(plan.workdir),
-            repeat=repeat,
-            metrics_files=tuple(str(path) for path in metrics_files),
-            key=config.report.key,
-        )
-        return fingerprint(
-            patterns=resolved.patterns,
-            files=resolved.files,
-            env_names=config.run.env_inputs,
-            environ=environ,
-            identity=identity,
-        )
-    finally:
-        repo.close()
+    top = git_repo.work_tree(repo)
+    commit = git_repo.head_sha(repo)
+    if top is None or commit is None:
+        return notice("no checked-out commit to read the inputs at")
+    prefix = _relative(cwd.resolve(), top)
+    if prefix is None:
+        return notice("the directory is outside the repository's work tree")
+    tree = git_repo.tree_entries(repo, commit)
+    if tree is None:
+        return notice(f"the clone lacks the git objects of commit {commit[:12]} (a shallow or partial clone)")
+    status = git_repo.changed_paths(repo)
+    if status is None:
+        return notice("git cannot tell whether the inputs are committed")
+    changed, untracked = status
+    exists = {pattern: (cwd / pattern).exists() for pattern in config.run.inputs}  # a stat, no read
+    resolved = resolve_inputs(
+        config.run.inputs, prefix=prefix, tree=tree, changed=changed, untracked=untracked, exists=exists
+    )
+    if resolved.unusable is not None:
+        return notice(resolved.unusable)
+    workdir = _relative(Path(plan.workdir).resolve(), top)
+    identity = TrainingIdentity(
+        command=tuple(plan.argv),
+        entry_point=plan.entry_point,
+        params=plan.params,
+        workdir=workdir if workdir is not None else str(plan.workdir),
+        repeat=repeat,
+        metrics_files=tuple(str(path) for path in metrics_files),
+        key=config.report.key,
+    )
+    return fingerprint(
+        patterns=resolved.patterns,
+        files=resolved.files,
+        env_names=config.run.env_inputs,
+        environ=environ,
+        identity=identity,
+    )
 
 
 def with_reuse_tags(extra_tags: Mapping[str, str], fingerprint: str | None) -> dict[str, str]:

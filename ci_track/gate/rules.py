@@ -143,7 +143,7 @@ def load_gate_rules(
 
     forced, forced_by = _forced_choice(rules_from_flag, environ)
     try:
-        base, base_sha, kind = _base_rules(path, cwd=cwd, context=context, head=head)
+        base, base_sha, kind = _base_rules(path, cwd=cwd, context=context, head=head, environ=environ)
     except (ContextError, ConfigError):
         if forced != "head":
             raise
@@ -186,11 +186,13 @@ def _forced_choice(flag: str | None, environ: Mapping[str, str]) -> tuple[str | 
     return text, f"{RULES_FROM_VARIABLE}={text}"
 
 
-def _base_rules(path: Path | None, *, cwd: Path, context: CIContext, head: Config) -> tuple[Config, str | None, str]:
+def _base_rules(
+    path: Path | None, *, cwd: Path, context: CIContext, head: Config, environ: Mapping[str, str]
+) -> tuple[Config, str | None, str]:
     """(the base commit's configuration, its commit, "base"); "fixed" for a file outside the repository."""
     from ci_track.ci import git as git_repo
 
-    repo = git_repo.open_repo(cwd)
+    repo = git_repo.open_repo(cwd, environ)
     if repo is None:
         if path is None and head.source is None:
             return head, None, "checkout"  # no repository and no file: nothing from the PR to distrust
@@ -199,14 +201,11 @@ def _base_rules(path: Path | None, *, cwd: Path, context: CIContext, head: Confi
             f"in a git repository: check out the repository with its history, or set {RULES_FROM_VARIABLE}=head "
             "to gate on the checkout's rules"
         )
-    try:
-        top = git_repo.work_tree(repo)
-        if path is not None and path.is_absolute() and top is not None and not _inside(path, top):
-            return head, None, "fixed"
-        base_sha = _base_commit(repo, context)
-        return _config_at(repo, base_sha, path, cwd=cwd, top=top), base_sha, "base"
-    finally:
-        repo.close()
+    top = git_repo.work_tree(repo)
+    if path is not None and path.is_absolute() and top is not None and not _inside(path, top):
+        return head, None, "fixed"
+    base_sha = _base_commit(repo, context)
+    return _config_at(repo, base_sha, path, cwd=cwd, top=top), base_sha, "base"
 
 
 def _inside(path: Path, top: Path) -> bool:

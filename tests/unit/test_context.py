@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -716,36 +717,44 @@ def test_git_adapter_answers_unknown_for_odd_repositories_and_never_raises(tmp_p
 
     repo_path = new_repo(tmp_path / "repo")
     first = commit(repo_path, "first")
-    repo = git_repo.open_repo(repo_path)
+    environ = dict(os.environ)
+    (repo_path / "sub").mkdir()
+    repo = git_repo.open_repo(repo_path / "sub", environ)  # found from a subdirectory, asked from the top
     assert repo is not None
-    try:
-        assert git_repo.head_sha(repo) == first
-        assert git_repo.origin_url(repo) is None  # no origin remote
-        assert git_repo.parents(repo, first) == []  # a root commit
-        assert git_repo.parents(repo, "0" * 40) == []  # an unknown commit
-        assert git_repo.merge_base(repo, first, "0" * 40) is None
-        assert git_repo.has_commit(repo, "0" * 40) is False
-        assert git_repo.file_at(repo, first, "file.txt") == b"first\n"
-        assert git_repo.file_at(repo, first, "missing.yml") is None
-        assert git_repo.file_at(repo, "0" * 40, "file.txt") is None
-        assert git_repo.resolve_commit(repo, "refs/heads/nope") is None
-        assert git_repo.is_shallow(repo) is False
-    finally:
-        repo.close()
+    assert git_repo.head_sha(repo) == first
+    assert git_repo.work_tree(repo) == repo_path.resolve()
+    assert git_repo.branch(repo) == "main"
+    assert git_repo.is_dirty(repo) is False
+    assert git_repo.origin_url(repo) is None  # no origin remote
+    assert git_repo.parents(repo, first) == []  # a root commit
+    assert git_repo.parents(repo, "0" * 40) == []  # an unknown commit
+    assert git_repo.merge_base(repo, first, "0" * 40) is None
+    assert git_repo.merge_base(repo, "--all", first) is None  # never an option
+    assert git_repo.has_commit(repo, "0" * 40) is False
+    assert git_repo.file_at(repo, first, "file.txt") == b"first\n"
+    assert git_repo.file_at(repo, first, "missing.yml") is None
+    assert git_repo.file_at(repo, "0" * 40, "file.txt") is None
+    assert git_repo.resolve_commit(repo, "refs/heads/nope") is None
+    assert git_repo.resolve_commit(repo, "--all") is None
+    assert git_repo.is_shallow(repo) is False
+    (repo_path / "file.txt").write_text("changed\n")
+    assert git_repo.is_dirty(repo) is True
+    subprocess.run(["git", "-C", str(repo_path), "checkout", "-q", "--detach"], check=True)
+    assert git_repo.branch(repo) is None  # a detached HEAD has no branch
 
     bare = tmp_path / "bare.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo_path), str(bare)], check=True)
-    opened = git_repo.open_repo(bare)
+    opened = git_repo.open_repo(bare, environ)
     assert opened is not None
-    try:
-        assert git_repo.work_tree(opened) is None
-        assert git_repo.is_dirty(opened) is None  # no work tree: unknown, not clean
-        assert git_repo.head_sha(opened) == first
-    finally:
-        opened.close()
+    assert git_repo.work_tree(opened) is None
+    assert git_repo.is_dirty(opened) is None  # no work tree: unknown, not clean
+    assert git_repo.changed_paths(opened) is None
+    assert git_repo.head_sha(opened) == first
 
     (repo_path / ".git" / "HEAD").write_text("garbage\n")  # git no longer takes it for a repository
-    assert git_repo.open_repo(repo_path) is None
+    assert git_repo.open_repo(repo_path, environ) is None
+    assert git_repo.open_repo(tmp_path / "no-such-directory", environ) is None
+    assert git_repo.open_repo(repo_path, {**environ, "PATH": str(tmp_path / "no-git-here")}) is None  # git missing
 
 
 GATE_PROBE = """
@@ -754,13 +763,25 @@ from pathlib import Path
 from ci_track.commands._gate import GateRequest, prepare_gate
 request = GateRequest(config_path=None, overrides={"experiment": "house-prices"})
 context, rules = prepare_gate(request, json.loads(sys.argv[1]), Path(sys.argv[2]))
-print(json.dumps({"git_imported": "git" in sys.modules, "head_sha": context.head_sha}))
+print(json.dumps({"head_sha": context.head_sha}))
 """
 
 
-def _gate_probe(environ: dict[str, str], cwd: Path) -> dict[str, object]:
-    """prepare_gate (what compare does before any MLflow request) in a fresh interpreter."""
+def _gate_probe(environ: dict[str, str], cwd: Path, tmp_path: Path) -> dict[str, object]:
+    """prepare_gate (what compare does before any MLflow request) in a fresh interpreter, counting git processes.
+
+    The git on the probe's PATH is a real one behind a script that writes a line per process it starts.
+    """
     root = Path(__file__).resolve().parents[2]
+    real_git = shutil.which("git")
+    assert real_git
+    bindir, log = tmp_path / "counting-bin", tmp_path / "git-processes.log"
+    bindir.mkdir(exist_ok=True)
+    log.write_text("")
+    wrapper = bindir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(real_git)} "$@"\n')
+    wrapper.chmod(0o755)
+    environ = {**environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(
         [sys.executable, "-c", GATE_PROBE, json.dumps(environ), str(cwd)],
         capture_output=True,
@@ -769,10 +790,11 @@ def _gate_probe(environ: dict[str, str], cwd: Path) -> dict[str, object]:
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     result: dict[str, object] = json.loads(done.stdout)
+    result["git_processes"] = len(log.read_text().splitlines())
     return result
 
 
-def test_a_gate_whose_ci_names_the_commit_never_imports_gitpython(tmp_path: Path) -> None:
+def test_a_gate_whose_ci_names_the_commit_never_runs_git(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     head = commit(repo, "first")
     push = github_env("push", "push_main", tmp_path, GITHUB_SHA=head, GITHUB_REF="refs/heads/main")
@@ -784,9 +806,11 @@ def test_a_gate_whose_ci_names_the_commit_never_imports_gitpython(tmp_path: Path
         "CI_DEFAULT_BRANCH": "main",
     }
 
-    assert _gate_probe(push, repo) == {"git_imported": False, "head_sha": PUSH_AFTER_SHA}  # the payload's commit
-    assert _gate_probe(gitlab, repo) == {"git_imported": False, "head_sha": head}
-    # A local build asks the repository for its commit: that is when GitPython is imported.
-    assert _gate_probe({}, repo) == {"git_imported": True, "head_sha": head}
+    assert _gate_probe(push, repo, tmp_path) == {"git_processes": 0, "head_sha": PUSH_AFTER_SHA}  # the payload's
+    assert _gate_probe(gitlab, repo, tmp_path) == {"git_processes": 0, "head_sha": head}
+    # A local build asks the repository for its commit: that is when git runs (a handful of processes).
+    local = _gate_probe({}, repo, tmp_path)
+    assert local["head_sha"] == head
+    assert 1 <= int(str(local["git_processes"])) <= 12
     # `run` still records the merge-base of a branch build (the merge-base champion strategy reads it).
     assert detect_context(gitlab, repo).base_sha == head

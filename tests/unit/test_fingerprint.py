@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,7 @@ def test_outside_a_repository_there_is_no_fingerprint(tmp_path: Path, capsys: py
 
 
 def test_tree_entries_and_status_are_git_s_own(repo: Path) -> None:
-    handle = open_repo(repo)
+    handle = open_repo(repo, dict(os.environ))
     assert handle is not None
     entries = {e.path: e for e in tree_entries(handle, git(repo, "rev-parse", "HEAD")) or []}
     assert entries["train.py"].object_id == git(repo, "rev-parse", "HEAD:train.py")
@@ -181,7 +182,6 @@ def test_tree_entries_and_status_are_git_s_own(repo: Path) -> None:
     (repo / "new.txt").write_text("n\n")
     (repo / "train.py").write_text("m\n")
     assert changed_paths(handle) == (frozenset({"train.py"}), frozenset({"new.txt"}))
-    handle.close()
 
 
 @pytest.mark.parametrize(
