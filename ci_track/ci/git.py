@@ -64,18 +64,15 @@ def open_repo(path: Path, environ: Mapping[str, str]) -> Repo | None:
     `environ` is the environment the git processes get (the build's own, from settings.environment()).
     """
     probe = Repo(path=path, top=None, environ=environ)
-    # One question git answers only for a repository it accepts ("dubious ownership", a broken .git,
-    # a garbage HEAD all fail here): a repository git refuses reads as none rather than half of one.
-    bare = _text(probe, "rev-parse", "--is-bare-repository")
-    if bare is None:
-        return None
-    if bare == "true":
-        return probe
-    top = _text(probe, "rev-parse", "--show-toplevel")
-    if not top:
-        return probe
-    resolved = Path(top).resolve()
-    return Repo(path=resolved, top=resolved, environ=environ)  # later questions are asked from the top
+    # git answers these only for a repository it accepts ("dubious ownership", a broken .git, a garbage
+    # HEAD all fail): a repository git refuses reads as none rather than half of one. One process in a
+    # work tree; a bare repository (no top level to show) takes a second.
+    answer = _text(probe, "rev-parse", "--is-bare-repository", "--show-toplevel")
+    lines = answer.splitlines() if answer else []
+    if len(lines) == 2 and lines[0] == "false" and lines[1]:
+        top = Path(lines[1]).resolve()
+        return Repo(path=top, top=top, environ=environ)  # later questions are asked from the top
+    return probe if _text(probe, "rev-parse", "--is-bare-repository") == "true" else None
 
 
 def head_sha(repo: Repo) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,7 +18,6 @@ from requests.adapters import HTTPAdapter
 from ci_track.errors import NotFoundError, TrackingError
 from ci_track.settings import TrackingSettings
 from ci_track.tracking import capabilities as server_capabilities
-from ci_track.tracking import databricks_auth
 from ci_track.tracking.batches import dumps
 from ci_track.tracking.capabilities import ServerCapabilities
 from ci_track.transport import (
@@ -29,6 +28,9 @@ from ci_track.transport import (
     retry_notice,
     say,
 )
+
+if TYPE_CHECKING:
+    from ci_track.tracking.databricks_auth import OAuthM2M
 
 API_PREFIX = "/api/2.0/mlflow/"
 
@@ -66,13 +68,15 @@ class MlflowRest:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self.oauth: databricks_auth.OAuthM2M | None = None
+        self.oauth: OAuthM2M | None = None
         if settings.username and settings.password is not None:
             self._session.auth = (settings.username, settings.password)  # Basic wins over a token, as in MLflow
         elif settings.token:
             self._session.headers["Authorization"] = f"Bearer {settings.token}"
         elif settings.databricks is not None and settings.databricks.uses_oauth:
-            self.oauth = databricks_auth.OAuthM2M(
+            from ci_track.tracking.databricks_auth import OAuthM2M  # Databricks only: its configparser too
+
+            self.oauth = OAuthM2M(
                 settings.databricks, self._session, timeout=settings.timeout, verify=settings.verify, clock=clock
             )
             self._session.auth = self.oauth

@@ -102,3 +102,16 @@ def test_every_long_option_of_every_subcommand_is_in_the_readme_synopsis(verb: s
     assert missing == [], f"README's synopsis of `ci-track {verb}` lacks {missing}"
     unknown = sorted(listed - options)
     assert unknown == [], f"README's synopsis of `ci-track {verb}` lists options the parser does not have: {unknown}"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices)
+
+
+@pytest.mark.parametrize("verb", ["run", "compare", "promote", "rollback", "comment", "sync", "jenkins"])
+def test_a_verb_built_alone_parses_and_helps_exactly_as_in_the_whole_parser(verb: str) -> None:
+    whole, alone = _subparsers(build_parser())[verb], _subparsers(build_parser(verb))
+    assert list(alone) == [verb]
+    assert alone[verb].format_help() == whole.format_help()
+    assert [a.option_strings for a in alone[verb]._actions] == [a.option_strings for a in whole._actions]
