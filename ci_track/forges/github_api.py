@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import GitHubError
+from ci_track.errors import ForgeForbidden, GitHubError
 from ci_track.secrets import redact
 from ci_track.settings import GitHubSettings
 from ci_track.transport import (
@@ -184,7 +184,7 @@ def connect(
     )
 
 
-class IntegrationForbidden(GitHubError):
+class IntegrationForbidden(GitHubError, ForgeForbidden):
     """403 "Resource not accessible by integration": a read-only token, e.g. on a fork PR."""
 
 

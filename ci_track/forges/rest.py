@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from ci_track import transport
-from ci_track.errors import ForgeError, UsageError
+from ci_track.errors import ForgeError, ForgeForbidden, UsageError
 from ci_track.forges.interface import StatusOutcome
 from ci_track.secrets import redact, remember_secret
 from ci_track.transport import RetryPolicy
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from ci_track.settings import ForgeHttpSettings
 
 MAX_PAGES = 1000  # a forge that keeps answering "next" would otherwise be read forever
-
-
-class ForgeForbidden(ForgeError):
-    """HTTP 403: the token may read but not write here (a fork's token, CI_JOB_TOKEN, a missing scope)."""
 
 
 @dataclasses.dataclass(frozen=True)
