@@ -19,7 +19,7 @@ import abc
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ci_track import transport
@@ -33,7 +33,7 @@ from ci_track.transport import RetryPolicy
 if TYPE_CHECKING:
     import requests
 
-    from ci_track.settings import ForgeHttpSettings
+    from ci_track.settings import RestForgeSettings
 
 MAX_PAGES = 1000  # a forge that keeps answering "next" would otherwise be read forever
 
@@ -248,18 +248,9 @@ def link_next(header: str | None) -> str | None:
     return None
 
 
-class _SessionSettings(Protocol):  # GitLabSettings, BitbucketSettings (frozen: read-only here)
-    @property
-    def api_url(self) -> str: ...
-    @property
-    def token(self) -> str: ...
-    @property
-    def http(self) -> ForgeHttpSettings: ...
-
-
 def open_session(
     name: str,
-    settings: _SessionSettings,
+    settings: RestForgeSettings,
     *,
     error: type[ForgeError],
     auth_advice: str,
