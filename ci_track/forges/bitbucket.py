@@ -23,8 +23,8 @@ from typing import Any
 
 from ci_track.errors import BitbucketError
 from ci_track.forges import sticky
-from ci_track.forges.interface import StatusOutcome
-from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, open_session, status_name
+from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, open_session
 from ci_track.report.text import cut
 from ci_track.settings import BitbucketSettings
 from ci_track.transport import RetryPolicy

@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from ci_track.errors import UsageError
 from ci_track.forges import sticky
 from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
-from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
+from ci_track.forges.interface import STATUS_PREFIX, CheckRunOutcome, CommentOutcome, StatusOutcome, check_commit_sha
 from ci_track.report.text import comment_marker, cut, fit_to_limit
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_STATUS_DESCRIPTION = 140
 MAX_CHECK_SUMMARY = 65535
-STATUS_CONTEXT_PREFIX = "ci-track/"
 STATUS_STATES = ("success", "failure", "error", "pending")
 CHECK_CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required")
 
@@ -177,7 +175,7 @@ class IssueThread:
 
 def status_context(experiment: str) -> str:
     """The status context of an experiment, e.g. `ci-track/churn-model`."""
-    return f"{STATUS_CONTEXT_PREFIX}{experiment}"
+    return f"{STATUS_PREFIX}{experiment}"
 
 
 def pull_request_head_sha(gh: github.Github, repository: str, pr_number: int) -> str:
@@ -199,8 +197,7 @@ def set_commit_status(
     """Set a commit status on `sha` (the PR head, not the merge commit); description cut to 140."""
     if state not in STATUS_STATES:
         raise UsageError(f"commit status state must be one of {', '.join(STATUS_STATES)}, got {state!r}")
-    if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
-        raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
+    check_commit_sha(sha)
     commit = gh.get_repo(repository).get_commit(sha)
     kwargs: dict[str, str] = {"context": context, "description": cut(description, MAX_STATUS_DESCRIPTION)}
     if target_url:

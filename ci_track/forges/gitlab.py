@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from ci_track.errors import GitLabError
 from ci_track.forges import sticky
-from ci_track.forges.interface import StatusOutcome
-from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, link_next, open_session, status_name
+from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, link_next, open_session
 from ci_track.report.text import cut
 from ci_track.settings import GitLabSettings
 from ci_track.transport import RetryPolicy

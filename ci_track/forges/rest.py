@@ -8,6 +8,7 @@ remain; else exponential backoff) and never longer than `max_wait` for one wait.
 line on stderr. A final answer of 400 or more becomes a `ForgeError` of the adapter's class with a
 one-line message (its token redacted), except 403, which is `ForgeForbidden`: the sticky comment
 and the status report it as a `forbidden` outcome (a fork's token, a job token), not as a failure.
+The words of a failure (`failure_words`, `one_line`) are GitHub's too (forges/github_api.py).
 `RestThread` and `RestForge` are what the GitLab and Bitbucket adapters share on top: a comment
 thread at one URL (POST, PUT and DELETE by id), the sticky comment over it (forges/sticky.py), no
 check runs. `requests` is imported inside functions, so importing this module is cheap.
@@ -17,13 +18,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ci_track import transport
-from ci_track.errors import ForgeError, ForgeForbidden, UsageError
+from ci_track.errors import ForgeError, ForgeForbidden
 from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
 from ci_track.report.text import comment_marker
@@ -270,13 +270,6 @@ def open_session(
         error=error,
         auth_advice=auth_advice,
     )
-
-
-def status_name(sha: str, key: str) -> str:
-    """`ci-track/<key>`, the status name on every forge, once `sha` is known to be a commit SHA."""
-    if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
-        raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
-    return f"ci-track/{key}"
 
 
 class RestThread(abc.ABC):
