@@ -93,6 +93,12 @@ class ForgeError(ServiceError):
         self.status = status
 
 
+class ForgeForbidden(ForgeError):
+    """HTTP 403: the token may read but not write here (a fork's token, CI_JOB_TOKEN, a missing scope).
+
+    The sticky comment and the status report it as a `forbidden` outcome (a warning), not as a failure."""
+
+
 class SharedKeyError(UsageError):
     """Two jobs publish under one report key on one commit (report/metadata.py): refused, never overwritten.
 

@@ -203,15 +203,16 @@ class GitHubSettings:
         repository = repository or environ.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
             raise UsageError("no GitHub repository: set GITHUB_REPOSITORY to 'owner/name'")
+        http = ForgeHttpSettings.from_env(environ)
         return cls(
             token=token.strip(),
             repository=repository,
             api_url=(environ.get("GITHUB_API_URL") or DEFAULT_API_URL).strip().rstrip("/"),
             pr_number=pr_number,
             head_sha=head_sha,
-            timeout=int(positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30)),
-            max_attempts=max(1, int(positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
-            max_wait=positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
+            timeout=int(http.timeout),
+            max_attempts=http.max_attempts,
+            max_wait=http.max_wait,
         )
 
 
@@ -245,12 +246,22 @@ def has_forge_token(environ: Mapping[str, str], forge: str) -> bool:
     """Whether the token `forge` needs is at hand (what makes the comment and the status the default on a PR)."""
     if forge == "github":  # as before there were other forges: any non-empty value counts
         return any(environ.get(name) for name in TOKEN_VARIABLES)
-    names = {"gitlab": GITLAB_TOKEN_VARIABLES, "bitbucket": BITBUCKET_TOKEN_VARIABLES}.get(forge, ())
-    return any(environ.get(name, "").strip() for name in names)
+    return bool(_first_set(environ, _REST_TOKEN_VARIABLES.get(forge, ())))
+
+
+_REST_TOKEN_VARIABLES = {"gitlab": GITLAB_TOKEN_VARIABLES, "bitbucket": BITBUCKET_TOKEN_VARIABLES}
 
 
 def _first_set(environ: Mapping[str, str], names: tuple[str, ...]) -> str:
     return next((environ[name].strip() for name in names if environ.get(name, "").strip()), "")
+
+
+def _rest_forge_token(environ: Mapping[str, str], forge: str) -> str:
+    """The token of `forge` (gitlab | bitbucket): the first of its variables that is set, else MissingForgeToken."""
+    token = _first_set(environ, _REST_TOKEN_VARIABLES[forge])
+    if not token:
+        raise MissingForgeToken(missing_token_message(environ, forge))
+    return token
 
 
 def _http_url(environ: Mapping[str, str], name: str, value: str) -> str:
@@ -278,16 +289,23 @@ class ForgeHttpSettings:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GitLabSettings:
-    """Where and as whom to talk to GitLab (gitlab.com or self-managed); built by `from_env`."""
+class RestForgeSettings:
+    """What every forge spoken with plain `requests` is reached with (forges/rest.open_session)."""
 
     token: str = dataclasses.field(repr=False)
+    api_url: str
+    http: ForgeHttpSettings = ForgeHttpSettings()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GitLabSettings(RestForgeSettings):
+    """Where and as whom to talk to GitLab (gitlab.com or self-managed); built by `from_env`."""
+
     project: str  # the numeric id (CI_PROJECT_ID) or the path, nested groups allowed (group/sub/proj)
     api_url: str = DEFAULT_GITLAB_API_URL  # CI_API_V4_URL, else CI_SERVER_URL + /api/v4
     pipeline_id: int | None = None  # links the status to this pipeline when it ran on the head commit
     web_url: str | None = None  # the MR's project in the browser (CI_MERGE_REQUEST_PROJECT_URL): the note's link
     ref: str | None = None  # the branch the status belongs to: the MR's source branch
-    http: ForgeHttpSettings = ForgeHttpSettings()
 
     def __post_init__(self) -> None:
         if not _GITLAB_PROJECT.fullmatch(self.project):
@@ -297,9 +315,7 @@ class GitLabSettings:
     def from_env(
         cls, environ: Mapping[str, str], *, project: str | None = None, head_sha: str | None = None
     ) -> GitLabSettings:
-        token = _first_set(environ, GITLAB_TOKEN_VARIABLES)
-        if not token:
-            raise MissingForgeToken(_missing_gitlab_token(environ))
+        token = _rest_forge_token(environ, "gitlab")
         # the MR's project: the target of a fork MR, where the notes live (CI_PROJECT_ID is the fork's)
         found = (
             environ.get("CI_TRACK_GITLAB_PROJECT", "").strip()
@@ -352,14 +368,12 @@ def _missing_gitlab_token(environ: Mapping[str, str]) -> str:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class BitbucketSettings:
+class BitbucketSettings(RestForgeSettings):
     """Where and as whom to talk to Bitbucket Cloud; built by `from_env`."""
 
-    token: str = dataclasses.field(repr=False)
     repository: str  # "workspace/repo_slug"
     api_url: str = DEFAULT_BITBUCKET_API_URL
     build_url: str | None = None  # the build status must link somewhere: the run, else the pipeline
-    http: ForgeHttpSettings = ForgeHttpSettings()
 
     def __post_init__(self) -> None:
         if not _BITBUCKET_REPOSITORY.fullmatch(self.repository):
@@ -369,9 +383,7 @@ class BitbucketSettings:
     def from_env(
         cls, environ: Mapping[str, str], *, repository: str | None = None, build_url: str | None = None
     ) -> BitbucketSettings:
-        token = _first_set(environ, BITBUCKET_TOKEN_VARIABLES)
-        if not token:
-            raise MissingForgeToken(_NO_BITBUCKET_CREDENTIAL_ADVICE)
+        token = _rest_forge_token(environ, "bitbucket")
         found = (repository or "").strip() or environ.get("BITBUCKET_REPO_FULL_NAME", "").strip()
         if not found:
             raise UsageError("no Bitbucket repository: set BITBUCKET_REPO_FULL_NAME to 'workspace/repo_slug'")

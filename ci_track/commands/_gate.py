@@ -85,7 +85,6 @@ class ReportRequest:
     check_run: bool = False
     junit_output: str | None = None
     gitlab_metrics_output: str | None = None
-    forge: str | None = None  # --forge: github | gitlab | bitbucket | none (default: the CI's)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ReportRequest:
@@ -251,15 +250,17 @@ def with_aggregates(client: MlflowClient, run: Run, config: Config) -> Run:
     return dataclasses.replace(run, metrics=metrics)
 
 
-def emit(outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], *, out: IO[str] = sys.stdout) -> int:
-    """Render the reports, write them where asked, publish what the gate decided; the command's exit code."""
+def emit(
+    outcome: GateOutcome, report: ReportRequest, environ: Mapping[str, str], *, forge: str, out: IO[str] = sys.stdout
+) -> int:
+    """Render the reports, write them where asked, publish what the gate decided to `forge` (the command
+    chose it: commands/_publish.choose_forge); the command's exit code."""
     from ci_track.ci import github_actions
-    from ci_track.commands._publish import Publication, choose_forge, publish_to_forge, write_text
+    from ci_track.commands._publish import Publication, publish_to_forge, write_text
     from ci_track.gate.decision import decide
     from ci_track.settings import has_forge_token
 
     comparison = outcome.comparison
-    forge = choose_forge(environ, outcome.context.provider, flag=report.forge, repo_url=outcome.context.repo_url)
     decision = decide(
         comparison,
         outcome.config,

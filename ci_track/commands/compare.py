@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +96,16 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ci_track.commands._gate import GateRequest, ReportRequest, emit, prepare_gate, run_gate
+    from ci_track.commands._publish import choose_forge
     from ci_track.settings import TrackingSettings, environment
     from ci_track.tracking.client import MlflowClient
 
     environ = environment()
     request = GateRequest.from_args(args)
     context, rules = prepare_gate(request, environ, Path.cwd())
-    rules = _with_charts_decided(rules, context, environ, args.forge)
+    # chosen once: the charts' default and the publishing both follow it
+    forge = choose_forge(environ, context.provider, flag=args.forge, repo_url=context.repo_url)
+    rules = _with_charts_decided(rules, forge)
     with MlflowClient(TrackingSettings.from_env(environ, uri=request.tracking_uri)) as client:
         outcome = run_gate(client, request, context, rules)
         if outcome.config.report.charts:
@@ -112,19 +114,16 @@ def main(args: argparse.Namespace) -> int:
             from ci_track.commands._charts import gather_charts
 
             outcome = dataclasses.replace(outcome, charts=gather_charts(client, outcome))
-    return emit(outcome, ReportRequest.from_args(args), environ, out=sys.stdout)
+    return emit(outcome, ReportRequest.from_args(args), environ, forge=forge, out=sys.stdout)
 
 
-def _with_charts_decided(rules: Any, context: Any, environ: Mapping[str, str], forge_flag: str | None) -> Any:
-    """The rules with `report.charts` decided: as set, else on unless the report goes to Bitbucket, whose
-    comments show a Mermaid block as code (GitHub and GitLab draw it)."""
+def _with_charts_decided(rules: Any, forge: str) -> Any:
+    """The rules with `report.charts` decided: as set, else on unless `forge` is Bitbucket, whose comments
+    show a Mermaid block as code (GitHub and GitLab draw it)."""
     import dataclasses
-
-    from ci_track.commands._publish import choose_forge
 
     report = rules.config.report
     if report.charts is not None:
         return rules
-    forge = choose_forge(environ, context.provider, flag=forge_flag, repo_url=context.repo_url)
     config = dataclasses.replace(rules.config, report=dataclasses.replace(report, charts=report.charts_for(forge)))
     return dataclasses.replace(rules, config=config)

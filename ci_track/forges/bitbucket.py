@@ -23,9 +23,9 @@ from typing import Any
 
 from ci_track.errors import BitbucketError
 from ci_track.forges import sticky
-from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.forges.rest import ForgeSession, open_session, status_name
-from ci_track.report.text import comment_marker, cut
+from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, open_session
+from ci_track.report.text import cut
 from ci_track.settings import BitbucketSettings
 from ci_track.transport import RetryPolicy
 from ci_track.vocabulary import COMMENT_LIMIT
@@ -44,89 +44,61 @@ def connect(settings: BitbucketSettings, *, policy: RetryPolicy | None = None) -
     return open_session("Bitbucket", settings, error=BitbucketError, auth_advice=AUTH_ADVICE, policy=policy)
 
 
-def _next(answer: Any) -> str | None:
-    data = answer.data
-    following = data.get("next") if isinstance(data, dict) else None
-    return following if isinstance(following, str) and following else None
-
-
 @dataclasses.dataclass
-class CommentThread:
+class CommentThread(RestThread):
     """The comments of one pull request (forges.sticky.Thread)."""
 
     session: ForgeSession
     repository: str
     pr_id: int
+    hidden_flag = "deleted"
 
     @property
-    def _comments_url(self) -> str:
+    def comments_url(self) -> str:
         return self.session.url(f"repositories/{self.repository}/pullrequests/{self.pr_id}/comments")
 
-    def _where(self) -> str:
+    def where(self) -> str:
         return f"{self.repository}#{self.pr_id}"
 
-    def list(self) -> list[sticky.Comment]:
-        found: list[sticky.Comment] = []
-        for answer in self.session.pages(
-            self._comments_url,
-            action=f"list the comments of {self._where()}",
-            params={"pagelen": PAGELEN},
-            next_url=_next,
-        ):
-            values = answer.data.get("values") if isinstance(answer.data, dict) else None
-            for comment in values if isinstance(values, list) else []:
-                if isinstance(comment, dict) and not comment.get("deleted") and isinstance(comment.get("id"), int):
-                    found.append(_comment(comment))
-        return found
+    def payload(self, body: str) -> dict[str, Any]:
+        return {"content": {"raw": body}}
 
-    def create(self, body: str) -> sticky.Comment:
-        answer = self.session.request(
-            "POST",
-            self._comments_url,
-            json={"content": {"raw": body}},
-            action=f"create the ci-track comment on {self._where()}",
-        )
-        return _comment(answer.data)
+    def comment(self, data: Any) -> sticky.Comment:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            raise BitbucketError("Bitbucket answered a comment request without a comment")
+        content = data.get("content")
+        raw = content.get("raw") if isinstance(content, dict) else None
+        links = data.get("links")
+        html = links.get("html") if isinstance(links, dict) else None
+        url = html.get("href") if isinstance(html, dict) else None
+        return sticky.Comment(int(data["id"]), str(raw or ""), url if isinstance(url, str) else None)
 
-    def update(self, comment_id: int, body: str) -> sticky.Comment:
-        answer = self.session.request(
-            "PUT",
-            f"{self._comments_url}/{int(comment_id)}",
-            json={"content": {"raw": body}},
-            action=f"update the ci-track comment on {self._where()}",
-        )
-        return _comment(answer.data)
+    def first_page(self) -> dict[str, Any]:
+        return {"pagelen": PAGELEN}
 
-    def delete(self, comment_id: int) -> None:
-        self.session.request(
-            "DELETE",
-            f"{self._comments_url}/{int(comment_id)}",
-            action=f"delete a ci-track comment on {self._where()}",
-            missing_ok=True,
-        )
+    def next_page(self, answer: Answer) -> str | None:
+        following = answer.data.get("next") if isinstance(answer.data, dict) else None
+        return following if isinstance(following, str) and following else None
+
+    def entries(self, answer: Answer) -> list[Any]:
+        values = answer.data.get("values") if isinstance(answer.data, dict) else None
+        return values if isinstance(values, list) else []
 
 
-def _comment(data: Any) -> sticky.Comment:
-    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
-        raise BitbucketError("Bitbucket answered a comment request without a comment")
-    content = data.get("content")
-    raw = content.get("raw") if isinstance(content, dict) else None
-    links = data.get("links")
-    html = links.get("html") if isinstance(links, dict) else None
-    url = html.get("href") if isinstance(html, dict) else None
-    return sticky.Comment(int(data["id"]), str(raw or ""), url if isinstance(url, str) else None)
-
-
-class BitbucketForge:
+class BitbucketForge(RestForge):
     """`forges.interface.Forge` on Bitbucket Cloud: one repository, one connected session."""
 
     name = "Bitbucket"
     fork_advice = "the report is in the pipeline's log and artifacts"
+    comment_limit = MAX_COMMENT_LENGTH
+    status_noun = "build status"
 
     def __init__(self, session: ForgeSession, settings: BitbucketSettings) -> None:
-        self.session = session
+        super().__init__(session, settings.repository)
         self.settings = settings
-        self.repository = settings.repository
+
+    def thread(self, pr_number: int) -> CommentThread:
+        return CommentThread(self.session, self.repository, pr_number)
 
     def pull_request_head(self, pr_number: int) -> str:
         url = self.session.url(f"repositories/{self.repository}/pullrequests/{int(pr_number)}")
@@ -136,12 +108,6 @@ class BitbucketForge:
         if not isinstance(sha, str):
             raise BitbucketError(f"Bitbucket's pull request #{pr_number} has no source commit")
         return sha
-
-    def post_sticky_comment(self, pr_number: int, body: str, *, key: str, mode: str, passed: bool) -> CommentOutcome:
-        thread = CommentThread(self.session, self.repository, pr_number)
-        return sticky.post_sticky(
-            thread, body, marker=comment_marker(key), mode=mode, passed=passed, limit=MAX_COMMENT_LENGTH
-        )
 
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
@@ -158,11 +124,3 @@ class BitbucketForge:
         }
         url = self.session.url(f"repositories/{self.repository}/commit/{sha}/statuses/build")
         return self.session.post_status(url, payload, sha=sha, name=name, state=state)
-
-    def create_check(
-        self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None
-    ) -> CheckRunOutcome:
-        return CheckRunOutcome("unsupported", warning="Bitbucket has no check runs: the build status is the check")
-
-    def close(self) -> None:
-        self.session.close()

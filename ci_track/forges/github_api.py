@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ci_track.errors import GitHubError
+from ci_track.errors import ForgeForbidden, GitHubError
+from ci_track.forges.rest import failure_words, one_line
 from ci_track.secrets import redact
 from ci_track.settings import GitHubSettings
 from ci_track.transport import (
@@ -184,13 +185,8 @@ def connect(
     )
 
 
-class IntegrationForbidden(GitHubError):
+class IntegrationForbidden(GitHubError, ForgeForbidden):
     """403 "Resource not accessible by integration": a read-only token, e.g. on a fork PR."""
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return redact(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _github_message(exc: Any) -> str:
@@ -212,41 +208,33 @@ def _translate(exc: Exception, action: str) -> GitHubError:
     from github import GithubException
 
     if isinstance(exc, requests.RequestException):
-        return GitHubError(_one_line(f"could not reach GitHub to {action}: {type(exc).__name__}: {exc}"))
+        return GitHubError(one_line(f"could not reach GitHub to {action}: {type(exc).__name__}: {exc}"))
     if not isinstance(exc, GithubException):
-        return GitHubError(_one_line(f"GitHub client failed to {action}: {type(exc).__name__}"))
+        return GitHubError(one_line(f"GitHub client failed to {action}: {type(exc).__name__}"))
     status = exc.status
     message = _github_message(exc)
     said = f"HTTP {status} {message}".strip()
-    if status == 401:
-        text = (
-            f"GitHub rejected the token ({said}) when trying to {action}: check GITHUB_TOKEN / the github-token input"
-        )
-    elif status == 403 and any(m in message.lower() for m in _FORBIDDEN_MESSAGES):
+    if status == 403 and any(m in message.lower() for m in _FORBIDDEN_MESSAGES):
         return IntegrationForbidden(
-            _one_line(
+            one_line(
                 f"the GitHub token may not {action} ({said}): on pull requests from forks GITHUB_TOKEN is "
                 "read-only; give the job `pull-requests: write` and `statuses: write`, or post from a "
                 "workflow_run workflow"
             ),
             status=status,
         )
-    elif status in (403, 429) and ("rate limit" in message.lower() or status == 429):
-        text = f"GitHub rate limit still exceeded after retrying ({said}) when trying to {action}: try again later"
-    elif status == 403:
+    if status == 403 and "rate limit" not in message.lower():
         text = f"GitHub refused to {action} ({said}): check the token's permissions"
-    elif status == 404:
-        text = (
-            f"GitHub found nothing to {action} ({said}): check the repository name, the PR number "
-            "and that the token can see the repository"
+    else:  # a 403 that says "rate limit" is GitHub's secondary rate limit: worded as the 429 it means
+        text = failure_words(
+            "GitHub",
+            429 if status == 403 else status,
+            said,
+            action,
+            auth_advice="check GITHUB_TOKEN / the github-token input",
+            not_found_advice="check the repository name, the PR number and that the token can see the repository",
         )
-    elif status == 422:
-        text = f"GitHub rejected the request to {action} ({said})"
-    elif status >= 500:
-        text = f"GitHub failed to {action} ({said}) after retrying; it may be having an outage, try again"
-    else:
-        text = f"GitHub answered {said} when asked to {action}"
-    return GitHubError(_one_line(text), status=status)
+    return GitHubError(one_line(text), status=status)
 
 
 @contextlib.contextmanager

@@ -24,15 +24,16 @@ from urllib.parse import quote
 
 from ci_track.errors import GitLabError
 from ci_track.forges import sticky
-from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
-from ci_track.forges.rest import Answer, ForgeSession, link_next, open_session, status_name
-from ci_track.report.text import comment_marker, cut
+from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, link_next, open_session
+from ci_track.report.text import cut
 from ci_track.settings import GitLabSettings
 from ci_track.transport import RetryPolicy
 
 MAX_NOTE_LENGTH = 1_000_000
 MAX_DESCRIPTION = 255
 PER_PAGE = 100
+_LISTING = {"per_page": PER_PAGE, "sort": "asc", "order_by": "created_at"}  # a note listing's query, but its page
 # what a 401 asks the user to fix
 AUTH_ADVICE = (
     "check CI_TRACK_GITLAB_TOKEN (a project or group access token with the api scope; CI_JOB_TOKEN cannot write notes)"
@@ -60,74 +61,54 @@ def next_page_url(answer: Answer, first_url: str, params: dict[str, Any]) -> str
 
 
 @dataclasses.dataclass
-class NoteThread:
+class NoteThread(RestThread):
     """The notes of one merge request (forges.sticky.Thread)."""
 
     session: ForgeSession
     project: str
     iid: int
     web_url: str | None = None  # the project's web address: a note's link is <it>/-/merge_requests/<iid>#note_<id>
+    noun = "note"
+    hidden_flag = "system"
 
     @property
-    def _notes_url(self) -> str:
+    def comments_url(self) -> str:
         return self.session.url(f"projects/{project_ref(self.project)}/merge_requests/{self.iid}/notes")
 
-    def _where(self) -> str:
+    def where(self) -> str:
         return f"{self.project}!{self.iid}"
 
-    def list(self) -> list[sticky.Comment]:
-        params: dict[str, Any] = {"per_page": PER_PAGE, "sort": "asc", "order_by": "created_at"}
-        first = self._notes_url
-        found: list[sticky.Comment] = []
-        for answer in self.session.pages(
-            first,
-            action=f"list the notes of {self._where()}",
-            params={**params, "page": 1},
-            next_url=lambda a: next_page_url(a, first, params),
-        ):
-            for note in answer.data if isinstance(answer.data, list) else []:
-                if isinstance(note, dict) and not note.get("system") and isinstance(note.get("id"), int):
-                    found.append(self._comment(note))
-        return found
+    def payload(self, body: str) -> dict[str, Any]:
+        return {"body": body}
 
-    def _comment(self, note: dict[str, Any]) -> sticky.Comment:
-        url = f"{self.web_url}/-/merge_requests/{self.iid}#note_{int(note['id'])}" if self.web_url else None
-        return sticky.Comment(int(note["id"]), str(note.get("body") or ""), url)
+    def comment(self, data: Any) -> sticky.Comment:
+        url = f"{self.web_url}/-/merge_requests/{self.iid}#note_{int(data['id'])}" if self.web_url else None
+        return sticky.Comment(int(data["id"]), str(data.get("body") or ""), url)
 
-    def create(self, body: str) -> sticky.Comment:
-        answer = self.session.request(
-            "POST", self._notes_url, json={"body": body}, action=f"create the ci-track note on {self._where()}"
-        )
-        return self._comment(answer.data)
+    def first_page(self) -> dict[str, Any]:
+        return {**_LISTING, "page": 1}
 
-    def update(self, comment_id: int, body: str) -> sticky.Comment:
-        answer = self.session.request(
-            "PUT",
-            f"{self._notes_url}/{int(comment_id)}",
-            json={"body": body},
-            action=f"update the ci-track note on {self._where()}",
-        )
-        return self._comment(answer.data)
+    def next_page(self, answer: Answer) -> str | None:
+        return next_page_url(answer, self.comments_url, _LISTING)
 
-    def delete(self, comment_id: int) -> None:
-        self.session.request(
-            "DELETE",
-            f"{self._notes_url}/{int(comment_id)}",
-            action=f"delete a ci-track note on {self._where()}",
-            missing_ok=True,
-        )
+    def entries(self, answer: Answer) -> list[Any]:
+        return answer.data if isinstance(answer.data, list) else []
 
 
-class GitLabForge:
+class GitLabForge(RestForge):
     """`forges.interface.Forge` on GitLab: one project, one connected session."""
 
     name = "GitLab"
     fork_advice = "the report is in the job log and its artifacts (a fork's pipeline cannot write to the target)"
+    comment_limit = MAX_NOTE_LENGTH
+    status_noun = "commit status"
 
     def __init__(self, session: ForgeSession, settings: GitLabSettings) -> None:
-        self.session = session
+        super().__init__(session, settings.project)
         self.settings = settings
-        self.repository = settings.project
+
+    def thread(self, pr_number: int) -> NoteThread:
+        return NoteThread(self.session, self.settings.project, pr_number, self.settings.web_url)
 
     def _mr_url(self, iid: int) -> str:
         return self.session.url(f"projects/{project_ref(self.settings.project)}/merge_requests/{int(iid)}")
@@ -138,12 +119,6 @@ class GitLabForge:
         if not isinstance(sha, str):
             raise GitLabError(f"GitLab's merge request !{pr_number} has no head sha")
         return sha
-
-    def post_sticky_comment(self, pr_number: int, body: str, *, key: str, mode: str, passed: bool) -> CommentOutcome:
-        thread = NoteThread(self.session, self.settings.project, pr_number, self.settings.web_url)
-        return sticky.post_sticky(
-            thread, body, marker=comment_marker(key), mode=mode, passed=passed, limit=MAX_NOTE_LENGTH
-        )
 
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
@@ -159,11 +134,3 @@ class GitLabForge:
             payload["pipeline_id"] = self.settings.pipeline_id
         url = self.session.url(f"projects/{project_ref(self.settings.project)}/statuses/{sha}")
         return self.session.post_status(url, payload, sha=sha, name=name, state=state)
-
-    def create_check(
-        self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None
-    ) -> CheckRunOutcome:
-        return CheckRunOutcome("unsupported", warning="GitLab has no check runs: the commit status is the check")
-
-    def close(self) -> None:
-        self.session.close()

@@ -4,7 +4,7 @@ The publishing step (commands/_publish.py) talks to a `Forge` only: the sticky c
 request, the commit status, the check run, and the PR's current head. An adapter (forges/github.py,
 gitlab.py, bitbucket.py) implements it, translates its library's exceptions into `ForgeError`
 subclasses at its boundary, and reports a refusal of a read-only token (a fork PR) as a
-`forbidden` outcome, not an error.
+`forbidden` outcome, not an error. Every forge names its commit status `status_name`'s way.
 Adding a forge: a module here with a class that satisfies `Forge`, and a branch in
 `commands/_publish.open_forge` that builds it from the settings.
 """
@@ -12,7 +12,25 @@ Adding a forge: a module here with a class that satisfies `Forge`, and a branch 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal, Protocol
+
+from ci_track.errors import UsageError
+
+STATUS_PREFIX = "ci-track/"  # every forge's commit status (GitHub: its context) is ci-track/<key>
+
+
+def check_commit_sha(sha: str) -> None:
+    """UsageError unless `sha` is a commit SHA (7 to 64 hex digits): a status is set on a commit."""
+    if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
+        raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
+
+
+def status_name(sha: str, key: str) -> str:
+    """`ci-track/<key>`, the status name on every forge, once `sha` is known to be a commit SHA."""
+    check_commit_sha(sha)
+    return f"{STATUS_PREFIX}{key}"
+
 
 CommentAction = Literal["created", "updated", "unchanged", "deleted", "absent", "skipped", "forbidden"]
 

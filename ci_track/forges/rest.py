@@ -8,33 +8,34 @@ remain; else exponential backoff) and never longer than `max_wait` for one wait.
 line on stderr. A final answer of 400 or more becomes a `ForgeError` of the adapter's class with a
 one-line message (its token redacted), except 403, which is `ForgeForbidden`: the sticky comment
 and the status report it as a `forbidden` outcome (a fork's token, a job token), not as a failure.
-`requests` is imported inside functions, so importing this module is cheap.
+The words of a failure (`failure_words`, `one_line`) are GitHub's too (forges/github_api.py).
+`RestThread` and `RestForge` are what the GitLab and Bitbucket adapters share on top: a comment
+thread at one URL (POST, PUT and DELETE by id), the sticky comment over it (forges/sticky.py), no
+check runs. `requests` is imported inside functions, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ci_track import transport
-from ci_track.errors import ForgeError, UsageError
-from ci_track.forges.interface import StatusOutcome
+from ci_track.errors import ForgeError, ForgeForbidden
+from ci_track.forges import sticky
+from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
+from ci_track.report.text import comment_marker
 from ci_track.secrets import redact, remember_secret
 from ci_track.transport import RetryPolicy
 
 if TYPE_CHECKING:
     import requests
 
-    from ci_track.settings import ForgeHttpSettings
+    from ci_track.settings import RestForgeSettings
 
 MAX_PAGES = 1000  # a forge that keeps answering "next" would otherwise be read forever
-
-
-class ForgeForbidden(ForgeError):
-    """HTTP 403: the token may read but not write here (a fork's token, CI_JOB_TOKEN, a missing scope)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +76,26 @@ def error_message(data: Any) -> str:
     return str(message or data.get("error_description") or "").strip()
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = 300) -> str:
+    """A forge's failure as one line of at most `limit` characters, with every known secret redacted."""
     text = " ".join(str(text).split())
     return redact(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def failure_words(forge: str, status: int, said: str, action: str, *, auth_advice: str, not_found_advice: str) -> str:
+    """What a final HTTP failure (`said`: "HTTP 404 ...") of `forge` means when trying to `action`, and what
+    to do about it; a 403 is worded by each forge (a refusal, or GitHub's secondary rate limit)."""
+    if status == 401:
+        return f"{forge} rejected the token ({said}) when trying to {action}: {auth_advice}"
+    if status == 404:
+        return f"{forge} found nothing to {action} ({said}): {not_found_advice}"
+    if status in (400, 409, 422):
+        return f"{forge} rejected the request to {action} ({said})"
+    if status == 429:
+        return f"{forge} rate limit still exceeded after retrying ({said}) when trying to {action}: try again later"
+    if status >= 500:
+        return f"{forge} failed to {action} ({said}) after retrying; it may be having an outage, try again"
+    return f"{forge} answered {said} when asked to {action}"
 
 
 class ForgeSession:
@@ -172,7 +190,7 @@ class ForgeSession:
             said = transport.describe_connection_error(exc)
             if last:
                 # `from None`: the exception carries the request, and its headers hold the token
-                raise self.error(_one_line(f"could not reach {self.name} to {action}: {said}")) from None
+                raise self.error(one_line(f"could not reach {self.name} to {action}: {said}")) from None
             return None, said
         headers = {k.lower(): v for k, v in response.headers.items()}
         try:
@@ -186,24 +204,19 @@ class ForgeSession:
     def _translate(self, answer: Answer, action: str) -> ForgeError:
         status = answer.status
         said = f"HTTP {status} {error_message(answer.data)}".strip()
-        if status == 401:
-            text = f"{self.name} rejected the token ({said}) when trying to {action}: {self.auth_advice}"
-        elif status == 403:
-            return ForgeForbidden(_one_line(f"the {self.name} token may not {action} ({said})"), status=status)
-        elif status == 404:
-            text = (
-                f"{self.name} found nothing to {action} ({said}): check the project or repository, the "
-                "merge/pull request number, and that the token can see it"
-            )
-        elif status in (400, 409, 422):
-            text = f"{self.name} rejected the request to {action} ({said})"
-        elif status == 429:
-            text = f"{self.name} rate limit still exceeded after retrying ({said}) when trying to {action}: try later"
-        elif status >= 500:
-            text = f"{self.name} failed to {action} ({said}) after retrying; it may be having an outage, try again"
-        else:
-            text = f"{self.name} answered {said} when asked to {action}"
-        return self.error(_one_line(text), status=status)
+        if status == 403:
+            return ForgeForbidden(one_line(f"the {self.name} token may not {action} ({said})"), status=status)
+        text = failure_words(
+            self.name,
+            status,
+            said,
+            action,
+            auth_advice=self.auth_advice,
+            not_found_advice=(
+                "check the project or repository, the merge/pull request number, and that the token can see it"
+            ),
+        )
+        return self.error(one_line(text), status=status)
 
     def pages(self, first: str, *, action: str, params: Mapping[str, Any], next_url: Any) -> Iterator[Answer]:
         """Every page of a listing: `next_url(answer)` names the next one (None at the end)."""
@@ -235,18 +248,9 @@ def link_next(header: str | None) -> str | None:
     return None
 
 
-class _SessionSettings(Protocol):  # GitLabSettings, BitbucketSettings (frozen: read-only here)
-    @property
-    def api_url(self) -> str: ...
-    @property
-    def token(self) -> str: ...
-    @property
-    def http(self) -> ForgeHttpSettings: ...
-
-
 def open_session(
     name: str,
-    settings: _SessionSettings,
+    settings: RestForgeSettings,
     *,
     error: type[ForgeError],
     auth_advice: str,
@@ -268,8 +272,111 @@ def open_session(
     )
 
 
-def status_name(sha: str, key: str) -> str:
-    """`ci-track/<key>`, the status name on every forge, once `sha` is known to be a commit SHA."""
-    if not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha or ""):
-        raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
-    return f"ci-track/{key}"
+class RestThread(abc.ABC):
+    """A `sticky.Thread` whose comments live at one URL: listed page by page there, created with POST
+    there, edited with PUT and deleted with DELETE at `<url>/<id>` (GitLab's notes, Bitbucket's comments)."""
+
+    session: ForgeSession
+    noun = "comment"  # in messages: GitLab says "note"
+    # the flag of an entry that nobody wrote or nobody sees: GitLab's system notes ("added 1 commit"),
+    # Bitbucket's deleted comments (they stay listed)
+    hidden_flag: str
+
+    @property
+    @abc.abstractmethod
+    def comments_url(self) -> str: ...
+
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The pull/merge request in messages: `group/proj!7`, `ws/repo#7`."""
+
+    @abc.abstractmethod
+    def first_page(self) -> dict[str, Any]:
+        """The query of the listing's first page."""
+
+    @abc.abstractmethod
+    def next_page(self, answer: Answer) -> str | None:
+        """The URL of the page after `answer`, None at the end."""
+
+    @abc.abstractmethod
+    def entries(self, answer: Answer) -> list[Any]:
+        """The entries of one page of the listing, as the forge answered them."""
+
+    @abc.abstractmethod
+    def payload(self, body: str) -> dict[str, Any]:
+        """The JSON a comment with this markdown `body` is written as."""
+
+    @abc.abstractmethod
+    def comment(self, data: Any) -> sticky.Comment:
+        """One comment as the forge answered it."""
+
+    def list(self) -> list[sticky.Comment]:
+        found: list[sticky.Comment] = []
+        for answer in self.session.pages(
+            self.comments_url,
+            action=f"list the {self.noun}s of {self.where()}",
+            params=self.first_page(),
+            next_url=self.next_page,
+        ):
+            for entry in self.entries(answer):
+                if isinstance(entry, dict) and isinstance(entry.get("id"), int) and not entry.get(self.hidden_flag):
+                    found.append(self.comment(entry))
+        return found
+
+    def create(self, body: str) -> sticky.Comment:
+        answer = self.session.request(
+            "POST",
+            self.comments_url,
+            json=self.payload(body),
+            action=f"create the ci-track {self.noun} on {self.where()}",
+        )
+        return self.comment(answer.data)
+
+    def update(self, comment_id: int, body: str) -> sticky.Comment:
+        answer = self.session.request(
+            "PUT",
+            f"{self.comments_url}/{int(comment_id)}",
+            json=self.payload(body),
+            action=f"update the ci-track {self.noun} on {self.where()}",
+        )
+        return self.comment(answer.data)
+
+    def delete(self, comment_id: int) -> None:
+        self.session.request(
+            "DELETE",
+            f"{self.comments_url}/{int(comment_id)}",
+            action=f"delete a ci-track {self.noun} on {self.where()}",
+            missing_ok=True,
+        )
+
+
+class RestForge(abc.ABC):
+    """What the `forges.interface.Forge`s over a `ForgeSession` share: the sticky comment over their
+    `RestThread`, no check runs (the commit status is the check), closing the session."""
+
+    name: str
+    comment_limit: int
+    status_noun: str  # what the forge calls a commit status: "commit status", "build status"
+
+    def __init__(self, session: ForgeSession, repository: str) -> None:
+        self.session = session
+        self.repository = repository
+
+    @abc.abstractmethod
+    def thread(self, pr_number: int) -> RestThread:
+        """The comments of pull/merge request `pr_number`."""
+
+    def post_sticky_comment(self, pr_number: int, body: str, *, key: str, mode: str, passed: bool) -> CommentOutcome:
+        return sticky.post_sticky(
+            self.thread(pr_number), body, marker=comment_marker(key), mode=mode, passed=passed, limit=self.comment_limit
+        )
+
+    def create_check(
+        self, sha: str, *, key: str, passed: bool, title: str, summary: str, details_url: str | None
+    ) -> CheckRunOutcome:
+        return CheckRunOutcome(
+            "unsupported", warning=f"{self.name} has no check runs: the {self.status_noun} is the check"
+        )
+
+    def close(self) -> None:
+        self.session.close()

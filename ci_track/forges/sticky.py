@@ -1,26 +1,26 @@
-"""The sticky comment's rules, for every forge that is not spoken through a client library (GitLab, Bitbucket).
+"""The sticky comment's rules, for every forge (GitHub over PyGithub, GitLab and Bitbucket over REST).
 
 One comment per key (the experiment), found by its hidden marker (report.text.comment_marker) on
 every page of the thread, updated in place; `new` replaces it, `delete-on-pass` removes it when the
 gate passed, `off` does nothing. Concurrent posters converge on one comment: after creating, each
 re-lists and keeps the lowest id (with the newest body), deleting the others, so whatever the timing
-the thread ends with exactly one. A thread is any object with the four operations of `Thread`; a
-refusal of the token (ForgeForbidden) becomes the `forbidden` outcome. forges/github.py keeps its
-own copy of these rules over PyGithub. From the report's hidden metadata (report/metadata.py), as
-on GitHub: a comment of the same key for a different candidate run of the same build and commit is
-another job's (SharedKeyError, nothing overwritten), and the comments of other keys that describe
-an older head are marked outdated while the thread is listed anyway.
+the thread ends with exactly one. Comments that are not ours (no marker) are never touched, except
+that the reports of other keys that describe an older head are marked outdated. A thread is any
+object with the four operations of `Thread`; a refusal of the token (errors.ForgeForbidden) becomes
+the `forbidden` outcome. From the report's hidden metadata (report/metadata.py): a comment of the
+same key for a different candidate run of the same build and commit is another job's
+(SharedKeyError, nothing overwritten).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ci_track.errors import SharedKeyError, UsageError
+from ci_track.errors import ForgeForbidden, SharedKeyError, UsageError
 from ci_track.forges.interface import CommentOutcome
-from ci_track.forges.rest import ForgeForbidden
 from ci_track.report.metadata import conflict_message, read_meta, shared_key_conflict, stale_body
 from ci_track.report.text import fit_to_limit
 from ci_track.vocabulary import COMMENT_MODES
@@ -39,7 +39,11 @@ class Thread(Protocol):
     """The comments of one pull/merge request, as the sticky comment needs them."""
 
     def list(self) -> list[Comment]:
-        """Every comment a person or a tool wrote (not the forge's own system notes), from every page."""
+        """Every comment a person or a tool wrote (not the forge's own system notes), from every page.
+
+        Right after `create`, a thread may leave out the comments older than its previous listing
+        (GitHub asks for those since then: one page): a rival poster's comment is never older.
+        """
         ...
 
     def create(self, body: str) -> Comment: ...
@@ -51,12 +55,27 @@ class Thread(Protocol):
         ...
 
 
-def ours(thread: Thread, marker: str) -> list[Comment]:
-    return sorted((c for c in thread.list() if marker in c.body), key=lambda c: c.id)
+def ours(comments: Iterable[Comment], marker: str) -> list[Comment]:
+    """The comments carrying `marker`, lowest id first."""
+    return sorted((c for c in comments if marker in c.body), key=lambda c: c.id)
 
 
-def post_sticky(thread: Thread, body: str, *, marker: str, mode: str, passed: bool, limit: int) -> CommentOutcome:
-    """Create, update or delete the one comment carrying `marker` (see the module docstring)."""
+def post_sticky(
+    thread: Thread,
+    body: str,
+    *,
+    marker: str,
+    mode: str,
+    passed: bool,
+    limit: int,
+    edit_known: Callable[[str], Comment | None] | None = None,
+) -> CommentOutcome:
+    """Create, update or delete the one comment carrying `marker` (see the module docstring).
+
+    `edit_known(body)` updates our comment without listing the thread (GitHub: one PATCH of an id
+    returned before) and is None when that comment is gone; the thread is then listed as usual.
+    It is not used by `new`, nor by `delete-on-pass` when the gate passed.
+    """
     if mode not in COMMENT_MODES:
         raise UsageError(f"comment mode must be one of {', '.join(COMMENT_MODES)}, got {mode!r}")
     if mode == "off":
@@ -65,6 +84,10 @@ def post_sticky(thread: Thread, body: str, *, marker: str, mode: str, passed: bo
         raise UsageError("the comment marker must not be empty")
     body, truncated = fit_to_limit(body, marker, limit)
     try:
+        if edit_known is not None and mode != "new" and not (mode == "delete-on-pass" and passed):
+            edited = edit_known(body)
+            if edited is not None:
+                return CommentOutcome("updated", edited.id, edited.url, truncated=truncated)
         return _post(thread, body, marker=marker, mode=mode, passed=passed, truncated=truncated)
     except ForgeForbidden as exc:
         log.warning("%s", exc)
@@ -95,10 +118,11 @@ def mark_others_stale(thread: Thread, listed: list[Comment], marker: str, body: 
 
 def _post(thread: Thread, body: str, *, marker: str, mode: str, passed: bool, truncated: bool) -> CommentOutcome:
     listed = thread.list()
-    found = sorted((c for c in listed if marker in c.body), key=lambda c: c.id)
+    found = ours(listed, marker)
     if mode == "delete-on-pass" and passed:
         for comment in found:
             thread.delete(comment.id)
+        log.info("deleted %d ci-track comment(s): the gate passed", len(found))
         return CommentOutcome("deleted" if found else "absent", deleted=len(found))
     refuse_shared_key(found, body, marker)
     mark_others_stale(thread, listed, marker, body)
@@ -134,7 +158,7 @@ def _post(thread: Thread, body: str, *, marker: str, mode: str, passed: bool, tr
 
 def settle_race(thread: Thread, marker: str, created: Comment, body: str) -> tuple[Comment, int]:
     """After creating: keep the lowest-id comment of ours (given the newest body), delete the others."""
-    found = ours(thread, marker) or [created]
+    found = ours(thread.list(), marker) or [created]
     rivals = [c for c in found if c.id != created.id]
     if any(shared_key_conflict(c.body, body) for c in rivals):  # another job of this build, same key
         thread.delete(created.id)

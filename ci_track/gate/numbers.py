@@ -26,21 +26,23 @@ def format_value(value: float | None) -> str:
 
 
 def format_delta(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "0"
-    return f"{value:+.4g}"
+    """+0.05912, -1.2e-05 (four significant digits); "0" when unchanged, "—" when undefined."""
+    return _signed(value, ".4g")
 
 
 def format_percent(value: float | None) -> str:
+    """+7.9%, -0.042% (two significant digits below a tenth of a percent); "0%", "—"."""
+    small = value is not None and abs(value) < 0.1
+    return _signed(value, ".2g" if small else ".1f", suffix="%")
+
+
+def _signed(value: float | None, spec: str, *, suffix: str = "") -> str:
+    """A change with its sign: none is a bare 0, an undefined one a dash."""
     if value is None:
         return "—"
     if value == 0:
-        return "0%"
-    if abs(value) < 0.1:
-        return f"{value:+.2g}%"
-    return f"{value:+.1f}%"
+        return "0" + suffix
+    return f"{value:+{spec}}{suffix}"
 
 
 _DEFAULT_DIGITS = 6  # format_value's significant digits

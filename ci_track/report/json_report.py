@@ -81,47 +81,14 @@ def _param(change: ParamChange) -> dict[str, Any]:
     return {"name": change.name, "change": change.change, "champion": change.champion, "candidate": change.candidate}
 
 
-def report_dict(
-    comparison: Comparison,
-    *,
-    experiment: str | None = None,
-    candidate_url: str | None = None,
-    champion_url: str | None = None,
-    gate: bool = True,
-) -> dict[str, Any]:
-    """The report as plain data (what `render_json` serializes)."""
+def _counts(comparison: Comparison) -> dict[str, int]:
     return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "ci-track", "version": __version__},
-        "experiment": experiment,
-        "verdict": comparison.verdict,
-        "passed": comparison.passed,
-        "exit_code": comparison.exit_code(gate=gate),
-        "headline": comparison.headline,
-        "no_champion_policy": comparison.no_champion_policy,
-        "counts": {
-            "metrics": len(comparison.metrics),
-            "gated": len(comparison.gated),
-            "failures": comparison.failure_count,
-            "warnings": comparison.warning_count,
-            "improved": sum(1 for m in comparison.gated if m.status == "improved"),
-            "params_changed": len(comparison.params),
-        },
-        "candidate": _run(comparison.candidate, candidate_url),
-        "champion": (
-            _run(comparison.champion, champion_url, source=comparison.champion_source)
-            if comparison.champion is not None
-            else None
-        ),
-        "notices": list(comparison.notices),
-        "related_runs": [
-            {"run_id": r.run_id, "run_name": r.run_name, "kind": r.kind, "status": r.status, "note": r.note}
-            for r in comparison.related_runs
-        ],
-        "metrics": [_metric(m) for m in comparison.metrics],
-        # the override label's notice, only when it accepted a regression (added within schema_version 1)
-        **({"accepted": comparison.accepted} if comparison.accepted else {}),
-        "params": [_param(p) for p in comparison.params],
+        "metrics": len(comparison.metrics),
+        "gated": len(comparison.gated),
+        "failures": comparison.failure_count,
+        "warnings": comparison.warning_count,
+        "improved": sum(1 for m in comparison.gated if m.status == "improved"),
+        "params_changed": len(comparison.params),
     }
 
 
@@ -169,14 +136,36 @@ def render_json(
     """The JSON report, indented, ending with a newline. `extra` adds top-level fields (never replaces one).
 
     `rules` (a gate.rules.RulesReport) adds the `rules` field: where the gate's rules came from and
-    what a pull request changes in them.
+    what a pull request changes in them; `charts` (report.charts.ChartData) fills the `charts` field.
     """
-    document = report_dict(
-        comparison, experiment=experiment, candidate_url=candidate_url, champion_url=champion_url, gate=gate
-    )
-    if rules is not None:
-        document["rules"] = rules.as_json()
-    document["charts"] = charts_dict(charts)
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "ci-track", "version": __version__},
+        "experiment": experiment,
+        "verdict": comparison.verdict,
+        "passed": comparison.passed,
+        "exit_code": comparison.exit_code(gate=gate),
+        "headline": comparison.headline,
+        "no_champion_policy": comparison.no_champion_policy,
+        "counts": _counts(comparison),
+        "candidate": _run(comparison.candidate, candidate_url),
+        "champion": (
+            _run(comparison.champion, champion_url, source=comparison.champion_source)
+            if comparison.champion is not None
+            else None
+        ),
+        "notices": list(comparison.notices),
+        "related_runs": [
+            {"run_id": r.run_id, "run_name": r.run_name, "kind": r.kind, "status": r.status, "note": r.note}
+            for r in comparison.related_runs
+        ],
+        "metrics": [_metric(m) for m in comparison.metrics],
+        # the override label's notice, only when it accepted a regression (added within schema_version 1)
+        **({"accepted": comparison.accepted} if comparison.accepted else {}),
+        "params": [_param(p) for p in comparison.params],
+        **({"rules": rules.as_json()} if rules is not None else {}),
+        "charts": charts_dict(charts),
+    }
     for key, value in (extra or {}).items():
         if key in document:
             raise ValueError(f"render_json: extra field {key!r} would replace a report field")

@@ -286,6 +286,7 @@ def test_report_key_and_charts_come_from_the_file_the_environment_and_the_flags(
 def test_charts_default_on_except_where_the_comment_cannot_draw_them() -> None:
     """Bitbucket shows a Mermaid block as code: charts are off there unless asked for; set anywhere, they obey."""
     from ci_track.ci.context import CIContext
+    from ci_track.commands._publish import choose_forge
     from ci_track.commands.compare import _with_charts_decided
     from ci_track.gate.config import parse_config
     from ci_track.gate.rules import GateRules
@@ -299,7 +300,8 @@ def test_charts_default_on_except_where_the_comment_cannot_draw_them() -> None:
     def decided(environ: dict[str, str], provider: str, flag: str | None = None, text: str = "") -> bool | None:
         rules = GateRules(config=parse_config("experiment: wine\n" + text), report=None)  # type: ignore[arg-type]
         context = CIContext(provider=provider, event="push", head_sha=None, repo_url="https://bitbucket.org/team/repo")
-        return _with_charts_decided(rules, context, environ, flag).config.report.charts
+        forge = choose_forge(environ, context.provider, flag=flag, repo_url=context.repo_url)
+        return _with_charts_decided(rules, forge).config.report.charts
 
     assert decided({}, "bitbucket") is False  # Bitbucket Pipelines
     assert decided({}, "jenkins") is False  # a Jenkins build of a Bitbucket repository
