@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ci_track.errors import ConfigError
 from ci_track.gate.comparison import metric_label
@@ -36,6 +36,9 @@ from ci_track.report.noise_report import noise_lines
 from ci_track.report.text import comment_marker, escape_inline, fit_to_limit, link, safe_url, shortened_note
 from ci_track.tracking.runs import RelatedRun, Run
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_CHARS
+
+if TYPE_CHECKING:
+    from typing import Unpack  # an annotation only: Python 3.10 has no typing.Unpack at run time
 
 _MIN_CHARS = 400  # below this not even the verdict and the note fit
 _MAX_VALUE = 80  # param values are cut in the table (MLflow allows 6000 characters)
@@ -132,19 +135,22 @@ def rules_notice(rules: Any) -> str | None:
     return "\n".join(lines)
 
 
-def build_context(
-    comparison: Comparison,
-    *,
-    experiment: str,
-    tracking_uri: str | None = None,
-    candidate_url: str | None = None,
-    champion_url: str | None = None,
-    rules: Any = None,
-    charts: ChartData | None = None,
-    key: str | None = None,
-    meta: str = "",
-) -> dict[str, Any]:
+class ReportFacts(TypedDict, total=False):
+    """What a report says beside the comparison: the one list `build_context` and `render_markdown` take."""
+
+    tracking_uri: str | None
+    candidate_url: str | None
+    champion_url: str | None
+    rules: Any  # a gate.rules.RulesReport: the notice of a PR's rule change
+    charts: ChartData | None
+    key: str | None  # names the marker (default: the experiment)
+    meta: str  # the hidden metadata (report/metadata.py) that follows the marker
+
+
+def build_context(comparison: Comparison, *, experiment: str, **facts: Unpack[ReportFacts]) -> dict[str, Any]:
     """Everything the template sees; strings are escaped markdown (see the template's header)."""
+    tracking_uri, key, meta = facts.get("tracking_uri"), facts.get("key"), facts.get("meta", "")
+    candidate_url, champion_url = facts.get("candidate_url"), facts.get("champion_url")
     passed = comparison.passed
     verdict = comparison.verdict
     if verdict == "no-champion":
@@ -172,7 +178,7 @@ def build_context(
     others = comparison.others
     related = comparison.related_runs
     return {
-        **chart_context(charts),
+        **chart_context(facts.get("charts")),
         "marker": marker(key or experiment) + meta,
         "key": escape_inline(key or experiment, max_length=_MAX_VALUE),
         "icon": icon,
@@ -207,7 +213,7 @@ def build_context(
             f"Params: {counts['changed']} changed, {counts['added']} added, {counts['removed']} removed"
         ),
         "truncation_note": None,
-        "rules_notice": rules_notice(rules),
+        "rules_notice": rules_notice(facts.get("rules")),
         "notices": [escape_inline(text, max_length=400) for text in comparison.notices],
         "related_runs": [_related_view(run, tracking_uri, comparison.candidate.experiment_id) for run in related],
         "related_summary": (
@@ -281,15 +287,9 @@ def render_markdown(
     comparison: Comparison,
     *,
     experiment: str,
-    tracking_uri: str | None = None,
-    candidate_url: str | None = None,
-    champion_url: str | None = None,
     template_path: Path | None = None,
     max_chars: int = MAX_CHARS,
-    rules: Any = None,
-    charts: ChartData | None = None,
-    key: str | None = None,
-    meta: str = "",
+    **facts: Unpack[ReportFacts],
 ) -> str:
     """The markdown report, with the experiment's marker, at most `max_chars` characters long.
 
@@ -301,18 +301,8 @@ def render_markdown(
     if max_chars < _MIN_CHARS:
         raise ValueError(f"max_chars must be at least {_MIN_CHARS}, got {max_chars}")
     template, name = _load_template(template_path)
-    context = build_context(
-        comparison,
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        candidate_url=candidate_url,
-        champion_url=champion_url,
-        rules=rules,
-        charts=charts,
-        key=key,
-        meta=meta,
-    )
-    the_marker = marker(key or experiment)
+    context = build_context(comparison, experiment=experiment, **facts)
+    the_marker = marker(facts.get("key") or experiment)
     text = _render(template, name, context)
     if the_marker not in text:
         raise ConfigError(
