@@ -14,19 +14,20 @@ In-process: `with running_fake_bitbucket() as fake: ...`; as a process for end-t
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.fakes import rest_fake
 from tests.fakes.openapi_contract import OpenApiContract
-from tests.fakes.rest_fake import Call, Fault, Reply, RestFake, command_line, page_of, serve_until_signalled, serving
+from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
 SPEC = Path(__file__).resolve().parent.parent / "contracts" / "bitbucket-2.0-subset.json"
 PREFIX = "/2.0"
@@ -211,7 +212,7 @@ class FakeBitbucket(RestFake):
         pagelen = min(MAX_PAGELEN, max(1, call.int_value("pagelen", DEFAULT_PAGELEN)))
         page = max(1, call.int_value("page", 1))
         everything = self.comments_on(repository, pr_id, live=False)
-        chunk, _ = page_of(everything, page, pagelen)
+        chunk, _ = rest_fake.page_of(everything, page, pagelen)
         body: dict[str, Any] = {
             "pagelen": pagelen,
             "size": len(everything),
@@ -286,19 +287,17 @@ class FakeBitbucket(RestFake):
         return Reply(201, {k: v for k, v in status.items() if k not in ("commit", "repository")})
 
 
-@contextlib.contextmanager
 def running_fake_bitbucket(
     *, repository: str = "acme/ml-repo", pr_id: int | None = 7, comments: int = 0, **kwargs: Any
-) -> Iterator[FakeBitbucket]:
+) -> AbstractContextManager[FakeBitbucket]:
     fake = FakeBitbucket(**kwargs)
     if pr_id is not None:
         fake.add_pull(repository, pr_id, comments=comments)
-    with serving(fake):
-        yield fake
+    return rest_fake.serving(fake)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_line("A fake Bitbucket Cloud API 2.0", DEFAULT_TOKEN)
+    parser = rest_fake.command_line("A fake Bitbucket Cloud API 2.0", DEFAULT_TOKEN)
     parser.add_argument("--repo", default="acme/ml-repo")
     parser.add_argument("--pr", type=int, default=7)
     parser.add_argument("--sha", default="c0ffee" + "0" * 34)
@@ -306,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeBitbucket(token=args.token, state_file=args.state.resolve())
     fake.add_pull(args.repo, args.pr, sha=args.sha, comments=args.comments)
-    return serve_until_signalled(fake, args.port, dict)
+    return rest_fake.serve_until_signalled(fake, args.port, dict)
 
 
 if __name__ == "__main__":

@@ -20,32 +20,23 @@ rewrites state.json (comments, statuses, check runs, requests, violations) after
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
 if __package__ in (None, ""):  # run as a script (`python tests/fakes/fake_github.py`): `tests` as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.fakes import rest_fake
 from tests.fakes.openapi_contract import ENTERPRISE_PREFIX, OpenApiContract
-from tests.fakes.rest_fake import (
-    Call,
-    Fault,
-    Reply,
-    RestFake,
-    command_line,
-    link,
-    page_of,
-    serve_until_signalled,
-    serving,
-)
+from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
 MAX_COMMENT_LENGTH = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 MAX_STATUS_DESCRIPTION = 140
@@ -415,12 +406,12 @@ class FakeGitHub(RestFake):
         per_page = call.int_value("per_page", DEFAULT_PER_PAGE)
         per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
         page = max(1, call.int_value("page", 1))
-        items, last = page_of(comments, page, per_page)
+        items, last = rest_fake.page_of(comments, page, per_page)
         reply = Reply(200, [self._comment_object(c, call.base_url) for c in items])
         here, query = f"{call.base_url}{call.path}", {k: v for k, v in call.last_values().items() if k != "page"}
 
         def to(target: int, rel: str) -> str:  # GitHub puts `page` last
-            return link(here, {**query, "page": str(target)}, rel)
+            return rest_fake.link(here, {**query, "page": str(target)}, rel)
 
         links = []
         if page > 1:
@@ -576,7 +567,6 @@ class FakeGitHub(RestFake):
         return Reply(201, self._check_run_object(run, call.base_url))
 
 
-@contextlib.contextmanager
 def running_fake_github(
     *,
     repository: str = "octo-org/ml-repo",
@@ -585,14 +575,13 @@ def running_fake_github(
     comments: int = 0,
     contract: OpenApiContract | None = None,
     **kwargs: Any,
-) -> Iterator[FakeGitHub]:
+) -> AbstractContextManager[FakeGitHub]:
     """A serving fake with one repository and (unless pr_number is None) one open PR; stopped on exit."""
     fake = FakeGitHub(contract=contract, **kwargs)
     fake.add_repo(repository)
     if pr_number is not None:
         fake.add_pull(repository, pr_number, head_sha=head_sha, comments=comments)
-    with serving(fake):
-        yield fake
+    return rest_fake.serving(fake)
 
 
 def _parse_fault(text: str) -> Fault:
@@ -609,7 +598,7 @@ def _parse_fault(text: str) -> Fault:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_line("A fake GitHub REST API", os.environ.get("FAKE_GITHUB_TOKEN", DEFAULT_TOKEN))
+    parser = rest_fake.command_line("A fake GitHub REST API", os.environ.get("FAKE_GITHUB_TOKEN", DEFAULT_TOKEN))
     parser.add_argument("--repo", default="octo-org/ml-repo")
     parser.add_argument("--pr", type=int, default=7)
     parser.add_argument("--head-sha", default="c0ffee" + "0" * 34)
@@ -634,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.fault:
         fault = _parse_fault(text)
         fake.fail(fault.kind, times=fault.times, operation=fault.operation, retry_after=fault.retry_after)
-    return serve_until_signalled(fake, args.port, lambda: {"state": str(args.state)})
+    return rest_fake.serve_until_signalled(fake, args.port, lambda: {"state": str(args.state)})
 
 
 if __name__ == "__main__":

@@ -16,30 +16,21 @@ In-process: `with running_fake_gitlab() as fake: ...`; as a process for end-to-e
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.fakes import rest_fake
 from tests.fakes.openapi_contract import OpenApiContract
-from tests.fakes.rest_fake import (
-    Call,
-    Fault,
-    Reply,
-    RestFake,
-    command_line,
-    link,
-    page_of,
-    serve_until_signalled,
-    serving,
-)
+from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
 SPEC = Path(__file__).resolve().parent.parent / "contracts" / "gitlab-v4-subset.json"
 DEFAULT_TOKEN = "glpat-FakeGitLabProjectTokenForCiTrack0123456789"
@@ -286,12 +277,12 @@ class FakeGitLab(RestFake):
         key = call.query_value("order_by") or "created_at"
         notes = [n for n in self.notes.values() if n["project_id"] == project_id and n["iid"] == mr["iid"]]
         notes.sort(key=lambda n: (n[key], n["id"]), reverse=(call.query_value("sort") or "desc") == "desc")
-        chunk, pages = page_of(notes, page, per_page)
+        chunk, pages = rest_fake.page_of(notes, page, per_page)
         query = call.last_values()
         here = f"{self.url}{urllib.parse.quote(call.path, safe='/%')}"
 
         def to(target: int, rel: str) -> str:  # GitLab repeats `per_page` in every link
-            return link(here, {**query, "page": target, "per_page": per_page}, rel)
+            return rest_fake.link(here, {**query, "page": target, "per_page": per_page}, rel)
 
         links = [to(page - 1, "prev")] if page > 1 else []
         links += [to(page + 1, "next")] if page < pages else []
@@ -396,20 +387,18 @@ class FakeGitLab(RestFake):
         return Reply(201, body)
 
 
-@contextlib.contextmanager
 def running_fake_gitlab(
     *, project: str = "group/sub/ml-repo", iid: int | None = 7, notes: int = 0, **kwargs: Any
-) -> Iterator[FakeGitLab]:
+) -> AbstractContextManager[FakeGitLab]:
     fake = FakeGitLab(**kwargs)
     fake.add_project(project)
     if iid is not None:
         fake.add_mr(project, iid, notes=notes)
-    with serving(fake):
-        yield fake
+    return rest_fake.serving(fake)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_line("A fake GitLab REST API v4", DEFAULT_TOKEN)
+    parser = rest_fake.command_line("A fake GitLab REST API v4", DEFAULT_TOKEN)
     parser.add_argument("--project", default="group/sub/ml-repo")
     parser.add_argument("--iid", type=int, default=7)
     parser.add_argument("--sha", default="c0ffee" + "0" * 34)
@@ -417,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeGitLab(token=args.token, state_file=args.state.resolve())
     fake.add_mr(args.project, args.iid, sha=args.sha, notes=args.notes)
-    return serve_until_signalled(fake, args.port, lambda: {"project_id": fake.add_project(args.project)})
+    return rest_fake.serve_until_signalled(fake, args.port, lambda: {"project_id": fake.add_project(args.project)})
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -388,6 +389,14 @@ def serving(fake: RestFakeT) -> Iterator[RestFakeT]:
         yield fake
     finally:
         fake.stop()
+
+
+def serve_checked(running: AbstractContextManager[RestFakeT]) -> Iterator[RestFakeT]:
+    """For a fixture, `yield from serve_checked(running_fake_x(...))`: the serving fake for the test,
+    then the test fails on any contract violation the fake saw (one it asserted it clears first)."""
+    with running as fake:
+        yield fake
+        fake.assert_no_violations()
 
 
 def command_line(description: str, token: str) -> argparse.ArgumentParser:
