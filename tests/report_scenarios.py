@@ -80,30 +80,28 @@ def candidate_from(metrics: dict[str, float], params: dict[str, str] | None = No
 SOURCE = "alias @champion of model wine-elasticnet (version 3)"
 
 
+def judged(candidate_run: Run, champion_run: Run | None) -> Comparison:
+    """The candidate against the champion (found through SOURCE) under RULES."""
+    source = SOURCE if champion_run is not None else None
+    return compare(candidate_run, champion_run, parse_config(RULES), champion_source=source)
+
+
 def pass_comparison() -> Comparison:
-    return compare(
+    return judged(
         candidate(rmse=0.731, r2=0.845, mae=0.52, train_time_s=14.2, epochs=30),
         champion(rmse=0.742, r2=0.851, mae=0.52, train_time_s=12.9, epochs=25),
-        parse_config(RULES),
-        champion_source=SOURCE,
     )
 
 
 def regression_comparison() -> Comparison:
-    return compare(
+    return judged(
         candidate(rmse=0.801, r2=0.29, mae=0.58, train_time_s=11.0, lr_final=0.001),
         champion(rmse=0.742, r2=0.27, mae=0.52, train_time_s=12.9, val_loss=0.31),
-        parse_config(RULES),
-        champion_source=SOURCE,
     )
 
 
 def no_champion_comparison() -> Comparison:
-    return compare(
-        candidate(rmse=0.742, r2=0.851, mae=0.52, train_time_s=12.9),
-        None,
-        parse_config(RULES),
-    )
+    return judged(candidate(rmse=0.742, r2=0.851, mae=0.52, train_time_s=12.9), None)
 
 
 # Every kind of text that must not become markup, a link, a mention, a new row or a hidden comment.

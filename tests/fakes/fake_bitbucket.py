@@ -14,21 +14,18 @@ In-process: `with running_fake_bitbucket() as fake: ...`; as a process for end-t
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import datetime as dt
-import json
-import signal
 import sys
-import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.fakes import rest_fake
 from tests.fakes.openapi_contract import OpenApiContract
 from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
@@ -63,12 +60,12 @@ class _Prefixed(OpenApiContract):
 
 class FakeBitbucket(RestFake):
     name = "bitbucket"
+    first_ids: ClassVar[Mapping[str, int]] = {"comment": 600000}
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, **kwargs: Any) -> None:
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.statuses: dict[tuple[str, str, str], dict[str, Any]] = {}  # (repo, commit, key) -> status
-        self._ids = {"comment": 600000}
         kwargs.setdefault("contract", _Prefixed(SPEC))
         super().__init__(token=token, **kwargs)
 
@@ -103,8 +100,7 @@ class FakeBitbucket(RestFake):
 
     def add_comment(self, repository: str, pr_id: int, raw: str, *, user: dict[str, Any] = HUMAN) -> int:
         with self._lock:
-            self._ids["comment"] += 1
-            comment_id = self._ids["comment"]
+            comment_id = self.next_id("comment")
             stamp = _now(86400)
             self.comments[comment_id] = {
                 "id": comment_id,
@@ -213,10 +209,10 @@ class FakeBitbucket(RestFake):
         if isinstance(found, Reply):
             return found
         repository, pr_id, _ = found
-        pagelen = min(MAX_PAGELEN, max(1, int(call.query_value("pagelen") or DEFAULT_PAGELEN)))
-        page = max(1, int(call.query_value("page") or 1))
+        pagelen = min(MAX_PAGELEN, max(1, call.int_value("pagelen", DEFAULT_PAGELEN)))
+        page = max(1, call.int_value("page", 1))
         everything = self.comments_on(repository, pr_id, live=False)
-        chunk = everything[(page - 1) * pagelen : page * pagelen]
+        chunk, _ = rest_fake.page_of(everything, page, pagelen)
         body: dict[str, Any] = {
             "pagelen": pagelen,
             "size": len(everything),
@@ -291,25 +287,17 @@ class FakeBitbucket(RestFake):
         return Reply(201, {k: v for k, v in status.items() if k not in ("commit", "repository")})
 
 
-@contextlib.contextmanager
 def running_fake_bitbucket(
     *, repository: str = "acme/ml-repo", pr_id: int | None = 7, comments: int = 0, **kwargs: Any
-) -> Iterator[FakeBitbucket]:
+) -> AbstractContextManager[FakeBitbucket]:
     fake = FakeBitbucket(**kwargs)
     if pr_id is not None:
         fake.add_pull(repository, pr_id, comments=comments)
-    fake.serve()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    return rest_fake.serving(fake)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A fake Bitbucket Cloud API 2.0 on 127.0.0.1 (for end-to-end tests).")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--state", type=Path, required=True)
-    parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser = rest_fake.command_line("A fake Bitbucket Cloud API 2.0", DEFAULT_TOKEN)
     parser.add_argument("--repo", default="acme/ml-repo")
     parser.add_argument("--pr", type=int, default=7)
     parser.add_argument("--sha", default="c0ffee" + "0" * 34)
@@ -317,14 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeBitbucket(token=args.token, state_file=args.state.resolve())
     fake.add_pull(args.repo, args.pr, sha=args.sha, comments=args.comments)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.serve(args.port)
-    print(json.dumps({"url": fake.url}), flush=True)
-    stop.wait()
-    fake.stop()
-    return 0
+    return rest_fake.serve_until_signalled(fake, args.port, dict)
 
 
 if __name__ == "__main__":

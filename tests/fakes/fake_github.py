@@ -20,34 +20,23 @@ rewrites state.json (comments, statuses, check runs, requests, violations) after
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import copy
-import dataclasses
 import datetime as dt
 import json
-import math
 import os
-import signal
 import sys
-import tempfile
-import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 if __package__ in (None, ""):  # run as a script (`python tests/fakes/fake_github.py`): `tests` as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fakes.openapi_contract import (
-    ENTERPRISE_PREFIX,
-    OpenApiContract,
-    Operation,
-    Violation,
-)
+from tests.fakes import rest_fake
+from tests.fakes.openapi_contract import ENTERPRISE_PREFIX, OpenApiContract
+from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
 MAX_COMMENT_LENGTH = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
 MAX_STATUS_DESCRIPTION = 140
@@ -60,12 +49,6 @@ BOT_ID = 41898282
 HUMAN_LOGIN = "octocat"
 _DOCS = "https://docs.github.com/rest"
 
-
-# --------------------------------------------------------------------------------------------
-# The contract: OpenAPI 3.0 -> JSON Schema (draft 4 semantics), request and response checks
-# --------------------------------------------------------------------------------------------
-# The fake server
-# --------------------------------------------------------------------------------------------
 
 FAULT_KINDS = (
     "forbidden",  # 403 Resource not accessible by integration (a fork PR's read-only GITHUB_TOKEN)
@@ -84,43 +67,6 @@ _PRIMARY_MESSAGE = (
     "API rate limit exceeded for installation ID 1. If you reach out to GitHub Support for help, "
     "please include the request ID 0000:FAKE and timestamp 2026-01-01 00:00:00 UTC."
 )
-
-
-@dataclasses.dataclass
-class Fault:
-    kind: str
-    times: int
-    operation: str | None = None  # an operationId, or None for every operation
-    retry_after: int | None = None
-    status: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; choose from {', '.join(FAULT_KINDS)}")
-
-
-@dataclasses.dataclass
-class Reply:
-    status: int
-    body: Any = None  # JSON-able; None means no body
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class Call:
-    """What the handler of one operation gets."""
-
-    method: str
-    path: str
-    prefix: str  # "" or "/api/v3"
-    params: dict[str, str]
-    query: dict[str, list[str]]
-    body: Any
-    base_url: str  # http://127.0.0.1:PORT[/api/v3]
-
-    def query_value(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else None
 
 
 def _now(age: float = 0.0) -> str:
@@ -142,8 +88,28 @@ def _validation_failed(resource: str, field: str, message: str, doc: str) -> Rep
     )
 
 
-class FakeGitHub:
-    """The state and behaviour of the fake; `serve()` puts it on a loopback port."""
+def _comment_too_long(body: str, anchor: str) -> Reply | None:
+    """GitHub's 422 for a comment body over its limit (`anchor`: the operation's section of the docs)."""
+    if len(body) <= MAX_COMMENT_LENGTH:
+        return None
+    message = f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)"
+    return _validation_failed("IssueComment", "body", message, f"{_DOCS}/issues/comments#{anchor}")
+
+
+class FakeGitHub(RestFake):
+    """The state and behaviour of the fake; `serve()` puts it on a loopback port (rest_fake.RestFake)."""
+
+    name = "github"
+    fault_kinds = FAULT_KINDS
+    prefix = ENTERPRISE_PREFIX
+    json_type = "application/json; charset=utf-8"
+    first_ids: ClassVar[Mapping[str, int]] = {
+        "comment": 1000,
+        "status": 5000,
+        "check_run": 9000,
+        "pull": 70000,
+        "repo": 100,
+    }
 
     def __init__(
         self,
@@ -154,10 +120,7 @@ class FakeGitHub:
         contract: OpenApiContract | None = None,
         rate_limit: int = 5000,
     ) -> None:
-        self.token = token
         self.login = login
-        self.state_file = state_file
-        self.contract = contract or OpenApiContract()
         self.rate_limit = rate_limit
         self.rate_used = 0
         self.rate_reset = int(time.time()) + 3600
@@ -166,16 +129,10 @@ class FakeGitHub:
         self.comments: dict[int, dict[str, Any]] = {}  # id -> {repo, issue, body, user, created_at, ...}
         self.statuses: list[dict[str, Any]] = []
         self.check_runs: dict[int, dict[str, Any]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.violations: list[Violation] = []
-        self.faults: list[Fault] = []
-        self._rendezvous: dict[str, threading.Barrier] = {}
-        self._ids = {"comment": 1000, "status": 5000, "check_run": 9000, "pull": 70000, "repo": 100}
-        self._lock = threading.RLock()
-        self.port: int | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._handlers: dict[str, Callable[[Call], Reply]] = {
+        super().__init__(token=token, contract=contract or OpenApiContract(), state_file=state_file)
+
+    def handlers(self) -> dict[str, Callable[[Call], Reply]]:
+        return {
             "pulls/get": self._pulls_get,
             "issues/list-comments": self._list_comments,
             "issues/create-comment": self._create_comment,
@@ -184,25 +141,18 @@ class FakeGitHub:
             "repos/create-commit-status": self._create_status,
             "checks/create": self._create_check_run,
         }
-        missing = {op.operation_id for op in self.contract.operations} ^ set(self._handlers)
-        if missing:
-            raise RuntimeError(f"the fake and the subset disagree on operations: {sorted(missing)}")
 
     # -- seeding ----------------------------------------------------------------------------
-    def _next_id(self, kind: str) -> int:
-        self._ids[kind] += 1
-        return self._ids[kind]
-
     def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False) -> None:
         with self._lock:
             if full_name not in self.repos:
                 self.repos[full_name] = {
-                    "id": self._next_id("repo"),
+                    "id": self.next_id("repo"),
                     "full_name": full_name,
                     "default_branch": default_branch,
                     "private": private,
                 }
-            self._changed()
+            self.changed()
 
     def add_pull(
         self,
@@ -221,7 +171,7 @@ class FakeGitHub:
         with self._lock:
             self.add_repo(repository)
             self.pulls[(repository, number)] = {
-                "id": self._next_id("pull"),
+                "id": self.next_id("pull"),
                 "repo": repository,
                 "number": number,
                 "head_sha": head_sha,
@@ -233,7 +183,7 @@ class FakeGitHub:
             }
             for i in range(comments):
                 self.add_comment(repository, number, f"A human comment number {i + 1}.", user=HUMAN_LOGIN, dump=False)
-            self._changed()
+            self.changed()
 
     def add_comment(
         self,
@@ -247,7 +197,7 @@ class FakeGitHub:
     ) -> int:
         """A comment `age` seconds old (seeded history is a day old; the API stamps its own now)."""
         with self._lock:
-            comment_id = self._next_id("comment")
+            comment_id = self.next_id("comment")
             stamp = _now(age)
             self.comments[comment_id] = {
                 "id": comment_id,
@@ -259,30 +209,8 @@ class FakeGitHub:
                 "updated_at": stamp,
             }
             if dump:
-                self._changed()
+                self.changed()
             return comment_id
-
-    def fail(
-        self,
-        kind: str,
-        *,
-        times: int = 1,
-        operation: str | None = None,
-        retry_after: int | None = None,
-        status: int | None = None,
-    ) -> None:
-        """Make the next `times` requests of `operation` (an operationId; None = any) fail as `kind`."""
-        if operation is not None and operation not in self._handlers:
-            raise ValueError(f"unknown operation {operation!r}")
-        with self._lock:
-            self.faults.append(Fault(kind, times, operation, retry_after, status))
-
-    def rendezvous(self, operation: str, parties: int, *, timeout: float = 20.0) -> None:
-        """Hold requests of `operation` until `parties` of them have arrived, then serve them all.
-
-        It makes races reproducible: two posters that both looked and found no comment.
-        """
-        self._rendezvous[operation] = threading.Barrier(parties, timeout=timeout)
 
     # -- queries for tests ------------------------------------------------------------------
     def comments_on(self, repository: str, number: int) -> list[dict[str, Any]]:
@@ -290,165 +218,30 @@ class FakeGitHub:
             found = [c for c in self.comments.values() if c["repo"] == repository and c["issue"] == number]
             return sorted(found, key=lambda c: c["id"])
 
-    def requests_for(self, operation: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r for r in self.requests if operation is None or r["operation"] == operation]
+    def snapshot_state(self) -> dict[str, Any]:
+        return {
+            "repos": list(self.repos.values()),
+            "pulls": list(self.pulls.values()),
+            "comments": sorted(self.comments.values(), key=lambda c: c["id"]),
+            "statuses": list(self.statuses),
+            "check_runs": list(self.check_runs.values()),
+        }
 
-    def reset_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    def assert_no_violations(self) -> None:
-        with self._lock:
-            problems = list(self.violations)
-        assert not problems, "the fake GitHub saw contract violations:\n" + "\n".join(map(str, problems))
-
-    # -- serving ----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the fake is not serving")
-        return f"http://127.0.0.1:{self.port}"
-
-    def serve(self, port: int = 0) -> None:
-        fake = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
-        self._thread.start()
-        self._changed()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "url": self.url if self.port else None,
-                "repos": list(self.repos.values()),
-                "pulls": list(self.pulls.values()),
-                "comments": sorted(self.comments.values(), key=lambda c: c["id"]),
-                "statuses": list(self.statuses),
-                "check_runs": list(self.check_runs.values()),
-                "requests": list(self.requests),
-                "violations": [dataclasses.asdict(v) for v in self.violations],
-                "faults": [dataclasses.asdict(f) for f in self.faults],
-            }
-
-    def _changed(self) -> None:
-        if self.state_file is None:
-            return
-        text = json.dumps(self.snapshot(), indent=1)
-        # write-then-rename, so a process reading the file never sees half of it
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".fake-github-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, self.state_file)
-
-    # -- one request ------------------------------------------------------------------------
-    def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        split = urllib.parse.urlsplit(raw_path)
-        path = split.path
-        query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
-        prefix = ""
-        if path == ENTERPRISE_PREFIX or path.startswith(ENTERPRISE_PREFIX + "/"):
-            prefix, path = ENTERPRISE_PREFIX, path[len(ENTERPRISE_PREFIX) :] or "/"
-        matched = self.contract.match(method, path)
-        barrier = self._rendezvous.get(matched[0].operation_id) if matched else None
-        if barrier is not None:
-            barrier.wait()  # outside the lock: the other parties must be able to arrive
-        with self._lock:
-            if path.startswith("/_fake/"):
-                return self._control(method, path, body)
-            reply, op = self._dispatch(method, path, prefix, query, headers, body)
-            reply.headers.update(self._rate_headers(reply))
-            reply.headers.setdefault("x-github-request-id", f"FAKE:{len(self.requests) + 1:06d}")
-            payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
-            if payload:
-                reply.headers["content-type"] = "application/json; charset=utf-8"
-            if op is not None:
-                for problem in self.contract.check_response(op, reply.status, reply.headers, payload):
-                    self._violation("response", method, raw_path, op, reply.status, problem)
-            self.requests.append(
-                {
-                    "method": method,
-                    "path": split.path,
-                    "prefix": prefix,
-                    "query": {k: v[-1] for k, v in query.items()},
-                    "operation": op.operation_id if op else None,
-                    "status": reply.status,
-                    "body": _json_or_text(body),
-                }
-            )
-            self._changed()
-            return reply.status, reply.headers, payload
-
-    def _dispatch(
-        self,
-        method: str,
-        path: str,
-        prefix: str,
-        query: dict[str, list[str]],
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> tuple[Reply, Operation | None]:
-        matched = self.contract.match(method, path)
-        if matched is None:
-            self._violation("request", method, path, None, None, "no operation of the subset matches")
-            return _error(404, "Not Found"), None
-        op, params = matched
+    # -- GitHub's manners -------------------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str]) -> Reply | None:
         self.rate_used += 1
         auth = headers.get("authorization", "")
         scheme, _, credential = auth.partition(" ")
         if not auth:
-            return _error(401, "Requires authentication"), op
+            return _error(401, "Requires authentication")
         if scheme.lower() not in ("token", "bearer") or credential.strip() != self.token:
-            return _error(401, "Bad credentials"), op
-        problems = self.contract.check_request(op, params, query, headers.get("content-type", ""), body)
-        for problem in problems:
-            self._violation("request", method, path, op, None, problem)
-        fault = self._take_fault(op.operation_id)
-        if fault is not None:
-            return self._fault_reply(fault), op
-        if problems:
-            return _error(422, "Invalid request.\n\n" + problems[0], _DOCS), op
-        call = Call(
-            method=method,
-            path=path,
-            prefix=prefix,
-            params=params,
-            query=query,
-            body=json.loads(body) if body.strip() else None,
-            base_url=f"{self.url}{prefix}",
-        )
-        return self._handlers[op.operation_id](call), op
-
-    def _violation(
-        self, direction: str, method: str, path: str, op: Operation | None, status: int | None, problem: str
-    ) -> None:
-        self.violations.append(Violation(direction, method, path, op.operation_id if op else None, status, problem))
-
-    def _take_fault(self, operation: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and fault.operation in (None, operation):
-                fault.times -= 1
-                if fault.times == 0:
-                    self.faults.remove(fault)
-                return fault
+            return _error(401, "Bad credentials")
         return None
 
-    def _fault_reply(self, fault: Fault) -> Reply:
+    def invalid_reply(self, problems: list[str]) -> Reply:
+        return _error(422, "Invalid request.\n\n" + problems[0], _DOCS)
+
+    def fault_reply(self, fault: Fault) -> Reply:
         extra: dict[str, str] = {}
         if fault.retry_after is not None and fault.kind != "primary-rate-limit":
             extra["retry-after"] = str(fault.retry_after)
@@ -472,7 +265,7 @@ class FakeGitHub:
         reply.headers.update(extra)
         return reply
 
-    def _rate_headers(self, reply: Reply) -> dict[str, str]:
+    def common_headers(self, reply: Reply) -> dict[str, str]:
         remaining = max(0, self.rate_limit - self.rate_used)
         headers = {
             "x-ratelimit-limit": str(self.rate_limit),
@@ -480,27 +273,10 @@ class FakeGitHub:
             "x-ratelimit-used": str(self.rate_used),
             "x-ratelimit-reset": str(self.rate_reset),
             "x-ratelimit-resource": "core",
+            "x-github-request-id": f"FAKE:{len(self.requests) + 1:06d}",
         }
         # a fault may have set its own (primary rate limit: remaining 0, reset soon)
         return {k: reply.headers.get(k, v) for k, v in headers.items()}
-
-    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Test-only endpoints for another process: GET /_fake/state, POST /_fake/faults."""
-        if method == "GET" and path == "/_fake/state":
-            payload = json.dumps(self.snapshot()).encode()
-        elif method == "POST" and path == "/_fake/faults":
-            spec = json.loads(body or b"{}")
-            self.fail(
-                spec["kind"],
-                times=int(spec.get("times", 1)),
-                operation=spec.get("operation"),
-                retry_after=spec.get("retry_after"),
-                status=spec.get("status"),
-            )
-            payload = b'{"ok": true}'
-        else:
-            return 404, {"content-type": "application/json"}, b'{"message": "Not Found"}'
-        return 200, {"content-type": "application/json"}, payload
 
     # -- resources --------------------------------------------------------------------------
     def _example(self, name: str) -> Any:
@@ -627,25 +403,23 @@ class FakeGitHub:
         since = call.query_value("since")
         if since:
             comments = [c for c in comments if c["updated_at"] >= since]
-        per_page = _int_or(call.query_value("per_page"), DEFAULT_PER_PAGE)
+        per_page = call.int_value("per_page", DEFAULT_PER_PAGE)
         per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
-        page = max(1, _int_or(call.query_value("page"), 1))
-        last = max(1, math.ceil(len(comments) / per_page))
-        items = comments[(page - 1) * per_page : page * per_page]
+        page = max(1, call.int_value("page", 1))
+        items, last = rest_fake.page_of(comments, page, per_page)
         reply = Reply(200, [self._comment_object(c, call.base_url) for c in items])
+        here, query = f"{call.base_url}{call.path}", {k: v for k, v in call.last_values().items() if k != "page"}
+
+        def to(target: int, rel: str) -> str:  # GitHub puts `page` last
+            return rest_fake.link(here, {**query, "page": str(target)}, rel)
+
         links = []
-
-        def link(target: int, rel: str) -> str:
-            params = {k: v[-1] for k, v in call.query.items() if k != "page"}
-            params["page"] = str(target)
-            return f'<{call.base_url}{call.path}?{urllib.parse.urlencode(params)}>; rel="{rel}"'
-
         if page > 1:
-            links.append(link(min(page - 1, last), "prev"))
+            links.append(to(min(page - 1, last), "prev"))
         if page < last:
-            links += [link(page + 1, "next"), link(last, "last")]
+            links += [to(page + 1, "next"), to(last, "last")]
         if page > 1:
-            links.append(link(1, "first"))
+            links.append(to(1, "first"))
         if links:
             reply.headers["link"] = ", ".join(links)
         return reply
@@ -655,13 +429,9 @@ class FakeGitHub:
         if isinstance(found, Reply):
             return found
         body = call.body["body"]
-        if len(body) > MAX_COMMENT_LENGTH:
-            return _validation_failed(
-                "IssueComment",
-                "body",
-                f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
-                f"{_DOCS}/issues/comments#create-an-issue-comment",
-            )
+        too_long = _comment_too_long(body, "create-an-issue-comment")
+        if too_long:
+            return too_long
         comment_id = self.add_comment(found[0], found[1], body, age=0, dump=False)
         data = self._comment_object(self.comments[comment_id], call.base_url)
         return Reply(201, data, {"location": data["url"]})
@@ -678,13 +448,9 @@ class FakeGitHub:
         if isinstance(comment, Reply):
             return comment
         body = call.body["body"]
-        if len(body) > MAX_COMMENT_LENGTH:
-            return _validation_failed(
-                "IssueComment",
-                "body",
-                f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
-                f"{_DOCS}/issues/comments#update-an-issue-comment",
-            )
+        too_long = _comment_too_long(body, "update-an-issue-comment")
+        if too_long:
+            return too_long
         comment.update({"body": body, "updated_at": _now()})
         return Reply(200, self._comment_object(comment, call.base_url))
 
@@ -726,7 +492,7 @@ class FakeGitHub:
                 f"{_DOCS}/commits/statuses#create-a-commit-status",
             )
         status = {
-            "id": self._next_id("status"),
+            "id": self.next_id("status"),
             "repo": found[0],
             "sha": call.params["sha"],
             "state": call.body["state"],
@@ -789,7 +555,7 @@ class FakeGitHub:
         if isinstance(found, Reply):
             return found
         run: dict[str, Any] = {
-            "id": self._next_id("check_run"),
+            "id": self.next_id("check_run"),
             "repo": found[0],
             "status": "queued",
             "started_at": call.body.get("started_at") or _now(),
@@ -801,51 +567,6 @@ class FakeGitHub:
         return Reply(201, self._check_run_object(run, call.base_url))
 
 
-def _int_or(raw: str | None, default: int) -> int:
-    try:
-        return int(raw) if raw is not None else default
-    except ValueError:
-        return default
-
-
-def _json_or_text(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's pooled connections expect
-    fake: FakeGitHub
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, reply_headers, payload = self.fake.handle(self.command, self.path, headers, body)
-        except Exception as exc:  # noqa: BLE001 - a bug in the fake must fail the test, not hang the client
-            self.fake.violations.append(Violation("fake", self.command, self.path, None, 500, repr(exc)))
-            status, reply_headers, payload = 500, {}, b'{"message": "the fake crashed"}'
-
-        self.send_response(status)
-        for name, value in reply_headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # the fake's own log stays quiet
-        return
-
-
-@contextlib.contextmanager
 def running_fake_github(
     *,
     repository: str = "octo-org/ml-repo",
@@ -854,20 +575,13 @@ def running_fake_github(
     comments: int = 0,
     contract: OpenApiContract | None = None,
     **kwargs: Any,
-) -> Iterator[FakeGitHub]:
-    """A serving fake with one repository and (unless pr_number is None) one open PR; stopped on exit.
-
-    Test modules wrap this in a fixture that calls `fake.assert_no_violations()` after the test.
-    """
+) -> AbstractContextManager[FakeGitHub]:
+    """A serving fake with one repository and (unless pr_number is None) one open PR; stopped on exit."""
     fake = FakeGitHub(contract=contract, **kwargs)
     fake.add_repo(repository)
     if pr_number is not None:
         fake.add_pull(repository, pr_number, head_sha=head_sha, comments=comments)
-    fake.serve()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    return rest_fake.serving(fake)
 
 
 def _parse_fault(text: str) -> Fault:
@@ -884,10 +598,7 @@ def _parse_fault(text: str) -> Fault:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A fake GitHub REST API on 127.0.0.1 (for end-to-end tests).")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
-    parser.add_argument("--state", type=Path, required=True, help="JSON file rewritten after every request")
-    parser.add_argument("--token", default=os.environ.get("FAKE_GITHUB_TOKEN", DEFAULT_TOKEN))
+    parser = rest_fake.command_line("A fake GitHub REST API", os.environ.get("FAKE_GITHUB_TOKEN", DEFAULT_TOKEN))
     parser.add_argument("--repo", default="octo-org/ml-repo")
     parser.add_argument("--pr", type=int, default=7)
     parser.add_argument("--head-sha", default="c0ffee" + "0" * 34)
@@ -912,14 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.fault:
         fault = _parse_fault(text)
         fake.fail(fault.kind, times=fault.times, operation=fault.operation, retry_after=fault.retry_after)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.serve(args.port)
-    print(json.dumps({"url": fake.url, "state": str(args.state)}), flush=True)
-    stop.wait()
-    fake.stop()
-    return 0
+    return rest_fake.serve_until_signalled(fake, args.port, lambda: {"state": str(args.state)})
 
 
 if __name__ == "__main__":

@@ -16,22 +16,19 @@ In-process: `with running_fake_gitlab() as fake: ...`; as a process for end-to-e
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import datetime as dt
-import json
-import signal
 import sys
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.fakes import rest_fake
 from tests.fakes.openapi_contract import OpenApiContract
 from tests.fakes.rest_fake import Call, Fault, Reply, RestFake
 
@@ -56,6 +53,7 @@ def _message(status: int, text: str) -> Reply:
 
 class FakeGitLab(RestFake):
     name = "gitlab"
+    first_ids: ClassVar[Mapping[str, int]] = {"note": 50000, "status": 700, "project": 41, "mr": 3000}
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, job_token: str = JOB_TOKEN, **kwargs: Any) -> None:
         self.job_token = job_token
@@ -63,7 +61,6 @@ class FakeGitLab(RestFake):
         self.mrs: dict[tuple[int, int], dict[str, Any]] = {}
         self.notes: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
-        self._ids = {"note": 50000, "status": 700, "project": 41, "mr": 3000}
         self.rate_limit = 2000
         self.rate_used = 0
         kwargs.setdefault("contract", OpenApiContract(SPEC))
@@ -81,16 +78,12 @@ class FakeGitLab(RestFake):
         }
 
     # -- seeding ------------------------------------------------------------------------------
-    def _next(self, kind: str) -> int:
-        self._ids[kind] += 1
-        return self._ids[kind]
-
     def add_project(self, path: str) -> int:
         with self._lock:
             for project_id, project in self.projects.items():
                 if project["path"] == path:
                     return project_id
-            project_id = self._next("project")
+            project_id = self.next_id("project")
             self.projects[project_id] = {"id": project_id, "path": path}
             self.changed()
             return project_id
@@ -110,7 +103,7 @@ class FakeGitLab(RestFake):
             project_id = self.add_project(project)
             source_id = self.add_project(source_project) if source_project else project_id
             self.mrs[(project_id, iid)] = {
-                "id": self._next("mr"),
+                "id": self.next_id("mr"),
                 "iid": iid,
                 "project_id": project_id,
                 "source_project_id": source_id,
@@ -129,7 +122,7 @@ class FakeGitLab(RestFake):
     def add_note(self, project: str, iid: int, body: str, *, system: bool = False, user: dict[str, Any] = HUMAN) -> int:
         with self._lock:
             project_id = self.add_project(project)
-            note_id = self._next("note")
+            note_id = self.next_id("note")
             stamp = _now(86400)
             self.notes[note_id] = {
                 "id": note_id,
@@ -279,29 +272,27 @@ class FakeGitLab(RestFake):
         if isinstance(found, Reply):
             return found
         project_id, mr = found
-        page = max(1, int(call.query_value("page") or 1))
-        per_page = min(MAX_PER_PAGE, max(1, int(call.query_value("per_page") or DEFAULT_PER_PAGE)))
+        page = max(1, call.int_value("page", 1))
+        per_page = min(MAX_PER_PAGE, max(1, call.int_value("per_page", DEFAULT_PER_PAGE)))
         key = call.query_value("order_by") or "created_at"
         notes = [n for n in self.notes.values() if n["project_id"] == project_id and n["iid"] == mr["iid"]]
         notes.sort(key=lambda n: (n[key], n["id"]), reverse=(call.query_value("sort") or "desc") == "desc")
-        total = len(notes)
-        pages = max(1, -(-total // per_page))
-        chunk = notes[(page - 1) * per_page : page * per_page]
-        query = {k: v[-1] for k, v in call.query.items()}
+        chunk, pages = rest_fake.page_of(notes, page, per_page)
+        query = call.last_values()
         here = f"{self.url}{urllib.parse.quote(call.path, safe='/%')}"
 
-        def link(target: int, rel: str) -> str:
-            return f'<{here}?{urllib.parse.urlencode({**query, "page": target, "per_page": per_page})}>; rel="{rel}"'
+        def to(target: int, rel: str) -> str:  # GitLab repeats `per_page` in every link
+            return rest_fake.link(here, {**query, "page": target, "per_page": per_page}, rel)
 
-        links = [link(page - 1, "prev")] if page > 1 else []
-        links += [link(page + 1, "next")] if page < pages else []
-        links += [link(1, "first"), link(pages, "last")]
+        links = [to(page - 1, "prev")] if page > 1 else []
+        links += [to(page + 1, "next")] if page < pages else []
+        links += [to(1, "first"), to(pages, "last")]
         headers = {
             "x-page": str(page),
             "x-per-page": str(per_page),
             "x-next-page": str(page + 1) if page < pages else "",
             "x-prev-page": str(page - 1) if page > 1 else "",
-            "x-total": str(total),
+            "x-total": str(len(notes)),
             "x-total-pages": str(pages),
             "link": ", ".join(links),
         }
@@ -318,7 +309,7 @@ class FakeGitLab(RestFake):
         text = call.body["body"]
         if len(text) > MAX_NOTE_LENGTH:
             return Reply(400, {"message": {"note": [f"is too long (maximum is {MAX_NOTE_LENGTH} characters)"]}})
-        note_id = self._next("note")
+        note_id = self.next_id("note")
         stamp = _now()
         self.notes[note_id] = {
             "id": note_id,
@@ -370,7 +361,7 @@ class FakeGitLab(RestFake):
             return denied
         fields = call.body
         status = {
-            "id": self._next("status"),
+            "id": self.next_id("status"),
             "project_id": project_id,
             "sha": call.params["sha"],
             "ref": fields.get("ref"),
@@ -396,26 +387,18 @@ class FakeGitLab(RestFake):
         return Reply(201, body)
 
 
-@contextlib.contextmanager
 def running_fake_gitlab(
     *, project: str = "group/sub/ml-repo", iid: int | None = 7, notes: int = 0, **kwargs: Any
-) -> Iterator[FakeGitLab]:
+) -> AbstractContextManager[FakeGitLab]:
     fake = FakeGitLab(**kwargs)
     fake.add_project(project)
     if iid is not None:
         fake.add_mr(project, iid, notes=notes)
-    fake.serve()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    return rest_fake.serving(fake)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A fake GitLab REST API v4 on 127.0.0.1 (for end-to-end tests).")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--state", type=Path, required=True, help="JSON file rewritten after every request")
-    parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser = rest_fake.command_line("A fake GitLab REST API v4", DEFAULT_TOKEN)
     parser.add_argument("--project", default="group/sub/ml-repo")
     parser.add_argument("--iid", type=int, default=7)
     parser.add_argument("--sha", default="c0ffee" + "0" * 34)
@@ -423,14 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeGitLab(token=args.token, state_file=args.state.resolve())
     fake.add_mr(args.project, args.iid, sha=args.sha, notes=args.notes)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.serve(args.port)
-    print(json.dumps({"url": fake.url, "project_id": fake.add_project(args.project)}), flush=True)
-    stop.wait()
-    fake.stop()
-    return 0
+    return rest_fake.serve_until_signalled(fake, args.port, lambda: {"project_id": fake.add_project(args.project)})
 
 
 if __name__ == "__main__":

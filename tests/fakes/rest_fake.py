@@ -1,39 +1,44 @@
-"""What the fake GitLab and the fake Bitbucket share: a loopback HTTP server whose every request and response
-is validated against the forge's OpenAPI subset (tests/contracts/), with state, a request log, faults,
-rendezvous for races, and a state file for tests that run the fake as a separate process.
+"""What the forge fakes (GitHub, GitLab, Bitbucket) share: a loopback HTTP server whose every request and
+response is validated against the forge's OpenAPI subset (tests/contracts/), with state, a request log,
+faults, rendezvous for races, pagination helpers, and a state file and a command line for tests that
+run the fake as a separate process.
 
 A forge fake subclasses `RestFake` and supplies its handlers (one per operationId of its subset: the
-fake refuses to start when the two disagree), how it authenticates, and how it answers a fault.
+fake refuses to start when the two disagree), how it authenticates, and how it answers a fault (its
+own error bodies); everything else, the contract checks above all, lives here once.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import json
+import math
 import os
+import signal
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from tests.fakes.openapi_contract import OpenApiContract, Operation, Violation
 
+# the faults of the GitLab and Bitbucket fakes; the fake GitHub has its own (fake_github.FAULT_KINDS)
 FAULT_KINDS = ("unauthorized", "forbidden", "not-found", "bad-request", "unprocessable", "rate-limit", "server-error")
 
 
 @dataclasses.dataclass
 class Fault:
-    kind: str
+    kind: str  # one of the fake's `fault_kinds` (checked by `RestFake.fail`)
     times: int
     operation: str | None = None  # an operationId, or None for every operation
     retry_after: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; choose from {', '.join(FAULT_KINDS)}")
+    status: int | None = None  # another status than the kind's own (GitHub: 502, 503...)
 
 
 @dataclasses.dataclass
@@ -45,22 +50,55 @@ class Reply:
 
 @dataclasses.dataclass
 class Call:
+    """What the handler of one operation gets."""
+
     method: str
-    path: str
+    path: str  # without the fake's optional prefix (GitHub Enterprise's /api/v3)
     params: dict[str, str]
     query: dict[str, list[str]]
     body: Any
-    base_url: str  # http://127.0.0.1:PORT
+    base_url: str  # http://127.0.0.1:PORT, with the prefix the request came under
+    prefix: str = ""
 
     def query_value(self, name: str) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else None
+
+    def int_value(self, name: str, default: int) -> int:
+        """An integer query parameter (the contract has checked it is one), or `default`."""
+        raw = self.query_value(name)
+        return int(raw) if raw else default
+
+    def last_values(self) -> dict[str, str]:
+        """The query with the last value of each parameter, as a forge reads it."""
+        return _last_values(self.query)
+
+
+def page_of(items: Sequence[Any], page: int, per_page: int) -> tuple[list[Any], int]:
+    """The `page`-th slice (from 1) of `per_page` items, and how many pages there are (at least one)."""
+    return list(items[(page - 1) * per_page : page * per_page]), max(1, math.ceil(len(items) / per_page))
+
+
+def link(url: str, query: Mapping[str, Any], rel: str) -> str:
+    """One entry of an RFC 8288 `Link` header, as GitHub and GitLab paginate."""
+    return f'<{url}?{urllib.parse.urlencode(query)}>; rel="{rel}"'
+
+
+def _last_values(query: Mapping[str, list[str]]) -> dict[str, str]:
+    return {k: v[-1] for k, v in query.items()}
+
+
+RestFakeT = TypeVar("RestFakeT", bound="RestFake")
 
 
 class RestFake:
     """The state-independent machinery; subclasses set `name`, `handlers`, `authenticate`, `fault_reply`."""
 
     name = "fake"
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    prefix = ""  # a base path the API is also served under (GitHub Enterprise: /api/v3)
+    json_type = "application/json"
+    first_ids: ClassVar[Mapping[str, int]] = {}  # kind -> the id before the first: ids that look like the forge's
 
     def __init__(self, *, token: str, contract: OpenApiContract, state_file: Path | None = None) -> None:
         self.token = token
@@ -70,6 +108,7 @@ class RestFake:
         self.violations: list[Violation] = []
         self.faults: list[Fault] = []
         self._rendezvous: dict[str, threading.Barrier] = {}
+        self._ids = dict(self.first_ids)
         self._lock = threading.RLock()
         self.port: int | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -88,26 +127,52 @@ class RestFake:
     def fault_reply(self, fault: Fault) -> Reply:
         raise NotImplementedError
 
+    def invalid_reply(self, problems: list[str]) -> Reply:
+        """The answer to a request the contract refuses (the violation is recorded already)."""
+        return self.fault_reply(Fault("bad-request", 1))
+
     def common_headers(self, reply: Reply) -> dict[str, str]:
         return {}
 
     def snapshot_state(self) -> dict[str, Any]:
         return {}
 
+    def next_id(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
     # -- tests drive it -----------------------------------------------------------------------
-    def fail(self, kind: str, *, times: int = 1, operation: str | None = None, retry_after: int | None = None) -> None:
+    def fail(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        operation: str | None = None,
+        retry_after: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        """Make the next `times` requests of `operation` (an operationId; None = any) fail as `kind`."""
+        if kind not in self.fault_kinds:
+            raise ValueError(f"unknown fault kind {kind!r}; choose from {', '.join(self.fault_kinds)}")
         if operation is not None and operation not in self.handlers():
             raise ValueError(f"unknown operation {operation!r}")
         with self._lock:
-            self.faults.append(Fault(kind, times, operation, retry_after))
+            self.faults.append(Fault(kind, times, operation, retry_after, status))
 
     def rendezvous(self, operation: str, parties: int, *, timeout: float = 30.0) -> None:
-        """Hold requests of `operation` until `parties` of them arrived, then serve them all (a reproducible race)."""
+        """Hold requests of `operation` until `parties` of them arrived, then serve them all.
+
+        It makes races reproducible: two posters that both looked and found no comment.
+        """
         self._rendezvous[operation] = threading.Barrier(parties, timeout=timeout)
 
     def requests_for(self, operation: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.requests if operation is None or r["operation"] == operation]
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
 
     def assert_no_violations(self) -> None:
         with self._lock:
@@ -148,12 +213,14 @@ class RestFake:
                 **self.snapshot_state(),
                 "requests": list(self.requests),
                 "violations": [dataclasses.asdict(v) for v in self.violations],
+                "faults": [dataclasses.asdict(f) for f in self.faults],
             }
 
     def changed(self) -> None:
         if self.state_file is None:
             return
         text = json.dumps(self.snapshot(), indent=1)
+        # write-then-rename, so a process reading the file never sees half of it
         fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=f".fake-{self.name}-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -167,12 +234,15 @@ class RestFake:
         # a project path arrives URL-encoded (group%2Fsub%2Fproj): match on the raw path, decode the values
         path = split.path
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        prefix = ""
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            prefix, path = self.prefix, path[len(self.prefix) :] or "/"
         matched = self.contract.match(method, path)
         barrier = self._rendezvous.get(matched[0].operation_id) if matched else None
         if barrier is not None:
             barrier.wait()  # outside the lock: the other parties must be able to arrive
         with self._lock:
-            reply, op = self._dispatch(method, path, query, headers, body, matched)
+            reply, op = self._dispatch(method, path, prefix, query, headers, body, matched)
             reply.headers.update(self.common_headers(reply))
             if isinstance(reply.body, str):
                 payload = reply.body.encode("utf-8")
@@ -180,7 +250,7 @@ class RestFake:
             else:
                 payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
                 if payload:
-                    reply.headers["content-type"] = "application/json"
+                    reply.headers["content-type"] = self.json_type
             if op is not None:
                 for problem in self.contract.check_response(op, reply.status, reply.headers, payload):
                     self._violation("response", method, raw_path, op, reply.status, problem)
@@ -188,7 +258,8 @@ class RestFake:
                 {
                     "method": method,
                     "path": split.path,
-                    "query": {k: v[-1] for k, v in query.items()},
+                    "prefix": prefix,
+                    "query": _last_values(query),
                     "operation": op.operation_id if op else None,
                     "status": reply.status,
                     "body": _json_or_text(body),
@@ -202,6 +273,7 @@ class RestFake:
         self,
         method: str,
         path: str,
+        prefix: str,
         query: dict[str, list[str]],
         headers: Mapping[str, str],
         body: bytes,
@@ -221,8 +293,9 @@ class RestFake:
         if fault is not None:
             return self.fault_reply(fault), op
         if problems:
-            return self.fault_reply(Fault("bad-request", 1)), op
-        call = Call(method, path, params, query, json.loads(body) if body.strip() else None, self.url)
+            return self.invalid_reply(problems), op
+        document = json.loads(body) if body.strip() else None
+        call = Call(method, path, params, query, document, f"{self.url}{prefix}", prefix)
         return self.handlers()[op.operation_id](call), op
 
     def _violation(
@@ -239,15 +312,22 @@ class RestFake:
                 return fault
         return None
 
-    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """Test-only endpoints for another process: GET /_fake/state, POST /_fake/faults."""
+        json_type = {"content-type": "application/json"}
         if method == "GET" and path == "/_fake/state":
-            return 200, {"content-type": "application/json"}, json.dumps(self.snapshot()).encode()
+            return 200, json_type, json.dumps(self.snapshot()).encode()
         if method == "POST" and path == "/_fake/faults":
             spec = json.loads(body or b"{}")
-            self.fail(spec["kind"], times=int(spec.get("times", 1)), operation=spec.get("operation"))
-            return 200, {"content-type": "application/json"}, b'{"ok": true}'
-        return None
+            self.fail(
+                spec["kind"],
+                times=int(spec.get("times", 1)),
+                operation=spec.get("operation"),
+                retry_after=spec.get("retry_after"),
+                status=spec.get("status"),
+            )
+            return 200, json_type, b'{"ok": true}'
+        return 404, json_type, b'{"message": "Not Found"}'
 
 
 def _scheme(headers: Mapping[str, str]) -> str | None:
@@ -268,7 +348,7 @@ def _json_or_text(body: bytes) -> Any:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive, as pooled client connections expect
     fake: RestFake
 
     def _serve(self) -> None:
@@ -277,8 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = urllib.parse.urlsplit(self.path).path
         try:
-            answer = self.fake.control(self.command, path, body) if path.startswith("/_fake/") else None
-            status, reply_headers, payload = answer or self.fake.handle(self.command, self.path, headers, body)
+            if path.startswith("/_fake/"):
+                status, reply_headers, payload = self.fake.control(self.command, path, body)
+            else:
+                status, reply_headers, payload = self.fake.handle(self.command, self.path, headers, body)
         except Exception as exc:  # noqa: BLE001 - a bug in the fake must fail the test, not hang the client
             self.fake.violations.append(Violation("fake", self.command, self.path, None, 500, repr(exc)))
             status, reply_headers, payload = 500, {}, b'{"message": "the fake crashed"}'
@@ -292,5 +374,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # the fake's own log stays quiet
         return
+
+
+@contextlib.contextmanager
+def serving(fake: RestFakeT) -> Iterator[RestFakeT]:
+    """`fake` on a loopback port for the block; stopped on exit.
+
+    Test modules wrap this in a fixture that calls `fake.assert_no_violations()` after the test.
+    """
+    fake.serve()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def serve_checked(running: AbstractContextManager[RestFakeT]) -> Iterator[RestFakeT]:
+    """For a fixture, `yield from serve_checked(running_fake_x(...))`: the serving fake for the test,
+    then the test fails on any contract violation the fake saw (one it asserted it clears first)."""
+    with running as fake:
+        yield fake
+        fake.assert_no_violations()
+
+
+def command_line(description: str, token: str) -> argparse.ArgumentParser:
+    """The options every fake takes as a process; a forge's main() adds how to seed it."""
+    parser = argparse.ArgumentParser(description=f"{description} on 127.0.0.1 (for end-to-end tests).")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--state", type=Path, required=True, help="JSON file rewritten after every request")
+    parser.add_argument("--token", default=token)
+    return parser
+
+
+def serve_until_signalled(fake: RestFake, port: int, announce: Callable[[], dict[str, Any]]) -> int:
+    """Serve on `port`, print `announce()` (the URL first) as one JSON line, stop on SIGTERM or SIGINT."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    fake.serve(port)
+    print(json.dumps({"url": fake.url, **announce()}), flush=True)
+    stop.wait()
+    fake.stop()
+    return 0

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.fakes.fault_proxy import FaultProxy
+from tests.fakes.fault_proxy import FaultProxy, fault_proxy
 from tests.mlflow_server import MlflowServer, running_server
 
 ADMIN_USER = "admin"
@@ -120,12 +120,8 @@ def server_context(certs: TestCertificates) -> ssl.SSLContext:
 @contextlib.contextmanager
 def tls_terminator(upstream: str, certs: TestCertificates) -> Iterator[FaultProxy]:
     """HTTPS on 127.0.0.1 (`.url` is https://127.0.0.1:PORT) forwarding to the http:// upstream."""
-    proxy = FaultProxy(upstream, rate=0.0, ssl_context=server_context(certs))
-    proxy.start()
-    try:
+    with fault_proxy(upstream, rate=0.0, ssl_context=server_context(certs)) as proxy:
         yield proxy
-    finally:
-        proxy.stop()
 
 
 @contextlib.contextmanager

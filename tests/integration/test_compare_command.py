@@ -11,10 +11,11 @@ import pytest
 
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
-from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
+from tests.cli_helpers import assert_clean_failure, base_env, ci_track
 from tests.fakes.fake_github import DEFAULT_TOKEN, running_fake_github
 from tests.fakes.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer
+from tests.reliability_scenarios import GateScenario
 
 CONFIG = """\
 experiment: {experiment}
@@ -33,15 +34,13 @@ missing: fail
 HEAD_SHA = "c" * 40
 
 
-class Scenario:
+class Scenario(GateScenario):
     """An experiment with a champion on main and a candidate for HEAD_SHA, and a workdir with .ci-track.yml."""
 
+    head_sha = HEAD_SHA
+
     def __init__(self, client: MlflowClient, server: MlflowServer, experiment: str, workdir: Path) -> None:
-        self.client = client
-        self.server = server
-        self.experiment = experiment
-        self.experiment_id = client.get_or_create_experiment(experiment).experiment_id
-        self.workdir = workdir
+        super().__init__(client, server, experiment, workdir)
         self.write_config()
 
     def write_config(self, no_champion: str = "pass") -> None:
@@ -56,32 +55,13 @@ class Scenario:
         pr: int | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Run:
-        tags = {"mlflow.source.git.branch": branch, "mlflow.source.git.commit": sha}
-        if pr is not None:
-            tags["ci.pr_number"] = str(pr)
-        run = self.client.create_run(self.experiment_id, tags=tags)
-        self.client.log_batch(
-            run.run_id, metrics=[{"key": k, "value": v} for k, v in metrics.items()], params=params or {}
-        )
-        self.client.update_run(run.run_id, "FINISHED")
-        self.client.set_tag(run.run_id, "ci.exit_code", "0")  # ci-track's completion mark, written last
-        return self.client.get_run(run.run_id)
+        return self.record(metrics=metrics, branch=branch, sha=sha, pr=pr, params=params)
 
     def champion(self, **metrics: float) -> Run:
         return self.run(metrics, branch="main", sha="a" * 40, params={"alpha": "0.1"})
 
     def candidate(self, **metrics: float) -> Run:
         return self.run(metrics, branch="feature", sha=HEAD_SHA, pr=9, params={"alpha": "0.2"})
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return base_env(MLFLOW_TRACKING_URI=self.server.url, CI_TRACK_HEAD_SHA=HEAD_SHA, **extra)
-
-    def compare(self, *args: str, **env: str) -> tuple[CliResult, dict]:
-        report = self.workdir / "report.json"
-        report.unlink(missing_ok=True)
-        result = ci_track("compare", "--json-output", str(report), *args, env=self.env(**env), cwd=self.workdir)
-        document = json.loads(report.read_text()) if report.exists() else {}
-        return result, document
 
 
 @pytest.fixture

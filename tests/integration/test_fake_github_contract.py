@@ -16,6 +16,7 @@ import requests
 from tests.fakes import fake_github, openapi_contract
 from tests.fakes.fake_github import DEFAULT_TOKEN, FAULT_KINDS, FakeGitHub, running_fake_github
 from tests.fakes.openapi_contract import KNOWN_SPEC_FAULTS, OpenApiContract
+from tests.fakes.rest_fake import serve_checked
 
 REPO = "octo-org/ml-repo"
 PR = 7
@@ -28,9 +29,7 @@ def contract() -> OpenApiContract:
 
 @pytest.fixture
 def fake(contract: OpenApiContract) -> Iterator[FakeGitHub]:
-    with running_fake_github(repository=REPO, pr_number=PR, contract=contract) as server:
-        yield server
-        server.assert_no_violations()
+    yield from serve_checked(running_fake_github(repository=REPO, pr_number=PR, contract=contract))
 
 
 @pytest.fixture

@@ -261,6 +261,18 @@ metrics:
 CANDIDATE_SHA = "c0ffee" + "0" * 34  # the fake GitHub's default PR head
 
 
+def gate_env(tmp_path: Path, tracking_uri: str, github_api_url: str, **extra: str) -> dict[str, str]:
+    """The PR build that gates CANDIDATE_SHA through proxies: ci-track's MLflow timeout below their stall."""
+    output = str(tmp_path / "github_output")
+    return github_pr_env(
+        tmp_path,
+        tracking_uri=tracking_uri,
+        github_api_url=github_api_url,
+        head_sha=CANDIDATE_SHA,
+        **{"CI_TRACK_HTTP_TIMEOUT": "1", "GITHUB_OUTPUT": output, **extra},
+    )
+
+
 def gate_scenario(url: str, experiment: str, *, candidate_rmse: float) -> str:
     """A champion on main and a PR candidate; returns the candidate's run id."""
     make_run(url, experiment, branch="main", sha="a" * 40, metrics={"rmse": 0.5, "r2": 0.8}, run_name="champion")
@@ -310,16 +322,13 @@ def test_compare_gives_the_right_verdict_and_one_comment_through_30_percent_faul
             fake.url, rate=0.3, seed=12, stall_seconds=3, max_consecutive=3, should_fault=lambda *_: True
         ) as github_faults,
     ):
-        env = github_pr_env(
+        env = gate_env(
             tmp_path,
-            tracking_uri=mlflow_faults.url,
-            github_api_url=github_faults.url,
-            head_sha=CANDIDATE_SHA,
-            CI_TRACK_HTTP_TIMEOUT="1",
+            mlflow_faults.url,
+            github_faults.url,
             CI_TRACK_HTTP_ATTEMPTS="8",
             CI_TRACK_GITHUB_TIMEOUT="1",
             CI_TRACK_GITHUB_ATTEMPTS="8",
-            GITHUB_OUTPUT=str(tmp_path / "github_output"),
         )
         faulty = ci_track("compare", "--run-id", candidate, "--json-output", "faulty.json", env=env, cwd=tmp_path)
         injected = mlflow_faults.total_injected + github_faults.total_injected
@@ -356,15 +365,12 @@ def test_compare_never_passes_when_it_cannot_read_the_champion(
             should_fault=lambda _method, path: "runs/search" in path,
         ) as proxy,
     ):
-        env = github_pr_env(
+        env = gate_env(
             tmp_path,
-            tracking_uri=proxy.url,
-            github_api_url=fake.url,
-            head_sha=CANDIDATE_SHA,
-            CI_TRACK_HTTP_TIMEOUT="1",
+            proxy.url,
+            fake.url,
             CI_TRACK_HTTP_ATTEMPTS="3",
             CI_TRACK_RETRY_BUDGET="5",
-            GITHUB_OUTPUT=str(tmp_path / "github_output"),
             GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
         )
         result = ci_track("compare", "--run-id", candidate, "--json-output", "report.json", env=env, cwd=tmp_path)

@@ -17,7 +17,16 @@ from ci_track.ci.context import CIContext
 from ci_track.errors import ConfigError, ContextError
 from ci_track.gate.config import parse_config
 from ci_track.gate.rules import describe_rule, diff_rules, fetch_hint, load_gate_rules
-from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, commit_all, git, init_repo
+from tests.cli_helpers import (
+    CliResult,
+    assert_clean_failure,
+    base_env,
+    ci_track,
+    commit_all,
+    git,
+    github_pr_build,
+    init_repo,
+)
 from tests.mlflow_server import MlflowServer
 from tests.unit.test_reports import documented_schema
 
@@ -80,29 +89,18 @@ class Project:
         return self.head_sha
 
     def pr_env(self, **extra: str) -> dict[str, str]:
-        event = {
-            "action": "synchronize",
-            "number": 5,
-            "pull_request": {
-                "number": 5,
-                "title": "Loosen the gate",
-                "head": {"sha": self.head_sha, "ref": "feature/loosen", "repo": {"full_name": "acme/wine"}},
-                "base": {"sha": self.base_sha, "ref": "main", "repo": {"full_name": "acme/wine"}},
-            },
-            "repository": {"full_name": "acme/wine", "default_branch": "main"},
-        }
-        event_path = self.root / "event.json"
-        event_path.write_text(json.dumps(event))
-        return self.local_env(
-            GITHUB_ACTIONS="true",
-            GITHUB_EVENT_NAME="pull_request",
-            GITHUB_EVENT_PATH=str(event_path),
+        build = github_pr_build(
+            self.root / "event.json",
+            repository="acme/wine",
+            number=5,
+            head_sha=self.head_sha,
+            head_ref="feature/loosen",
+            base_sha=self.base_sha,
+            title="Loosen the gate",
             GITHUB_SHA=self.head_sha,
-            GITHUB_REF="refs/pull/5/merge",
-            GITHUB_REPOSITORY="acme/wine",
             GITHUB_RUN_ID="55",
-            **extra,
         )
+        return self.local_env(**{**build, **extra})
 
     def train_pr(self) -> None:
         trained = ci_track("run", "--", sys.executable, "train.py", env=self.pr_env(), cwd=self.repo)

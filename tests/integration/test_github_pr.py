@@ -25,6 +25,7 @@ from ci_track.forges.github import (
 from ci_track.forges.github_api import connect, rate_limit_wait
 from ci_track.settings import GitHubSettings
 from tests.fakes.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
+from tests.fakes.rest_fake import serve_checked
 
 REPO = "octo-org/ml-repo"
 PR = 7
@@ -34,9 +35,7 @@ MARKER = "<!-- ci-track:churn-model -->"
 
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
-    with running_fake_github(repository=REPO, pr_number=PR, head_sha=HEAD_SHA) as server:
-        yield server
-        server.assert_no_violations()
+    yield from serve_checked(running_fake_github(repository=REPO, pr_number=PR, head_sha=HEAD_SHA))
 
 
 class Sleeps(list[float]):

@@ -23,7 +23,7 @@ from ci_track.transport import RetryPolicy
 from tests.fakes import fake_bitbucket, fake_gitlab
 from tests.fakes.fake_bitbucket import FakeBitbucket, running_fake_bitbucket
 from tests.fakes.fake_gitlab import FakeGitLab, running_fake_gitlab
-from tests.fakes.rest_fake import FAULT_KINDS
+from tests.fakes.rest_fake import FAULT_KINDS, serve_checked
 
 PROJECT = "group/sub/ml-repo"  # nested groups
 REPO = "acme/ml-repo"
@@ -48,16 +48,12 @@ def waits() -> Waits:
 
 @pytest.fixture
 def glab() -> Iterator[FakeGitLab]:
-    with running_fake_gitlab(project=PROJECT, notes=150) as fake:
-        yield fake
-        fake.assert_no_violations()
+    yield from serve_checked(running_fake_gitlab(project=PROJECT, notes=150))
 
 
 @pytest.fixture
 def bbucket() -> Iterator[FakeBitbucket]:
-    with running_fake_bitbucket(repository=REPO, comments=150) as fake:
-        yield fake
-        fake.assert_no_violations()
+    yield from serve_checked(running_fake_bitbucket(repository=REPO, comments=150))
 
 
 def gitlab_forge(fake: FakeGitLab, waits: Waits, **env: str) -> gitlab.GitLabForge:

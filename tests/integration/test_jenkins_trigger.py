@@ -6,7 +6,6 @@ pull_request job, and talks to the fake through python-jenkins (basic auth, CSRF
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ci_track.errors import ExitCode, UsageError
 from ci_track.jenkins import trigger
 from ci_track.jenkins.client import job_path
 from ci_track.jenkins.properties import parse_properties
-from tests.cli_helpers import CliResult, base_env, ci_track
+from tests.cli_helpers import CliResult, base_env, ci_track, github_pr_build
 from tests.fakes.fake_jenkins import CRUMB_FIELD, FakeJenkins, FakeJob
 
 USER = "ci-bot"
@@ -35,30 +34,20 @@ def jenkins() -> Iterator[FakeJenkins]:
 @pytest.fixture
 def github_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a GitHub Actions pull_request job for PR #42 (feature/x -> main)."""
-    event = {
-        "number": 42,
-        "pull_request": {
-            "number": 42,
-            "title": "Tune the model",
-            "head": {"sha": HEAD_SHA, "ref": "feature/x", "repo": {"full_name": "acme/model"}},
-            "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": "acme/model"}},
-        },
-        "repository": {"default_branch": "main"},
-    }
-    event_path = tmp_path / "event.json"
-    event_path.write_text(json.dumps(event), encoding="utf-8")
     output = tmp_path / "github_output"
     output.touch()
-    return base_env(
-        GITHUB_ACTIONS="true",
-        GITHUB_EVENT_NAME="pull_request",
-        GITHUB_EVENT_PATH=str(event_path),
-        GITHUB_REPOSITORY="acme/model",
-        GITHUB_SHA="c" * 40,
+    build = github_pr_build(
+        tmp_path / "event.json",
+        repository="acme/model",
+        number=42,
+        head_sha=HEAD_SHA,
+        head_ref="feature/x",
+        title="Tune the model",
         GITHUB_OUTPUT=str(output),
         JENKINS_USER=USER,
         JENKINS_TOKEN=TOKEN,
     )
+    return base_env(**build)
 
 
 def trigger_cli(jenkins: FakeJenkins, env: dict[str, str], cwd: Path, *args: str) -> CliResult:
@@ -169,32 +158,37 @@ def test_unstable_build_exits_1(jenkins: FakeJenkins, github_env, tmp_path) -> N
     assert "result: UNSTABLE" in result.stdout
 
 
-def test_aborted_build_exits_3_with_one_line(jenkins: FakeJenkins, github_env, tmp_path) -> None:
-    jenkins.add_job(FakeJob(name="model-gate", result="ABORTED"))
-    result = trigger_cli(jenkins, github_env, tmp_path, "--job", "model-gate", "--wait")
+@pytest.mark.parametrize(
+    ("job", "args", "message"),
+    [
+        pytest.param(
+            {"result": "ABORTED"},
+            (),
+            "build {url}job/model-gate/1/ ended ABORTED: it was stopped before it gave a verdict",
+            id="aborted-build",
+        ),
+        pytest.param(
+            {"cancelled": True},
+            (),
+            "the queue item {url}queue/item/1/ was cancelled before a build started",
+            id="cancelled-queue-item",
+        ),
+        pytest.param(
+            {"never_starts": True},
+            ("--timeout", "0.2"),
+            "timed out after 0.2 s waiting for {url}queue/item/1/ to start a build "
+            "(Jenkins says: Waiting for next available executor)",
+            id="timeout-in-the-queue",
+        ),
+    ],
+)
+def test_a_build_without_a_verdict_exits_3_with_one_line_naming_it(
+    jenkins: FakeJenkins, github_env, tmp_path, job: dict, args: tuple[str, ...], message: str
+) -> None:
+    jenkins.add_job(FakeJob(name="model-gate", **job))
+    result = trigger_cli(jenkins, github_env, tmp_path, "--job", "model-gate", "--wait", *args)
     assert result.code == ExitCode.SERVICE
-    assert result.error_lines == [
-        f"ci-track: error: build {jenkins.url}job/model-gate/1/ ended ABORTED: it was stopped before it gave a verdict"
-    ]
-
-
-def test_cancelled_queue_item_exits_3(jenkins: FakeJenkins, github_env, tmp_path) -> None:
-    jenkins.add_job(FakeJob(name="model-gate", cancelled=True))
-    result = trigger_cli(jenkins, github_env, tmp_path, "--job", "model-gate", "--wait")
-    assert result.code == ExitCode.SERVICE
-    assert result.error_lines == [
-        f"ci-track: error: the queue item {jenkins.url}queue/item/1/ was cancelled before a build started"
-    ]
-
-
-def test_timeout_in_the_queue_exits_3_with_the_queue_url(jenkins: FakeJenkins, github_env, tmp_path) -> None:
-    jenkins.add_job(FakeJob(name="model-gate", never_starts=True))
-    result = trigger_cli(jenkins, github_env, tmp_path, "--job", "model-gate", "--wait", "--timeout", "0.2")
-    assert result.code == ExitCode.SERVICE
-    assert result.error_lines == [
-        f"ci-track: error: timed out after 0.2 s waiting for {jenkins.url}queue/item/1/ to start a build "
-        "(Jenkins says: Waiting for next available executor)"
-    ]
+    assert result.error_lines == [f"ci-track: error: {message.format(url=jenkins.url)}"]
 
 
 def test_timeout_while_building_exits_3_with_the_build_url(jenkins: FakeJenkins, github_env, tmp_path) -> None:

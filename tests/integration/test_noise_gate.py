@@ -17,8 +17,9 @@ from ci_track.gate.noise import decide, estimate_noise
 from ci_track.gate.tolerance import parse_tolerance
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
-from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track
+from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, github_pr_build
 from tests.mlflow_server import MlflowServer
+from tests.reliability_scenarios import GateScenario
 
 HEAD_SHA = "c" * 40
 RULES = """\
@@ -31,13 +32,11 @@ metrics:
 {extra}"""
 
 
-class Scenario:
+class Scenario(GateScenario):
+    head_sha = HEAD_SHA
+
     def __init__(self, client: MlflowClient, server: MlflowServer, experiment: str, workdir: Path) -> None:
-        self.client = client
-        self.server = server
-        self.experiment = experiment
-        self.experiment_id = client.get_or_create_experiment(experiment).experiment_id
-        self.workdir = workdir
+        super().__init__(client, server, experiment, workdir)
         self.counter = 0
 
     def rules(self, rule: str, extra: str = "") -> None:
@@ -54,17 +53,10 @@ class Scenario:
         group: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Run:
-        all_tags = {"mlflow.source.git.branch": branch, "mlflow.source.git.commit": sha, **(tags or {})}
-        if pr is not None:
-            all_tags["ci.pr_number"] = str(pr)
-        if group is not None:
-            all_tags["ci.repeat_group"] = group
+        all_tags = {**(tags or {}), **({"ci.repeat_group": group} if group is not None else {})}
         self.counter += 1
-        run = self.client.create_run(self.experiment_id, tags=all_tags, start_time=1_700_000_000_000 + self.counter)
-        self.client.log_batch(run.run_id, metrics=[{"key": "rmse", "value": rmse}])
-        self.client.update_run(run.run_id, "FINISHED")
-        self.client.set_tag(run.run_id, "ci.exit_code", "0")
-        return self.client.get_run(run.run_id)
+        start_time = 1_700_000_000_000 + self.counter
+        return self.record(metrics={"rmse": rmse}, branch=branch, sha=sha, pr=pr, tags=all_tags, start_time=start_time)
 
     def group(self, values: Sequence[float], *, branch: str, sha: str, pr: int | None = None) -> list[Run]:
         name = f"g-{sha[:7]}-{self.counter}"
@@ -74,16 +66,6 @@ class Scenario:
         """One complete single run per base-branch commit, oldest first."""
         for index, value in enumerate(values):
             self.run(value, branch="main", sha=f"{index:040x}")
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return base_env(**{"MLFLOW_TRACKING_URI": self.server.url, "CI_TRACK_HEAD_SHA": HEAD_SHA, **extra})
-
-    def compare(self, *args: str, **env: str) -> tuple[CliResult, dict]:
-        report = self.workdir / "report.json"
-        report.unlink(missing_ok=True)
-        result = ci_track("compare", "--json-output", str(report), *args, env=self.env(**env), cwd=self.workdir)
-        document = json.loads(report.read_text()) if report.exists() else {}
-        return result, document
 
 
 @pytest.fixture
@@ -415,32 +397,19 @@ def _pr_env(
     label: str | None = None,
     fork: bool = False,
 ) -> dict[str, str]:
-    event: dict = {
-        "action": action,
-        "number": 7,
-        "sender": {"login": "maintainer"},
-        "pull_request": {
-            "number": 7,
-            "title": "A change",
-            "labels": [{"name": name} for name in labels],
-            "head": {"sha": HEAD_SHA, "ref": "feature", "repo": {"full_name": "fork/repo" if fork else "o/r"}},
-            "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": "o/r"}},
-        },
-        "repository": {"full_name": "o/r", "default_branch": "main"},
-    }
+    more: dict[str, object] = {"action": action, "sender": {"login": "maintainer"}}
     if label is not None:
-        event["label"] = {"name": label}
-    path = scenario.workdir / "event.json"
-    path.write_text(json.dumps(event))
-    return {
-        "GITHUB_ACTIONS": "true",
-        "CI": "true",
-        "GITHUB_EVENT_NAME": "pull_request",
-        "GITHUB_EVENT_PATH": str(path),
-        "GITHUB_SHA": "f" * 40,
-        "GITHUB_REPOSITORY": "o/r",
-        "CI_TRACK_RULES_FROM": "head",  # a plain directory, not a clone with the base commit
-    }
+        more["label"] = {"name": label}
+    return github_pr_build(
+        scenario.workdir / "event.json",
+        repository="o/r",
+        number=7,
+        head_sha=HEAD_SHA,
+        head_repository="fork/repo" if fork else None,
+        labels=labels,
+        event=more,
+        CI_TRACK_RULES_FROM="head",  # a plain directory, not a clone with the base commit: gate on its rules
+    )
 
 
 def _regression(scenario: Scenario) -> Run:

@@ -18,7 +18,7 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.champion import branch_alias
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
-from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, git, init_repo
+from tests.cli_helpers import CliResult, base_env, ci_track, commit_all, compare_with_report, git, init_repo
 from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer
 
@@ -96,10 +96,8 @@ class Project:
         return ci_track(*args, env=self.env(pr=pr, **extra), cwd=self.root)
 
     def compare(self, *args: str, pr: int | None = None, **extra: str) -> tuple[CliResult, dict[str, Any]]:
-        report = self.root.parent / "report.json"
-        report.unlink(missing_ok=True)
-        result = self.cli("compare", "--json-output", str(report), *args, pr=pr, **extra)
-        return result, (json.loads(report.read_text()) if report.exists() else {})
+        # the report outside the clone: the work tree stays as the commit left it
+        return compare_with_report(self.root, self.env(pr=pr, **extra), *args, report=self.root.parent / "report.json")
 
     def runs(self) -> list[Run]:
         with MlflowClient(TrackingSettings(uri=self.server.url)) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,7 +14,17 @@ import pytest
 
 from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
-from tests.cli_helpers import assert_clean_failure, base_env, ci_track, commit_all, git, init_repo, pids_alive
+from tests.cli_helpers import (
+    assert_clean_failure,
+    base_env,
+    ci_track,
+    commit_all,
+    git,
+    github_pr_build,
+    init_repo,
+    pids_alive,
+    start_slow_run,
+)
 from tests.mlflow_server import MlflowServer, free_port
 
 TRAIN_SCRIPT = """\
@@ -42,36 +51,24 @@ def _runs(server: MlflowServer, experiment: str) -> list:
 
 
 def _pull_request_env(tmp_path: Path, repo: Path, head_sha: str, server: MlflowServer) -> dict[str, str]:
-    event = {
-        "action": "synchronize",
-        "number": 42,
-        "pull_request": {
-            "number": 42,
-            "title": "Tune alpha",
-            "head": {"sha": head_sha, "ref": "feature/alpha", "repo": {"full_name": "acme/wine"}},
-            "base": {"sha": git(repo, "rev-parse", "main"), "ref": "main", "repo": {"full_name": "acme/wine"}},
-        },
-        "repository": {"full_name": "acme/wine", "default_branch": "main", "html_url": "https://github.com/acme/wine"},
-    }
-    event_path = tmp_path / "event.json"
-    event_path.write_text(json.dumps(event))
-    return base_env(
+    build = github_pr_build(
+        tmp_path / "event.json",
+        repository="acme/wine",
+        number=42,
+        head_sha=head_sha,
+        head_ref="feature/alpha",
+        base_sha=git(repo, "rev-parse", "main"),
+        title="Tune alpha",
         MLFLOW_TRACKING_URI=server.url,
-        GITHUB_ACTIONS="true",
-        CI="true",
-        GITHUB_EVENT_NAME="pull_request",
-        GITHUB_EVENT_PATH=str(event_path),
-        GITHUB_SHA="f" * 40,  # the synthetic merge commit: must not become the run's commit
-        GITHUB_REF="refs/pull/42/merge",
         GITHUB_HEAD_REF="feature/alpha",
         GITHUB_BASE_REF="main",
-        GITHUB_REPOSITORY="acme/wine",
         GITHUB_SERVER_URL="https://github.com",
         GITHUB_RUN_ID="777",
         GITHUB_RUN_ATTEMPT="2",
         GITHUB_ACTOR="octocat",
         GITHUB_OUTPUT=str(tmp_path / "github_output"),
     )
+    return base_env(**build)
 
 
 @pytest.fixture
@@ -227,23 +224,7 @@ def test_metrics_from_a_file_alone_need_no_warning(
 def test_sigterm_kills_the_command_group_and_marks_the_run_killed(
     mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "pids"
-    script = tmp_path / "slow.sh"
-    script.write_text(f"sleep 300 &\necho $! >> {pid_file}\necho $$ >> {pid_file}\nwait\n")
-    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url, CI_TRACK_KILL_GRACE="5")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ci_track", "run", "--experiment", experiment_name, "--", "bash", str(script)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (pid_file.exists() and len(pid_file.read_text().split()) == 2):
-        assert time.monotonic() < deadline, "the command never started"
-        time.sleep(0.1)
-    pids = [int(p) for p in pid_file.read_text().split()]
+    process, pids = start_slow_run(tmp_path, mlflow_server.url, experiment_name)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, stderr

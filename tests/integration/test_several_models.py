@@ -24,6 +24,7 @@ import pytest
 
 from tests.cli_helpers import CliResult, base_env, ci_track, init_repo
 from tests.fakes.fake_github import FakeGitHub, running_fake_github
+from tests.fakes.rest_fake import serve_checked
 from tests.mlflow_server import MlflowServer
 from tests.reliability_scenarios import PR_NUMBER, REPOSITORY, client_for, github_pr_env, make_run
 
@@ -34,9 +35,7 @@ RULES = "experiment: {experiment}\nmetrics:\n  rmse: {{goal: minimize, max_regre
 
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
-    with running_fake_github(repository=REPOSITORY, pr_number=PR_NUMBER, head_sha=FIRST_HEAD) as fake:
-        yield fake
-        fake.assert_no_violations()
+    yield from serve_checked(running_fake_github(repository=REPOSITORY, pr_number=PR_NUMBER, head_sha=FIRST_HEAD))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from ci_track.tracking.runs import Run
-from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, init_repo, pids_alive
+from tests.cli_helpers import CliResult, assert_clean_failure, base_env, ci_track, init_repo, pids_alive, start_slow_run
 from tests.fakes.fault_proxy import fault_proxy
 from tests.mlflow_server import MlflowServer, free_port
 from tests.reliability_figures import record
@@ -262,26 +262,8 @@ def _ignore_sigint() -> None:
 def test_sigint_during_run_kills_the_command_group_and_marks_the_run_killed(
     mlflow_server: MlflowServer, experiment_name: str, tmp_path: Path, started_with_sigint_ignored: bool
 ) -> None:
-    pid_file = tmp_path / "pids"
-    script = tmp_path / "slow.sh"
-    # The script and a background child of it: both must be gone afterwards.
-    script.write_text(f"sleep 300 &\necho $! >> {pid_file}\necho $$ >> {pid_file}\nwait\n")
-    env = base_env(MLFLOW_TRACKING_URI=mlflow_server.url, CI_TRACK_KILL_GRACE="5")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ci_track", "run", "--experiment", experiment_name, "--", "bash", str(script)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_ignore_sigint if started_with_sigint_ignored else None,
-    )
-    deadline = time.monotonic() + 60
-    while not (pid_file.exists() and len(pid_file.read_text().split()) == 2):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the command never started"
-        time.sleep(0.1)
-    pids = [int(p) for p in pid_file.read_text().split()]
+    preexec_fn = _ignore_sigint if started_with_sigint_ignored else None
+    process, pids = start_slow_run(tmp_path, mlflow_server.url, experiment_name, preexec_fn=preexec_fn)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGINT, stderr

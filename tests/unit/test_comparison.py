@@ -13,15 +13,7 @@ from ci_track.gate.numbers import format_delta, format_percent, format_value
 from ci_track.gate.results import Comparison, MetricResult, ParamChange
 from ci_track.tracking.runs import Run
 from ci_track.vocabulary import HEADLINE_LIMIT
-
-RULES = """\
-no_champion: pass
-metrics:
-  rmse: {goal: minimize, max_regression: "2%"}
-  r2:   {goal: maximize, max_regression: 0.01, min: 0.30}
-  mae:  {goal: minimize, severity: warn}
-  train_time_s: {goal: minimize, severity: info}
-"""
+from tests.report_scenarios import RULES  # the rules the report scenarios are judged under
 
 
 def make_run(
