@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,13 @@ from ci_track.settings import TrackingSettings
 from ci_track.tracking.client import MlflowClient
 from tests.cli_helpers import is_ci_variable
 from tests.mlflow_server import MlflowServer, running_server
+
+# scripts/setup installs the venvs without bytecode (pip compiling all ~26,000 of their modules costs minutes of
+# CPU; the tests import a few thousand). This process and every process the tests start write the bytecode of
+# what they import, once, even on machines that set PYTHONDONTWRITEBYTECODE (this one does): without it each
+# mlflow server, training script and ci-track process would compile its imports again in memory.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 # Variables of the machine running the tests that must not leak into ci-track under test.
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.act_harness import (
+    FAST_MODEL_LOGGING,
     ActResult,
     ActSandbox,
     ProjectRepo,
@@ -674,7 +675,7 @@ def train_champion_locally(project: ProjectRepo, tracking_uri: str, tmp_path: Pa
 
     git(project.path, "checkout", "-q", "main")
     properties = tmp_path / "champion.properties"
-    env = base_env(MLFLOW_TRACKING_URI=tracking_uri, CI_TRACK_PROPERTIES_FILE=str(properties))
+    env = base_env(MLFLOW_TRACKING_URI=tracking_uri, CI_TRACK_PROPERTIES_FILE=str(properties), **FAST_MODEL_LOGGING)
     trained = ci_track("run", "--", sys.executable, "train.py", "--alpha", "0.01", env=env, cwd=project.path)
     assert trained.code == 0, trained.stderr
     run_id = dict(line.split("=", 1) for line in properties.read_text().splitlines())["RUN_ID"]
@@ -740,8 +741,13 @@ def test_promote_on_merge_then_pr_gate_keep_one_comment_and_set_the_head_status(
     assert status["state"] == "success"
     assert statuses_on(fake_github, pr.merge_sha) == []
 
-    # a second push to the PR: still one comment, edited in place; a status on the new head
+    # a second push to the PR: still one comment, edited in place; a status on the new head. The default
+    # install has just been run twice above; this run uses the test venv's ci-track (install: skip, ~20 s less).
     pr = project.update_pull_request(pr, {"NOTES.md": "second push\n"})
+    last_input = "          fail-on-regression: true\n"
+    skipping = template("pr-gate.yml").replace(last_input, last_input + "          install: skip\n")
+    assert skipping.count("install: skip") == 1, "pr-gate.yml no longer ends its `with:` with fail-on-regression"
+    project.add_workflow("pr-gate.yml", skipping)
     fake_github.add_pull(REPOSITORY, PR_NUMBER, head_sha=pr.head_sha, base_sha=pr.base_sha, head_ref=pr.head_ref)
     second = sandbox.run(
         project, "pull_request", pull_request_event(project, pr), workflow="pr-gate.yml", variables=variables
