@@ -38,7 +38,7 @@ class Repo:
 
 def _git(repo: Repo, *args: str, no_lazy_fetch: bool = False) -> bytes | None:
     """git's standard output, or None when git failed, is missing or refused the repository."""
-    env = {**repo.environ, **_NO_LAZY_FETCH} if no_lazy_fetch else dict(repo.environ)
+    env = {**repo.environ, **_NO_LAZY_FETCH} if no_lazy_fetch else repo.environ
     try:
         done = subprocess.run(
             ["git", "-C", str(repo.path), *args],

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ci_track.vocabulary import COMMENT_MODES, FORGES
+
+if TYPE_CHECKING:
+    from ci_track.gate.rules import GateRules
 
 FORMATS = ("table", "markdown", "json")
 
@@ -117,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
     return emit(outcome, ReportRequest.from_args(args), environ, forge=forge, out=sys.stdout)
 
 
-def _with_charts_decided(rules: Any, forge: str) -> Any:
+def _with_charts_decided(rules: GateRules, forge: str) -> GateRules:
     """The rules with `report.charts` decided: as set, else on unless `forge` is Bitbucket, whose comments
     show a Mermaid block as code (GitHub and GitLab draw it)."""
     import dataclasses

@@ -23,7 +23,7 @@ from typing import Any
 
 from ci_track.errors import BitbucketError
 from ci_track.forges import sticky
-from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.interface import StatusOutcome, check_commit_sha, status_name
 from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, open_session
 from ci_track.report.text import cut
 from ci_track.settings import BitbucketSettings
@@ -112,7 +112,8 @@ class BitbucketForge(RestForge):
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
     ) -> StatusOutcome:
-        name = status_name(sha, key)
+        check_commit_sha(sha)
+        name = status_name(key)
         state = "SUCCESSFUL" if passed else "FAILED"
         link = target_url or self.settings.build_url or f"https://bitbucket.org/{self.repository}"
         payload = {

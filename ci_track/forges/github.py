@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ci_track.errors import UsageError
 from ci_track.forges import sticky
 from ci_track.forges.github_api import IntegrationForbidden, github_call, is_not_found
-from ci_track.forges.interface import STATUS_PREFIX, CheckRunOutcome, CommentOutcome, StatusOutcome, check_commit_sha
+from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome, check_commit_sha, status_name
 from ci_track.report.text import comment_marker, cut, fit_to_limit
 from ci_track.vocabulary import COMMENT_LIMIT as MAX_COMMENT_LENGTH
 
@@ -173,11 +173,6 @@ class IssueThread:
 # --------------------------------------------------------------------------------------------
 
 
-def status_context(experiment: str) -> str:
-    """The status context of an experiment, e.g. `ci-track/churn-model`."""
-    return f"{STATUS_PREFIX}{experiment}"
-
-
 def pull_request_head_sha(gh: github.Github, repository: str, pr_number: int) -> str:
     """The PR's current head commit (pulls/get): what a report posted from an artifact must be for."""
     with github_call(f"read pull request {repository}#{pr_number}"):
@@ -274,7 +269,7 @@ class GitHubForge:
             self.repository,
             sha,
             state=state,
-            context=status_context(key),
+            context=status_name(key),
             description=description,
             target_url=target_url,
         )
@@ -286,7 +281,7 @@ class GitHubForge:
             self.gh,
             self.repository,
             sha,
-            name=status_context(key),
+            name=status_name(key),
             conclusion="success" if passed else "failure",
             title=title,
             summary=summary,

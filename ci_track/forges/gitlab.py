@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from ci_track.errors import GitLabError
 from ci_track.forges import sticky
-from ci_track.forges.interface import StatusOutcome, status_name
+from ci_track.forges.interface import StatusOutcome, check_commit_sha, status_name
 from ci_track.forges.rest import Answer, ForgeSession, RestForge, RestThread, link_next, open_session
 from ci_track.report.text import cut
 from ci_track.settings import GitLabSettings
@@ -123,7 +123,8 @@ class GitLabForge(RestForge):
     def set_status(
         self, sha: str, *, key: str, passed: bool, description: str, target_url: str | None
     ) -> StatusOutcome:
-        name = status_name(sha, key)
+        check_commit_sha(sha)
+        name = status_name(key)
         state = "success" if passed else "failed"
         payload: dict[str, Any] = {"state": state, "name": name, "description": cut(description, MAX_DESCRIPTION)}
         if target_url:

@@ -26,9 +26,8 @@ def check_commit_sha(sha: str) -> None:
         raise UsageError(f"commit status needs a commit SHA, got {sha!r}")
 
 
-def status_name(sha: str, key: str) -> str:
-    """`ci-track/<key>`, the status name on every forge, once `sha` is known to be a commit SHA."""
-    check_commit_sha(sha)
+def status_name(key: str) -> str:
+    """`ci-track/<key>`: the commit status of a report key on every forge (GitHub: its context, check run name)."""
     return f"{STATUS_PREFIX}{key}"
 
 

@@ -20,9 +20,9 @@ from ci_track.forges.github import (
     fit_comment_body,
     post_sticky_comment,
     set_commit_status,
-    status_context,
 )
 from ci_track.forges.github_api import connect, rate_limit_wait
+from ci_track.forges.interface import status_name
 from ci_track.settings import GitHubSettings
 from tests.fakes.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
 from tests.fakes.rest_fake import serve_checked
@@ -308,7 +308,7 @@ def test_fork_pr_read_only_token_gives_a_forbidden_outcome(fake: FakeGitHub, sle
 def test_fork_pr_commit_status_is_forbidden_not_an_error(fake: FakeGitHub, sleeps: Sleeps) -> None:
     fake.fail("forbidden", operation="repos/create-commit-status")
     outcome = set_commit_status(
-        client(fake, sleeps), REPO, HEAD_SHA, state="failure", context=status_context("churn-model")
+        client(fake, sleeps), REPO, HEAD_SHA, state="failure", context=status_name("churn-model")
     )
     assert outcome.forbidden
     assert fake.statuses == []
@@ -447,7 +447,7 @@ def test_github_enterprise_api_v3_base_url(fake: FakeGitHub, sleeps: Sleeps) -> 
     gh = client(fake, sleeps, prefix="/api/v3")
     post(gh, report("one"))
     outcome = post(gh, report("two"))
-    set_commit_status(gh, REPO, HEAD_SHA, state="success", context=status_context("churn-model"))
+    set_commit_status(gh, REPO, HEAD_SHA, state="success", context=status_name("churn-model"))
 
     assert outcome.action == "updated"
     assert [c["body"] for c in ours(fake)] == [report("two")]
@@ -465,7 +465,7 @@ def test_commit_status_is_set_on_the_pr_head_sha(fake: FakeGitHub, sleeps: Sleep
         REPO,
         HEAD_SHA,
         state="failure",
-        context=status_context("churn-model"),
+        context=status_name("churn-model"),
         description="accuracy dropped by 0.031 (tolerance 0.01); " + "details " * 40,
         target_url="https://ci.example.com/runs/1",
     )
