@@ -2,7 +2,8 @@
 
 act runs in host mode (`-P ubuntu-latest=-self-hosted`: no Docker), offline, with:
 - its own HOME / XDG directories and `--action-cache-path` per test (act writes under ~/.cache);
-- `--no-cache-server`; GITHUB_API_URL pointing at the fake GitHub; a long, distinctive fake token;
+- `--no-cache-server`; one job at a time (`--concurrent-jobs 1`, see `run`);
+- GITHUB_API_URL pointing at the fake GitHub; a long, distinctive fake token;
 - remote actions replaced by local directories (`--local-repository`): the stand-ins in
   tests/act_stubs for `actions/*`, and a copy of this repository's action for `ci-track/ci-track@...`;
 - the test venv first on PATH, so `python` has mlflow and scikit-learn and `install: skip` finds
@@ -414,6 +415,11 @@ class ActSandbox:
             "--action-cache-path",
             str(self.action_cache),
             "--no-cache-server",
+            # one job at a time: act 0.2.89's --local-repository cache writes a Go map without a lock, and two
+            # jobs fetching their actions at once crash act ("concurrent map writes", CI, 2026-12-01). This
+            # bounds jobs of different names; the jobs of one matrix are bounded by its `max-parallel` only.
+            "--concurrent-jobs",
+            "1",
             "--json",
             "--env",
             f"GITHUB_API_URL={self.github_api_url}",

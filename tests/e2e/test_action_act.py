@@ -1006,6 +1006,11 @@ def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_faili
 
     Each job reports under its own key: both comments survive, `ci-track/lasso` fails and is not
     overwritten by ridge's success, and what the action was told reaches the job's later steps.
+
+    The two jobs run one after the other here (`max-parallel: 1`, lasso first, so ridge's success comes
+    last): act 0.2.89 crashes when two jobs fetch their `--local-repository` actions at the same moment (it
+    writes a Go map without a lock: "concurrent map writes"). Two keys racing on GitHub at the same moment
+    is test_concurrency's `test_parallel_compares_under_two_keys_keep_each_keys_comment_and_status`.
     """
     train_champion_locally(project, mlflow_server.url, tmp_path)
     workflow = (
@@ -1016,9 +1021,10 @@ def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_faili
         )
         .replace(
             "        model: [ridge, lasso]\n",
-            '        model: [ridge, lasso]\n        include:\n          - {model: ridge, alpha: "0.01"}\n'
+            '        model: [lasso, ridge]\n        include:\n          - {model: ridge, alpha: "0.01"}\n'
             '          - {model: lasso, alpha: "0.05"}\n',
         )
+        .replace("      fail-fast: false", "      max-parallel: 1\n      fail-fast: false")
         .replace(
             "python train.py --model ${{ matrix.model }}",
             "python train.py --alpha ${{ matrix.alpha }} --log-model false",
@@ -1030,7 +1036,8 @@ def test_matrix_of_two_models_on_one_experiment_keeps_both_reports_and_the_faili
         "\n      - name: A later step sees what the action was told\n        if: always()\n"
         '        run: echo "carried=$CI_TRACK_EXPERIMENT|$CI_TRACK_KEY|$CI_TRACK_CHAMPION_MODEL"\n'
     )
-    assert workflow.count("matrix.alpha") == 1 and "include:" in workflow  # the template still has these lines
+    # the template still has these lines
+    assert workflow.count("matrix.alpha") == 1 and "include:" in workflow and "max-parallel: 1" in workflow
     assert "install: skip" in workflow
     project.add_workflow("matrix-models.yml", workflow)
     pr = project.open_pull_request(PR_NUMBER, {"NOTES.md": "two model families\n"})

@@ -177,3 +177,66 @@ def test_10_parallel_compares_for_one_pr_leave_one_comment_with_the_last_report(
     assert ours[0]["body"] in reports
     assert sum(1 for w in writes if w["operation"] == "issues/create-comment") > 1  # the race did happen
     record(request, "concurrent_comments", COMPARERS)
+
+
+def test_parallel_compares_under_two_keys_keep_each_keys_comment_and_status(
+    postgres_mlflow: MlflowServer, matrix: Matrix, tmp_path: Path
+) -> None:
+    """Two models of one matrix (keys ridge and lasso), two compares each, all racing for the PR at once.
+
+    Every process finds no comment of ours at the same moment and creates one, the worst case. Each key must
+    end with one comment of its own and its own status: lasso's regression stays `failure` whatever ridge
+    posts, and neither key's report replaces the other's.
+    """
+    with MlflowClient(TrackingSettings(uri=postgres_mlflow.url)) as client:
+        experiment = client.get_experiment_by_name(matrix.experiment)
+        assert experiment is not None
+        runs, _ = client.search_runs([experiment.experiment_id], max_results=1000)
+    by_shard = {int(run.tags["matrix.shard"]): run.run_id for run in runs}
+    (tmp_path / ".ci-track.yml").write_text(
+        f"experiment: {matrix.experiment}\nmetrics:\n  shard_value: {{goal: maximize}}\n"
+    )
+    # ridge: candidates 1 and 2 against champion 0 (better); lasso: 3 and 4 against champion 19 (worse)
+    jobs = [("ridge", 1, 0), ("ridge", 2, 0), ("lasso", 3, MATRIX_SIZE - 1), ("lasso", 4, MATRIX_SIZE - 1)]
+    with (
+        running_fake_github(head_sha=matrix.head, comments=2) as fake,
+        fault_proxy(fake.url) as github_front,
+    ):
+        github_front.rendezvous(
+            lambda method, path: method == "GET" and path.endswith("/comments?per_page=100"), len(jobs)
+        )
+        env = github_pr_env(
+            tmp_path,
+            tracking_uri=postgres_mlflow.url,
+            github_api_url=github_front.url,
+            head_sha=matrix.head,
+            CI_TRACK_GITHUB_TIMEOUT="300",  # a request held at the rendezvous must not time out and retry
+        )
+        processes = []
+        for key, candidate, champion in jobs:
+            command = [sys.executable, "-m", "ci_track", "compare", "--comment", "update", "--key", key]
+            command += ["--run-id", by_shard[candidate], "--champion-run-id", by_shard[champion]]
+            with (tmp_path / f"compare-{candidate}.log").open("w") as log:
+                processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
+        codes = [process.wait(timeout=300) for process in processes]
+        comments = fake.comments_on(REPOSITORY, PR_NUMBER)
+        statuses = fake.snapshot()["statuses"]
+        creates = [
+            r for r in fake.requests_for() if r["operation"] == "issues/create-comment" and 200 <= r["status"] < 300
+        ]
+        fake.assert_no_violations()
+    logs = [(tmp_path / f"compare-{candidate}.log").read_text() for _, candidate, _ in jobs]
+    assert codes == [0, 0, 1, 1], logs  # lasso's candidates regressed: exit 1
+    by_key = {
+        key: [c for c in comments if c["body"].startswith(f"<!-- ci-track:{key} -->")] for key in ("ridge", "lasso")
+    }
+    assert [len(by_key["ridge"]), len(by_key["lasso"])] == [1, 1], [c["body"][:80] for c in comments]
+    assert len(comments) == 2 + 2  # the two humans' comments untouched, one per key
+    assert "regression" in by_key["lasso"][0]["body"].splitlines()[1]
+    assert "regression" not in by_key["ridge"][0]["body"].splitlines()[1]
+    final = {}
+    for status in statuses:  # in the order they were set: the last one of a context is what GitHub shows
+        if status["sha"] == matrix.head:
+            final[status["context"]] = status["state"]
+    assert final == {"ci-track/ridge": "success", "ci-track/lasso": "failure"}, statuses
+    assert len(creates) > 2  # the race did happen: more creates than keys
