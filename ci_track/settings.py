@@ -280,12 +280,24 @@ class ForgeHttpSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ForgeHttpSettings:
-        # the CI_TRACK_GITHUB_* names are kept: one set of knobs for every forge
+        """CI_TRACK_FORGE_TIMEOUT, _ATTEMPTS and _MAX_WAIT, for every forge (the module's FORGE_KNOBS)."""
         return cls(
-            timeout=positive_number(environ, "CI_TRACK_GITHUB_TIMEOUT", 30),
-            max_attempts=max(1, int(positive_number(environ, "CI_TRACK_GITHUB_ATTEMPTS", 5))),
-            max_wait=positive_number(environ, "CI_TRACK_GITHUB_MAX_WAIT", 600.0),
+            timeout=_forge_knob(environ, "TIMEOUT", 30),
+            max_attempts=max(1, int(_forge_knob(environ, "ATTEMPTS", 5))),
+            max_wait=_forge_knob(environ, "MAX_WAIT", 600.0),
         )
+
+
+# One set of knobs for GitHub, GitLab and Bitbucket. CI_TRACK_GITHUB_* were their names before there were
+# other forges: still read, for every forge, when the CI_TRACK_FORGE_* name is not set.
+FORGE_KNOBS = ("CI_TRACK_FORGE_{}", "CI_TRACK_GITHUB_{}")
+MAX_WAIT_VARIABLE = "CI_TRACK_FORGE_MAX_WAIT"  # what a too-long wait tells the user to raise
+
+
+def _forge_knob(environ: Mapping[str, str], knob: str, default: float) -> float:
+    names = [pattern.format(knob) for pattern in FORGE_KNOBS]
+    name = next((n for n in names if environ.get(n, "").strip()), names[0])
+    return positive_number(environ, name, default)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ci_track.errors import ForgeForbidden, GitHubError
 from ci_track.forges.rest import failure_words, one_line
 from ci_track.secrets import redact
-from ci_track.settings import GitHubSettings
+from ci_track.settings import MAX_WAIT_VARIABLE, GitHubSettings
 from ci_track.transport import (
     RETRYABLE_STATUSES,
     RetryPolicy,
@@ -126,8 +126,7 @@ def _retry_class() -> type:
                 status = response.status if response is not None else None
                 raise GitHubError(
                     f"GitHub asks ci-track to wait {wait:.0f} s (HTTP {status}) before trying again, "
-                    f"more than CI_TRACK_GITHUB_MAX_WAIT={self.policy.max_wait:.0f} s: try again later "
-                    "or raise CI_TRACK_GITHUB_MAX_WAIT",
+                    f"more than {MAX_WAIT_VARIABLE}={self.policy.max_wait:.0f} s: try again later or raise it",
                     status=status,
                 )
             reason = f"HTTP {response.status}" if response is not None else describe_connection_error(error)

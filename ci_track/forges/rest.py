@@ -28,6 +28,7 @@ from ci_track.forges import sticky
 from ci_track.forges.interface import CheckRunOutcome, CommentOutcome, StatusOutcome
 from ci_track.report.text import comment_marker
 from ci_track.secrets import redact, remember_secret
+from ci_track.settings import MAX_WAIT_VARIABLE
 from ci_track.transport import RetryPolicy
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class ForgeSession:
             if wait > self.policy.max_wait:
                 raise self.error(
                     f"{self.name} asks ci-track to wait {wait:.0f} s ({reason}) before trying again, more than "
-                    f"CI_TRACK_GITHUB_MAX_WAIT={self.policy.max_wait:.0f} s: try again later",
+                    f"{MAX_WAIT_VARIABLE}={self.policy.max_wait:.0f} s: try again later or raise it",
                     status=answer.status if answer is not None else None,
                 )
             what = f"{self.name} {method} {redact(urlsplit(url).path)}"
@@ -256,7 +257,7 @@ def open_session(
     auth_advice: str,
     policy: RetryPolicy | None = None,
 ) -> ForgeSession:
-    """A forge's session from its settings, with the knobs every forge shares (CI_TRACK_GITHUB_TIMEOUT/...)."""
+    """A forge's session from its settings, with the knobs every forge shares (CI_TRACK_FORGE_TIMEOUT/...)."""
     http = settings.http
     policy = policy or RetryPolicy(
         max_attempts=http.max_attempts, max_wait=http.max_wait, base_delay=1.0, max_delay=30.0

@@ -629,7 +629,7 @@ GATE_CASES: list[GateCase] = [
     GateCase("github-422", COMPARE, 3, ("GitHub", "422"), github="unprocessable"),
     GateCase("github-500", COMPARE, 3, ("GitHub", "500"), github="server-error"),
     GateCase("github-429", COMPARE, 3, ("GitHub", "rate limit"), github="rate-limit"),
-    GateCase("github-secondary-limit", COMPARE, 3, ("CI_TRACK_GITHUB_MAX_WAIT",), github="secondary-rate-limit"),
+    GateCase("github-secondary-limit", COMPARE, 3, ("CI_TRACK_FORGE_MAX_WAIT",), github="secondary-rate-limit"),
     GateCase("github-403-read-only", COMPARE, 0, ("read-only token",), github="forbidden", warning=True),
     GateCase(
         "github-no-token",

@@ -23,7 +23,7 @@ from ci_track.forges.github import (
 )
 from ci_track.forges.github_api import connect, rate_limit_wait
 from ci_track.forges.interface import status_name
-from ci_track.settings import GitHubSettings
+from ci_track.settings import ForgeHttpSettings, GitHubSettings
 from tests.fakes.fake_github import BOT_LOGIN, DEFAULT_TOKEN, FakeGitHub, running_fake_github
 from tests.fakes.rest_fake import serve_checked
 
@@ -385,7 +385,7 @@ def test_persistent_rate_limit_gives_up_after_the_attempts(fake: FakeGitHub, sle
 def test_a_wait_longer_than_the_maximum_fails_at_once(fake: FakeGitHub, sleeps: Sleeps) -> None:
     fake.fail("rate-limit", operation="issues/list-comments", retry_after=3600)
 
-    with pytest.raises(GitHubError, match="CI_TRACK_GITHUB_MAX_WAIT"):
+    with pytest.raises(GitHubError, match="CI_TRACK_FORGE_MAX_WAIT=300 s"):
         post(client(fake, sleeps, max_wait=300.0), report())
 
     assert sleeps == []
@@ -513,6 +513,22 @@ def test_settings_from_env() -> None:
     assert DEFAULT_TOKEN not in repr(settings)
     enterprise = GitHubSettings.from_env({**env, "GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
     assert enterprise.api_url == "https://ghe.example.com/api/v3"
+
+
+def test_the_forge_knobs_have_one_name_for_every_forge_and_the_github_names_are_still_read() -> None:
+    env = {"GITHUB_TOKEN": DEFAULT_TOKEN, "GITHUB_REPOSITORY": REPO}
+    old = {"CI_TRACK_GITHUB_TIMEOUT": "7", "CI_TRACK_GITHUB_ATTEMPTS": "2", "CI_TRACK_GITHUB_MAX_WAIT": "5"}
+    new = {"CI_TRACK_FORGE_TIMEOUT": "9", "CI_TRACK_FORGE_ATTEMPTS": "3", "CI_TRACK_FORGE_MAX_WAIT": "8"}
+    knobs = [(s.timeout, s.max_attempts, s.max_wait) for s in (ForgeHttpSettings.from_env(e) for e in (old, new))]
+    assert knobs == [(7.0, 2, 5.0), (9.0, 3, 8.0)]
+    assert ForgeHttpSettings.from_env({**old, **new}) == ForgeHttpSettings.from_env(new)  # the forge name wins
+    assert ForgeHttpSettings.from_env({**new, "CI_TRACK_FORGE_MAX_WAIT": " "}).max_wait == 600.0  # blank = unset
+    github = GitHubSettings.from_env({**env, **new})
+    assert (github.timeout, github.max_attempts, github.max_wait) == (9, 3, 8.0)
+    with pytest.raises(UsageError, match="CI_TRACK_FORGE_ATTEMPTS must be a positive number, got 'many'"):
+        ForgeHttpSettings.from_env({**old, "CI_TRACK_FORGE_ATTEMPTS": "many"})
+    with pytest.raises(UsageError, match="CI_TRACK_GITHUB_ATTEMPTS must be a positive number, got '-1'"):
+        ForgeHttpSettings.from_env({"CI_TRACK_GITHUB_ATTEMPTS": "-1"})  # the error names the variable that was set
 
 
 @pytest.mark.parametrize(
