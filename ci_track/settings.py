@@ -13,7 +13,8 @@ of their repr: `TrackingSettings.from_env` (the MLflow client's variables, and t
 ones for a `databricks` URI), `GitHubSettings.from_env` (the token, repository and API URL),
 `GitLabSettings.from_env` (CI_TRACK_GITLAB_TOKEN or GITLAB_TOKEN, never CI_JOB_TOKEN; CI_API_V4_URL
 or CI_SERVER_URL; the MR's project) and `BitbucketSettings.from_env` (CI_TRACK_BITBUCKET_TOKEN,
-CI_TRACK_BITBUCKET_API_URL, BITBUCKET_REPO_FULL_NAME); `forge_override` reads CI_TRACK_FORGE.
+CI_TRACK_BITBUCKET_API_URL, BITBUCKET_REPO_FULL_NAME); `forge_override` reads CI_TRACK_FORGE, and
+`ForgeHttpSettings.from_env` every forge's CI_TRACK_FORGE_TIMEOUT, _ATTEMPTS and _MAX_WAIT.
 A bad value is one `UsageError` naming the variable.
 """
 
@@ -194,7 +195,7 @@ class GitHubSettings:
         pr_number: int | None = None,
         head_sha: str | None = None,
     ) -> GitHubSettings:
-        token = next((environ[name] for name in TOKEN_VARIABLES if environ.get(name, "").strip()), "")
+        token = _first_set(environ, TOKEN_VARIABLES)
         if not token:
             raise UsageError(
                 "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`) "
@@ -205,7 +206,7 @@ class GitHubSettings:
             raise UsageError("no GitHub repository: set GITHUB_REPOSITORY to 'owner/name'")
         http = ForgeHttpSettings.from_env(environ)
         return cls(
-            token=token.strip(),
+            token=token,
             repository=repository,
             api_url=(environ.get("GITHUB_API_URL") or DEFAULT_API_URL).strip().rstrip("/"),
             pr_number=pr_number,
@@ -226,6 +227,7 @@ DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
 # GitLab project paths may be nested (group/sub/proj); Bitbucket repositories are workspace/slug.
 _GITLAB_PROJECT = re.compile(r"[0-9]+|[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
 _BITBUCKET_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+|\{[0-9a-fA-F-]+\}/\{[0-9a-fA-F-]+\}")
+_GITLAB_PROJECT_VARIABLES = ("CI_TRACK_GITLAB_PROJECT", "CI_MERGE_REQUEST_PROJECT_ID", "CI_PROJECT_ID")
 
 
 class MissingForgeToken(UsageError):
@@ -272,7 +274,11 @@ def _http_url(environ: Mapping[str, str], name: str, value: str) -> str:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ForgeHttpSettings:
-    """What every plain-`requests` forge adapter shares: timeouts and the retry limits."""
+    """What every forge adapter shares (GitHub, GitLab, Bitbucket): timeouts and the retry limits.
+
+    CI_TRACK_FORGE_TIMEOUT, _ATTEMPTS and _MAX_WAIT. Their names from before there were other forges,
+    CI_TRACK_GITHUB_*, are still read (for every forge) where the CI_TRACK_FORGE_* one is not set.
+    """
 
     timeout: float = 30.0
     max_attempts: int = 5
@@ -280,24 +286,18 @@ class ForgeHttpSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ForgeHttpSettings:
-        """CI_TRACK_FORGE_TIMEOUT, _ATTEMPTS and _MAX_WAIT, for every forge (the module's FORGE_KNOBS)."""
+        def knob(suffix: str, default: float) -> float:
+            name = f"CI_TRACK_FORGE_{suffix}"
+            if not environ.get(name, "").strip():
+                name = f"CI_TRACK_GITHUB_{suffix}"  # the older name, else (unset too) the default
+            return positive_number(environ, name, default)
+
         return cls(
-            timeout=_forge_knob(environ, "TIMEOUT", 30),
-            max_attempts=max(1, int(_forge_knob(environ, "ATTEMPTS", 5))),
-            max_wait=_forge_knob(environ, "MAX_WAIT", 600.0),
+            timeout=knob("TIMEOUT", 30), max_attempts=max(1, int(knob("ATTEMPTS", 5))), max_wait=knob("MAX_WAIT", 600.0)
         )
 
 
-# One set of knobs for GitHub, GitLab and Bitbucket. CI_TRACK_GITHUB_* were their names before there were
-# other forges: still read, for every forge, when the CI_TRACK_FORGE_* name is not set.
-FORGE_KNOBS = ("CI_TRACK_FORGE_{}", "CI_TRACK_GITHUB_{}")
 MAX_WAIT_VARIABLE = "CI_TRACK_FORGE_MAX_WAIT"  # what a too-long wait tells the user to raise
-
-
-def _forge_knob(environ: Mapping[str, str], knob: str, default: float) -> float:
-    names = [pattern.format(knob) for pattern in FORGE_KNOBS]
-    name = next((n for n in names if environ.get(n, "").strip()), names[0])
-    return positive_number(environ, name, default)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -329,12 +329,7 @@ class GitLabSettings(RestForgeSettings):
     ) -> GitLabSettings:
         token = _rest_forge_token(environ, "gitlab")
         # the MR's project: the target of a fork MR, where the notes live (CI_PROJECT_ID is the fork's)
-        found = (
-            environ.get("CI_TRACK_GITLAB_PROJECT", "").strip()
-            or environ.get("CI_MERGE_REQUEST_PROJECT_ID", "").strip()
-            or environ.get("CI_PROJECT_ID", "").strip()
-            or (project or "").strip()
-        )
+        found = _first_set(environ, _GITLAB_PROJECT_VARIABLES) or (project or "").strip()
         if not found:
             raise UsageError("no GitLab project: set CI_TRACK_GITLAB_PROJECT to its id or path (group/sub/proj)")
         api_url = environ.get("CI_API_V4_URL", "").strip()
@@ -348,13 +343,8 @@ class GitLabSettings(RestForgeSettings):
             project=found,
             api_url=_http_url(environ, "CI_API_V4_URL", api_url or DEFAULT_GITLAB_API_URL),
             pipeline_id=int(pipeline) if pipeline.isdigit() and on_head else None,
-            web_url=(
-                environ.get("CI_MERGE_REQUEST_PROJECT_URL", "").strip() or environ.get("CI_PROJECT_URL", "").strip()
-            ).rstrip("/")
-            or None,
-            ref=environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "").strip()
-            or environ.get("CI_COMMIT_BRANCH", "").strip()
-            or None,
+            web_url=_first_set(environ, ("CI_MERGE_REQUEST_PROJECT_URL", "CI_PROJECT_URL")).rstrip("/") or None,
+            ref=_first_set(environ, ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "CI_COMMIT_BRANCH")) or None,
             http=ForgeHttpSettings.from_env(environ),
         )
 
