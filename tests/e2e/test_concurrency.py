@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,57 +126,83 @@ def test_a_20_job_matrix_lands_as_20_correct_runs(
 COMPARERS = 10
 
 
-def test_10_parallel_compares_for_one_pr_leave_one_comment_with_the_last_report(
-    postgres_mlflow: MlflowServer, matrix: Matrix, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    with MlflowClient(TrackingSettings(uri=postgres_mlflow.url)) as client:
+@dataclasses.dataclass(frozen=True)
+class Race:
+    codes: list[int]
+    logs: list[str]
+    comments: list[dict[str, Any]]  # on the PR, in order
+    statuses: list[dict[str, Any]]  # on the head commit, in the order they were set
+    writes: list[dict[str, Any]]  # the comment creates and updates GitHub accepted, in order
+
+
+def runs_by_shard(server: MlflowServer, matrix: Matrix) -> dict[int, str]:
+    with MlflowClient(TrackingSettings(uri=server.url)) as client:
         experiment = client.get_experiment_by_name(matrix.experiment)
         assert experiment is not None
         runs, _ = client.search_runs([experiment.experiment_id], max_results=1000)
-    by_shard = {int(run.tags["matrix.shard"]): run.run_id for run in runs}
+    return {int(run.tags["matrix.shard"]): run.run_id for run in runs}
+
+
+def race_compares(server: MlflowServer, matrix: Matrix, tmp_path: Path, jobs: list[list[str]], humans: int) -> Race:
+    """`compare --comment update` once per job, with that job's arguments, all started at once on one PR.
+
+    Every process looks for our comment at the same moment (held at the comment list until all have
+    asked), finds none, and creates one: the worst race. `humans` comments of other people are there first.
+    """
     (tmp_path / ".ci-track.yml").write_text(
         f"experiment: {matrix.experiment}\nmetrics:\n  shard_value: {{goal: maximize}}\n"
     )
     with (
-        running_fake_github(head_sha=matrix.head, comments=3) as fake,
+        running_fake_github(head_sha=matrix.head, comments=humans) as fake,
         fault_proxy(fake.url) as github_front,
     ):
-        # Every process looks for our comment at the same moment, finds none, and creates one: the worst race.
         github_front.rendezvous(
-            lambda method, path: method == "GET" and path.endswith("/comments?per_page=100"), COMPARERS
+            lambda method, path: method == "GET" and path.endswith("/comments?per_page=100"), len(jobs)
         )
         env = github_pr_env(
             tmp_path,
-            tracking_uri=postgres_mlflow.url,
+            tracking_uri=server.url,
             github_api_url=github_front.url,
             head_sha=matrix.head,
             CI_TRACK_GITHUB_TIMEOUT="300",  # a request held at the rendezvous must not time out and retry
         )
         processes = []
-        for shard in range(1, COMPARERS + 1):
-            command = [sys.executable, "-m", "ci_track", "compare", "--comment", "update"]
-            command += ["--run-id", by_shard[shard], "--champion-run-id", by_shard[0]]
-            command += ["--markdown-output", f"report-{shard}.md"]
-            with (tmp_path / f"compare-{shard}.log").open("w") as log:
+        for number, arguments in enumerate(jobs, 1):
+            command = [sys.executable, "-m", "ci_track", "compare", "--comment", "update", *arguments]
+            with (tmp_path / f"compare-{number}.log").open("w") as log:
                 processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
         codes = [process.wait(timeout=300) for process in processes]
-        ours = [c for c in fake.comments_on(REPOSITORY, PR_NUMBER) if c["body"].startswith("<!-- ci-track:")]
-        humans = [c for c in fake.comments_on(REPOSITORY, PR_NUMBER) if c not in ours]
         writes = [
             r
             for r in fake.requests_for()
             if r["operation"] in ("issues/create-comment", "issues/update-comment") and 200 <= r["status"] < 300
         ]
+        statuses = [s for s in fake.snapshot()["statuses"] if s["sha"] == matrix.head]
+        race = Race(codes, [], fake.comments_on(REPOSITORY, PR_NUMBER), statuses, writes)
         fake.assert_no_violations()
-    logs = {shard: (tmp_path / f"compare-{shard}.log").read_text() for shard in range(1, COMPARERS + 1)}
-    assert codes == [0] * COMPARERS, [logs[shard + 1] for shard, code in enumerate(codes) if code]
+    logs = [(tmp_path / f"compare-{number}.log").read_text() for number in range(1, len(jobs) + 1)]
+    return dataclasses.replace(race, logs=logs)
+
+
+def test_10_parallel_compares_for_one_pr_leave_one_comment_with_the_last_report(
+    postgres_mlflow: MlflowServer, matrix: Matrix, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    by_shard = runs_by_shard(postgres_mlflow, matrix)
+    jobs = [
+        ["--run-id", by_shard[shard], "--champion-run-id", by_shard[0], "--markdown-output", f"report-{shard}.md"]
+        for shard in range(1, COMPARERS + 1)
+    ]
+    race = race_compares(postgres_mlflow, matrix, tmp_path, jobs, humans=3)
+    ours = [c for c in race.comments if c["body"].startswith("<!-- ci-track:")]
+    humans = [c for c in race.comments if c not in ours]
+    assert race.codes == [0] * COMPARERS, [log for log, code in zip(race.logs, race.codes, strict=True) if code]
     reports = {(tmp_path / f"report-{shard}.md").read_text() for shard in range(1, COMPARERS + 1)}
     assert len(reports) == COMPARERS  # ten different reports raced
     assert len(ours) == 1, [c["id"] for c in ours]
     assert len(humans) == 3  # nobody else's comment was touched
-    assert ours[0]["body"] == writes[-1]["body"]["body"]  # the report written last is the one that stays
+    assert ours[0]["body"] == race.writes[-1]["body"]["body"]  # the report written last is the one that stays
     assert ours[0]["body"] in reports
-    assert sum(1 for w in writes if w["operation"] == "issues/create-comment") > 1  # the race did happen
+    assert sum(1 for w in race.writes if w["operation"] == "issues/create-comment") > 1  # the race did happen
     record(request, "concurrent_comments", COMPARERS)
 
 
@@ -184,59 +211,26 @@ def test_parallel_compares_under_two_keys_keep_each_keys_comment_and_status(
 ) -> None:
     """Two models of one matrix (keys ridge and lasso), two compares each, all racing for the PR at once.
 
-    Every process finds no comment of ours at the same moment and creates one, the worst case. Each key must
-    end with one comment of its own and its own status: lasso's regression stays `failure` whatever ridge
-    posts, and neither key's report replaces the other's.
+    Each key must end with one comment of its own and its own status: lasso's regression stays `failure`
+    whatever ridge posts, and neither key's report replaces the other's.
     """
-    with MlflowClient(TrackingSettings(uri=postgres_mlflow.url)) as client:
-        experiment = client.get_experiment_by_name(matrix.experiment)
-        assert experiment is not None
-        runs, _ = client.search_runs([experiment.experiment_id], max_results=1000)
-    by_shard = {int(run.tags["matrix.shard"]): run.run_id for run in runs}
-    (tmp_path / ".ci-track.yml").write_text(
-        f"experiment: {matrix.experiment}\nmetrics:\n  shard_value: {{goal: maximize}}\n"
-    )
+    by_shard = runs_by_shard(postgres_mlflow, matrix)
     # ridge: candidates 1 and 2 against champion 0 (better); lasso: 3 and 4 against champion 19 (worse)
-    jobs = [("ridge", 1, 0), ("ridge", 2, 0), ("lasso", 3, MATRIX_SIZE - 1), ("lasso", 4, MATRIX_SIZE - 1)]
-    with (
-        running_fake_github(head_sha=matrix.head, comments=2) as fake,
-        fault_proxy(fake.url) as github_front,
-    ):
-        github_front.rendezvous(
-            lambda method, path: method == "GET" and path.endswith("/comments?per_page=100"), len(jobs)
-        )
-        env = github_pr_env(
-            tmp_path,
-            tracking_uri=postgres_mlflow.url,
-            github_api_url=github_front.url,
-            head_sha=matrix.head,
-            CI_TRACK_GITHUB_TIMEOUT="300",  # a request held at the rendezvous must not time out and retry
-        )
-        processes = []
-        for key, candidate, champion in jobs:
-            command = [sys.executable, "-m", "ci_track", "compare", "--comment", "update", "--key", key]
-            command += ["--run-id", by_shard[candidate], "--champion-run-id", by_shard[champion]]
-            with (tmp_path / f"compare-{candidate}.log").open("w") as log:
-                processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
-        codes = [process.wait(timeout=300) for process in processes]
-        comments = fake.comments_on(REPOSITORY, PR_NUMBER)
-        statuses = fake.snapshot()["statuses"]
-        creates = [
-            r for r in fake.requests_for() if r["operation"] == "issues/create-comment" and 200 <= r["status"] < 300
-        ]
-        fake.assert_no_violations()
-    logs = [(tmp_path / f"compare-{candidate}.log").read_text() for _, candidate, _ in jobs]
-    assert codes == [0, 0, 1, 1], logs  # lasso's candidates regressed: exit 1
+    pairs = [("ridge", 1, 0), ("ridge", 2, 0), ("lasso", 3, MATRIX_SIZE - 1), ("lasso", 4, MATRIX_SIZE - 1)]
+    jobs = [
+        ["--key", key, "--run-id", by_shard[run], "--champion-run-id", by_shard[champion]]
+        for key, run, champion in pairs
+    ]
+    race = race_compares(postgres_mlflow, matrix, tmp_path, jobs, humans=2)
+    assert race.codes == [0, 0, 1, 1], race.logs  # lasso's candidates regressed: exit 1
     by_key = {
-        key: [c for c in comments if c["body"].startswith(f"<!-- ci-track:{key} -->")] for key in ("ridge", "lasso")
+        key: [c for c in race.comments if c["body"].startswith(f"<!-- ci-track:{key} -->")]
+        for key in ("ridge", "lasso")
     }
-    assert [len(by_key["ridge"]), len(by_key["lasso"])] == [1, 1], [c["body"][:80] for c in comments]
-    assert len(comments) == 2 + 2  # the two humans' comments untouched, one per key
+    assert [len(by_key["ridge"]), len(by_key["lasso"])] == [1, 1], [c["body"][:80] for c in race.comments]
+    assert len(race.comments) == 2 + 2  # the two humans' comments untouched, one per key
     assert "regression" in by_key["lasso"][0]["body"].splitlines()[1]
     assert "regression" not in by_key["ridge"][0]["body"].splitlines()[1]
-    final = {}
-    for status in statuses:  # in the order they were set: the last one of a context is what GitHub shows
-        if status["sha"] == matrix.head:
-            final[status["context"]] = status["state"]
-    assert final == {"ci-track/ridge": "success", "ci-track/lasso": "failure"}, statuses
-    assert len(creates) > 2  # the race did happen: more creates than keys
+    final = {status["context"]: status["state"] for status in race.statuses}  # the last one set of each context
+    assert final == {"ci-track/ridge": "success", "ci-track/lasso": "failure"}, race.statuses
+    assert sum(1 for w in race.writes if w["operation"] == "issues/create-comment") > 2  # more creates than keys
