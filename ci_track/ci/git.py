@@ -224,8 +224,7 @@ def file_at(repo: Repo, sha: str, path: str) -> bytes | None:
     if not _HEX_SHA.match(sha.lower()) or not path or path.startswith("/"):
         return None
     spec = f"{sha}:{path}"  # starts with hex digits: never read as an option
-    if _text(repo, "cat-file", "-t", spec) != "blob":  # no such path in that commit, or not a file there
-        return None
+    # one process: `cat-file blob` fails for a missing path and for a directory or submodule there
     return _git(repo, "cat-file", "blob", spec)
 
 

@@ -756,6 +756,14 @@ def test_git_adapter_answers_unknown_for_odd_repositories_and_never_raises(tmp_p
     assert git_repo.open_repo(tmp_path / "no-such-directory", environ) is None
     assert git_repo.open_repo(repo_path, {**environ, "PATH": str(tmp_path / "no-git-here")}) is None  # git missing
 
+    nested_path = new_repo(tmp_path / "nested")
+    (nested_path / "conf").mkdir()
+    tip = commit(nested_path, "nested", "conf/rules.yml")
+    nested = git_repo.open_repo(nested_path, environ)
+    assert nested is not None
+    assert git_repo.file_at(nested, tip, "conf/rules.yml") == b"nested\n"
+    assert git_repo.file_at(nested, tip, "conf") is None  # a directory there, not a file
+
 
 GATE_PROBE = """
 import json, sys
